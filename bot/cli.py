@@ -1,0 +1,230 @@
+"""The `tunebot` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from policies import PolicyError
+
+
+def _runtime(ctx: click.Context):  # type: ignore[no-untyped-def]
+    """Built once per command, on first use (so `--help` never loads anything)."""
+    if "runtime" not in ctx.meta:
+        from bot.logging_setup import configure_logging
+        from bot.runtime import Runtime
+        from bot.settings import Settings
+
+        settings = Settings()
+        configure_logging(settings.log_level, settings.data_dir)
+        try:
+            ctx.meta["runtime"] = Runtime(settings)
+        except PolicyError as exc:
+            raise click.ClickException(str(exc)) from exc
+    return ctx.meta["runtime"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """tunebot: a Slack bot that fine-tunes itself from the feedback on its answers.
+
+    Configuration comes from TUNEBOT_* environment variables (or .env) and the policy file.
+    """
+
+
+@main.command()
+@click.pass_context
+def serve(ctx: click.Context) -> None:
+    """Run the bot and the scheduler (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)."""
+    from bot.serve import ServeError
+    from bot.serve import serve as run_server
+
+    try:
+        run_server(_runtime(ctx))
+    except ServeError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command("import")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--bot-user", multiple=True, help="User id of the bot in the export (repeatable).")
+@click.pass_context
+def import_(ctx: click.Context, path: Path, bot_user: tuple[str, ...]) -> None:
+    """Import a Slack workspace export (zip or folder) as scrubbed exchanges and feedback."""
+    from bot.services.chat import ExchangeRecorder
+    from bot.services.feedback import FeedbackService
+    from bot.slack_import import ExportError, import_export
+
+    runtime = _runtime(ctx)
+    click.echo(f"importing {path} …")
+    try:
+        report = import_export(
+            path,
+            ExchangeRecorder(runtime.db, runtime.scrubber),
+            FeedbackService(runtime.db, runtime.scrubber, runtime.policies.feedback),
+            bot_users=list(bot_user),
+            progress=click.echo,
+        )
+    except ExportError as exc:
+        raise click.ClickException(str(exc)) from exc
+    feedback = ", ".join(f"{n} {k}" for k, n in sorted(report.feedback.items())) or "none"
+    click.echo(
+        f"imported {report.exchanges} exchanges from {report.messages} messages in "
+        f"{report.channels} channel(s); feedback: {feedback}"
+    )
+    for skipped in report.skipped_files:
+        click.echo(f"skipped: {skipped}", err=True)
+
+
+@main.command()
+@click.option("--now", is_flag=True, help="Run even if too few new examples arrived since the last cycle.")
+@click.option("--method", type=click.Choice(["qlora", "lora"]), help="Override the policy's method.")
+@click.pass_context
+def tune(ctx: click.Context, now: bool, method: str | None) -> None:
+    """Run one tune cycle: snapshot, train, evaluate, promote if it wins."""
+    runtime = _runtime(ctx)
+    result = runtime.cycle.run("cli", force=now, method=method, progress=click.echo)
+    click.echo(
+        f"decision: {result.outcome}" + (f" {result.adapter_version}" if result.adapter_version else "")
+    )
+    if result.outcome in ("failed", "busy"):
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """The live adapter, the dataset and the last and next cycle."""
+    from bot.views import status_text
+    from tuner.status import tune_status
+
+    runtime = _runtime(ctx)
+    state = tune_status(runtime.db, runtime.policies)
+    if as_json:
+        click.echo(json.dumps(state, indent=2))
+    else:
+        click.echo(status_text(state).replace("*", ""))
+
+
+@main.command()
+@click.pass_context
+def history(ctx: click.Context) -> None:
+    """Recent adapters, their scores and the decisions about them."""
+    from bot.views import history_text
+    from tuner.status import tune_status
+
+    click.echo(history_text(tune_status(_runtime(ctx).db, _runtime(ctx).policies)).replace("*", ""))
+
+
+@main.command()
+@click.option("--to", "to_version", help="Adapter version to restore (default: the previous one).")
+@click.pass_context
+def rollback(ctx: click.Context, to_version: str | None) -> None:
+    """Take the live adapter down and serve the previous one (or --to VERSION)."""
+    from storage.registry import RegistryError
+    from storage.registry import rollback as registry_rollback
+
+    runtime = _runtime(ctx)
+    try:
+        with runtime.db.session() as session:
+            previous, now_live = registry_rollback(session, actor="cli", to_version=to_version)
+            message = (
+                f"rolled back {previous.label if previous else 'base model'}; now serving "
+                f"{now_live.label if now_live else 'the base model'}"
+            )
+    except RegistryError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(message)
+
+
+@main.command()
+@click.argument("question")
+@click.option("--adapter", default="live", show_default=True, help="live, base, or a version (v3).")
+@click.pass_context
+def ask(ctx: click.Context, question: str, adapter: str) -> None:
+    """One answer from the model, no Slack."""
+    from storage.registry import RegistryError, get_adapter, live_adapter
+    from tuner.live_model import LiveModel
+
+    runtime = _runtime(ctx)
+    if not question.strip():
+        raise click.BadParameter("the question is empty", param_hint="QUESTION")
+    try:
+        with runtime.db.session() as session:
+            chosen = (
+                live_adapter(session)
+                if adapter == "live"
+                else (None if adapter == "base" else get_adapter(session, adapter))
+            )
+            path, label = (chosen.path, chosen.label) if chosen else (None, "base")
+    except RegistryError as exc:
+        raise click.ClickException(str(exc)) from exc
+    model = LiveModel(runtime.base_model_path, max_new_tokens=runtime.settings.max_new_tokens)
+    model.swap(path, label)
+    answer = model.generate([{"role": "user", "content": question}])
+    click.echo(f"[{answer.adapter_version}] {answer.text}")
+
+
+@main.command()
+@click.pass_context
+def scrub(ctx: click.Context) -> None:
+    """Scrub JSON lines {"text": ...} from stdin to stdout."""
+    from bot.settings import Settings
+    from policies import load_policies
+    from policies.privacy import Scrubber
+
+    try:
+        scrubber = Scrubber(load_policies(Settings().policy_file).privacy)
+    except PolicyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for number, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            text = record["text"]
+            if not isinstance(text, str):
+                raise TypeError
+        except (json.JSONDecodeError, KeyError, TypeError):
+            click.echo(f'line {number}: expected a JSON object with a "text" string', err=True)
+            sys.exit(2)
+        record["text"] = scrubber.scrub(text)
+        click.echo(json.dumps(record, ensure_ascii=False))
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Apply all migrations (also done automatically on start)."""
+    database = _runtime(ctx).db  # building it applies the migrations
+    click.echo(f"database is up to date: {database.engine.url.render_as_string(hide_password=True)}")
+
+
+@main.group()
+def dataset() -> None:
+    """The training dataset."""
+
+
+@dataset.command("export")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def dataset_export(ctx: click.Context, path: Path) -> None:
+    """Write the current training snapshot as chat-format JSONL."""
+    from storage.exchanges import training_examples
+    from tuner.dataset import build_snapshot, export_jsonl
+
+    runtime = _runtime(ctx)
+    with runtime.db.session() as session:
+        examples = training_examples(session, runtime.policies.feedback)
+    snapshot = build_snapshot(examples, runtime.policies.training.heldout_percent)
+    rows = export_jsonl(snapshot, path)
+    click.echo(f"wrote {rows} examples to {path} (dataset {snapshot.fingerprint})")

@@ -1,0 +1,1 @@
+"""A small example Slack export about a fictional company, for the offline demo and the tests."""

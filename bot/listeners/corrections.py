@@ -1,0 +1,68 @@
+"""Answer buttons, the "Correct this answer" modal and its message shortcut."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk import WebClient
+
+from bot.services.registry import Services
+from bot.views import (
+    APPROVE_ACTION,
+    CORRECT_ACTION,
+    CORRECT_SHORTCUT,
+    CORRECTION_MODAL,
+    REJECT_ACTION,
+    correction_modal,
+    message_modal,
+)
+
+
+def register(app: Any, services: Services) -> None:
+    def open_modal(client: WebClient, trigger_id: str, channel: str, message: dict) -> None:
+        found = services.feedback.exchange_reply(channel_id=channel, reply_ts=message.get("ts"))
+        if found is None:
+            view = message_modal("Not a tunebot answer", "Only tunebot's answers can be corrected.")
+        else:
+            exchange_id, stored = found
+            view = correction_modal(exchange_id, message.get("text") or stored)
+        client.views_open(trigger_id=trigger_id, view=view)
+
+    @app.action(CORRECT_ACTION)
+    def on_correct_button(ack: Any, body: dict, client: WebClient) -> None:
+        ack()
+        open_modal(client, body["trigger_id"], body["channel"]["id"], body["message"])
+
+    @app.shortcut(CORRECT_SHORTCUT)
+    def on_correct_shortcut(ack: Any, shortcut: dict, client: WebClient) -> None:
+        ack()
+        open_modal(client, shortcut["trigger_id"], shortcut["channel"]["id"], shortcut["message"])
+
+    def vote(kind: str) -> Any:
+        def on_vote(ack: Any, body: dict, respond: Any) -> None:
+            ack()
+            found = services.feedback.exchange_reply(
+                channel_id=body["channel"]["id"], reply_ts=body["message"]["ts"]
+            )
+            if found is not None:
+                services.feedback.vote(exchange_id=found[0], kind=kind, user_id=body["user"]["id"])
+                respond(text="Thanks, noted.", response_type="ephemeral", replace_original=False)
+
+        return on_vote
+
+    app.action(APPROVE_ACTION)(vote("approve"))
+    app.action(REJECT_ACTION)(vote("reject"))
+
+    @app.view(CORRECTION_MODAL)
+    def on_correction_submitted(ack: Any, body: dict, view: dict) -> None:
+        value = view["state"]["values"].get("correction", {}).get("text", {}).get("value") or ""
+        if not value.strip():
+            ack(
+                response_action="errors",
+                errors={"correction": "Write the answer tunebot should give."},
+            )
+            return
+        ack()
+        services.feedback.correct(
+            exchange_id=int(view["private_metadata"]), user_id=body["user"]["id"], corrected=value
+        )

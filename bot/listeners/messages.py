@@ -1,0 +1,125 @@
+"""Mentions and DMs get an answer in the thread; `correction:` thread replies become feedback."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from slack_sdk import WebClient
+
+from bot.services.chat import Turn
+from bot.services.registry import Services
+from bot.views import answer_blocks
+
+log = logging.getLogger(__name__)
+
+_IGNORED_SUBTYPES = {
+    "bot_message",
+    "message_changed",
+    "message_deleted",
+    "channel_join",
+    "channel_leave",
+    "thread_broadcast",
+    "message_replied",
+}
+
+
+def register(app: Any, services: Services) -> None:
+    @app.event("app_mention")
+    def on_mention(event: dict, client: WebClient, context: dict) -> None:
+        if _from_bot(event, context):
+            return
+        if _correction(services, event, client):
+            return
+        answer_in_thread(services, client, event, context["bot_user_id"])
+
+    @app.event("message")
+    def on_message(event: dict, client: WebClient, context: dict) -> None:
+        if event.get("subtype") in _IGNORED_SUBTYPES or _from_bot(event, context):
+            return
+        bot_user = context.get("bot_user_id")
+        if bot_user and f"<@{bot_user}>" in (event.get("text") or ""):
+            return  # the app_mention event answers this one
+        if event.get("thread_ts") and _correction(services, event, client):
+            return
+        if event.get("channel_type") == "im":
+            answer_in_thread(services, client, event, bot_user)
+
+
+def _from_bot(event: dict, context: dict) -> bool:
+    return bool(event.get("bot_id")) or event.get("user") in (None, context.get("bot_user_id"))
+
+
+def _correction(services: Services, event: dict, client: WebClient) -> bool:
+    """Record a `correction:` reply in a thread. True when the message was one."""
+    corrected = services.feedback.correction_text(_strip_mentions(event.get("text") or ""))
+    if corrected is None or not event.get("thread_ts"):
+        return False
+    exchange_id = services.feedback.correct(
+        user_id=event["user"],
+        corrected=corrected,
+        channel_id=event["channel"],
+        thread_ts=event["thread_ts"],
+        before_ts=event["ts"],
+    )
+    if exchange_id is not None:
+        client.reactions_add(channel=event["channel"], timestamp=event["ts"], name="memo")
+    return True
+
+
+def _strip_mentions(text: str) -> str:
+    return re.sub(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>", "", text).strip()
+
+
+def thread_turns(
+    client: WebClient, channel: str, thread_ts: str, upto_ts: str, bot_user: str | None
+) -> list[Turn]:
+    """The thread so far, as chat turns (the bot's messages as assistant turns)."""
+    response = client.conversations_replies(channel=channel, ts=thread_ts, limit=50)
+    turns = []
+    for message in response.get("messages", []):
+        if float(message.get("ts", "0")) > float(upto_ts):
+            continue
+        text = _strip_mentions(message.get("text") or "")
+        if not text:
+            continue
+        from_bot = bool(message.get("bot_id")) or message.get("user") == bot_user
+        turns.append(Turn("assistant" if from_bot else "user", text))
+    return turns
+
+
+def answer_in_thread(services: Services, client: WebClient, event: dict, bot_user: str | None) -> None:
+    channel, ts = event["channel"], event["ts"]
+    thread_ts = event.get("thread_ts") or ts
+    question = _strip_mentions(event.get("text") or "")
+    if not question:
+        client.chat_postMessage(
+            channel=channel,
+            thread_ts=thread_ts,
+            text="Ask me a question and I'll answer in this thread.",
+        )
+        return
+    if event.get("thread_ts"):
+        turns = thread_turns(client, channel, thread_ts, ts, bot_user)
+        if not turns or turns[-1].role != "user":
+            turns.append(Turn("user", question))
+    else:
+        turns = [Turn("user", question)]
+    answer = services.chat.answer(turns)
+    posted = client.chat_postMessage(
+        channel=channel,
+        thread_ts=thread_ts,
+        text=answer.text or "…",
+        blocks=answer_blocks(answer.text, answer.adapter_version),
+    )
+    services.chat.record(
+        channel_id=channel,
+        thread_ts=thread_ts,
+        question_ts=ts,
+        reply_ts=posted["ts"],
+        turns=turns,
+        answer=answer,
+        asked_by=event.get("user"),
+    )
+    log.info("answered in %s with %s", channel, answer.adapter_version)

@@ -1,0 +1,31 @@
+"""Log configuration: to stderr and to a file in the data dir. Message text is never logged."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+
+def configure_logging(level: str, data_dir: Path) -> Path:
+    log_dir = data_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_file = log_dir / "tunebot.log"
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    root.setLevel(level.upper())
+    for handler in list(root.handlers):
+        if getattr(handler, "_tunebot", False):
+            root.removeHandler(handler)
+    console = logging.StreamHandler()
+    console.setLevel(logging.WARNING)  # the CLI prints its own progress; the file gets everything
+    for handler in (console, logging.FileHandler(log_file, encoding="utf-8")):
+        handler.setFormatter(formatter)
+        handler._tunebot = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    # Slack SDK debug logs contain whole payloads (raw text): keep them out at any level.
+    for noisy in ("slack_bolt", "slack_sdk", "urllib3", "httpx"):
+        logging.getLogger(noisy).setLevel(max(logging.INFO, root.level))
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Presidio warns about every non-English recognizer it skips, at each start.
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
+    return log_file

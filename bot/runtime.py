@@ -1,0 +1,85 @@
+"""The composition root: builds settings, database, policies, scrubber, live model and cycle once.
+
+Everything is created on first use, so `tunebot status` never loads a model and `tunebot scrub`
+never opens the database. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from pathlib import Path
+
+from bot.services.chat import ChatService, ExchangeRecorder
+from bot.services.feedback import FeedbackService
+from bot.services.registry import Services
+from bot.services.tune import TuneService
+from bot.settings import Settings
+from policies import Policies, load_policies
+from policies.privacy import Scrubber
+from storage import Database
+from storage.registry import live_adapter
+from tuner.base_model import resolve_base_model
+from tuner.cycle import TuneCycle
+from tuner.live_model import LiveModel
+from tuner.scheduler import TuneScheduler
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, settings: Settings, policies: Policies | None = None):
+        self.settings = settings
+        self.policies = policies or load_policies(settings.policy_file)
+        self.data_dir: Path = settings.data_dir.resolve()
+
+    @cached_property
+    def db(self) -> Database:
+        database = Database(self.settings.resolved_database_url)
+        database.upgrade()
+        return database
+
+    @cached_property
+    def scrubber(self) -> Scrubber:
+        return Scrubber(self.policies.privacy)
+
+    @cached_property
+    def base_model_path(self) -> str:
+        return resolve_base_model(self.settings.base_model, self.data_dir)
+
+    @cached_property
+    def live_model(self) -> LiveModel:
+        model = LiveModel(self.base_model_path, max_new_tokens=self.settings.max_new_tokens)
+        self.sync_live_model(model)
+        return model
+
+    def sync_live_model(self, model: LiveModel | None = None) -> None:
+        """Make the model serve whatever the registry says is live."""
+        model = model or self.live_model
+        with self.db.session() as session:
+            live = live_adapter(session)
+            path, version = (live.path, live.label) if live else (None, "base")
+        model.swap(path, version)
+
+    @cached_property
+    def cycle(self) -> TuneCycle:
+        return TuneCycle(
+            self.db,
+            self.policies,
+            data_dir=self.data_dir,
+            base_model=self.base_model_path,
+            on_live_change=self._on_live_change,
+        )
+
+    def _on_live_change(self, adapter_path: str | None, version: str) -> None:
+        # Only swap a model this process actually loaded; CLI runs have none.
+        if "live_model" in self.__dict__:
+            self.live_model.swap(adapter_path, version)
+
+    def services(self, scheduler: TuneScheduler | None = None) -> Services:
+        recorder = ExchangeRecorder(self.db, self.scrubber)
+        return Services(
+            chat=ChatService(self.live_model, recorder),
+            feedback=FeedbackService(self.db, self.scrubber, self.policies.feedback),
+            tune=TuneService(self.db, self.policies, self.cycle, lambda: self.sync_live_model(), scheduler),
+        )

@@ -1,0 +1,203 @@
+"""Delivers Slack events, slash commands and interactivity payloads to a bot, signed as Slack does.
+
+Each helper also updates the in-memory `Workspace`, so that what the bot later reads back through
+the Web API (a thread's messages) matches what was delivered.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from slack_sdk.signature import SignatureVerifier
+
+from bot.sandbox.web_api import Workspace
+
+
+@dataclass(frozen=True)
+class Delivery:
+    status: int
+    body: str
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class SlackDelivery:
+    def __init__(self, events_url: str, signing_secret: str, workspace: Workspace):
+        self.events_url = events_url
+        self.signing_secret = signing_secret
+        self.workspace = workspace
+        self._ids = itertools.count(1)
+
+    # -- transport ---------------------------------------------------------------------------
+    def post(
+        self,
+        body: bytes,
+        content_type: str,
+        *,
+        timestamp: int | None = None,
+        signature: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Delivery:
+        timestamp = int(time.time()) if timestamp is None else timestamp
+        if signature is None:
+            signature = SignatureVerifier(self.signing_secret).generate_signature(
+                timestamp=str(timestamp), body=body.decode()
+            )
+        request = urllib.request.Request(
+            self.events_url,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": content_type,
+                "X-Slack-Request-Timestamp": str(timestamp),
+                "X-Slack-Signature": signature,
+                **(headers or {}),
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return Delivery(response.status, response.read().decode())
+        except urllib.error.HTTPError as exc:
+            return Delivery(exc.code, exc.read().decode())
+
+    def post_json(self, payload: dict[str, Any], **kwargs: Any) -> Delivery:
+        return self.post(json.dumps(payload).encode(), "application/json", **kwargs)
+
+    def post_form(self, fields: dict[str, str], **kwargs: Any) -> Delivery:
+        return self.post(urlencode(fields).encode(), "application/x-www-form-urlencoded", **kwargs)
+
+    # -- events ------------------------------------------------------------------------------
+    def event(self, event: dict[str, Any], **kwargs: Any) -> Delivery:
+        envelope = {
+            "token": "sandbox-verification",
+            "team_id": self.workspace.team_id,
+            "api_app_id": "A0SANDBOX",
+            "type": "event_callback",
+            "event_id": f"Ev{next(self._ids):08d}",
+            "event_time": int(time.time()),
+            "authorizations": [
+                {"team_id": self.workspace.team_id, "user_id": self.workspace.bot_user_id, "is_bot": True}
+            ],
+            "event": event,
+        }
+        return self.post_json(envelope, **kwargs)
+
+    def user_message(
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        *,
+        thread_ts: str | None = None,
+        channel_type: str = "channel",
+    ) -> tuple[dict[str, Any], list[Delivery]]:
+        """A person posts `text`: stored in the workspace, then delivered as Slack would."""
+        message: dict[str, Any] = {
+            "type": "message",
+            "user": user,
+            "text": text,
+            "ts": self.workspace.next_ts(),
+            "channel": channel,
+            "channel_type": channel_type,
+            "event_ts": None,
+        }
+        message["event_ts"] = message["ts"]
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+        self.workspace.add_message(channel, dict(message))
+        deliveries = [self.event(message)]
+        if f"<@{self.workspace.bot_user_id}>" in text:
+            mention = {**message, "type": "app_mention"}
+            mention.pop("channel_type")
+            deliveries.append(self.event(mention))
+        return message, deliveries
+
+    def reaction(self, channel: str, user: str, ts: str, name: str, *, removed: bool = False) -> Delivery:
+        target = self.workspace.find(channel, ts) or {}
+        return self.event(
+            {
+                "type": "reaction_removed" if removed else "reaction_added",
+                "user": user,
+                "reaction": name,
+                "item_user": target.get("user"),
+                "item": {"type": "message", "channel": channel, "ts": ts},
+                "event_ts": self.workspace.next_ts(),
+            }
+        )
+
+    # -- commands and interactivity ----------------------------------------------------------
+    def command(self, user: str, text: str, response_url: str, *, channel: str = "C0SANDBOX") -> Delivery:
+        return self.post_form(
+            {
+                "token": "sandbox-verification",
+                "team_id": self.workspace.team_id,
+                "channel_id": channel,
+                "user_id": user,
+                "command": "/tune",
+                "text": text,
+                "response_url": response_url,
+                "trigger_id": f"trigger.{next(self._ids)}",
+            }
+        )
+
+    def block_action(
+        self, user: str, channel: str, message: dict[str, Any], action_id: str, response_url: str
+    ) -> Delivery:
+        payload = {
+            "type": "block_actions",
+            "team": {"id": self.workspace.team_id},
+            "user": {"id": user},
+            "api_app_id": "A0SANDBOX",
+            "token": "sandbox-verification",
+            "trigger_id": f"trigger.{next(self._ids)}",
+            "channel": {"id": channel},
+            "container": {"type": "message", "message_ts": message["ts"], "channel_id": channel},
+            "message": message,
+            "response_url": response_url,
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": "b",
+                    "type": "button",
+                    "action_ts": self.workspace.next_ts(),
+                }
+            ],
+        }
+        return self.post_form({"payload": json.dumps(payload)})
+
+    def message_shortcut(
+        self, user: str, channel: str, message: dict[str, Any], callback_id: str, response_url: str
+    ) -> Delivery:
+        payload = {
+            "type": "message_action",
+            "callback_id": callback_id,
+            "team": {"id": self.workspace.team_id},
+            "user": {"id": user},
+            "channel": {"id": channel},
+            "message": message,
+            "message_ts": message["ts"],
+            "trigger_id": f"trigger.{next(self._ids)}",
+            "response_url": response_url,
+            "token": "sandbox-verification",
+        }
+        return self.post_form({"payload": json.dumps(payload)})
+
+    def view_submission(self, user: str, view: dict[str, Any], values: dict[str, Any]) -> Delivery:
+        payload = {
+            "type": "view_submission",
+            "team": {"id": self.workspace.team_id},
+            "user": {"id": user},
+            "api_app_id": "A0SANDBOX",
+            "token": "sandbox-verification",
+            "trigger_id": f"trigger.{next(self._ids)}",
+            "view": {**view, "id": "V0SANDBOX", "state": {"values": values}},
+        }
+        return self.post_form({"payload": json.dumps(payload)})

@@ -1,0 +1,73 @@
+"""Answering a question with the live model, and recording the exchange (scrubbed) afterwards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from policies.privacy import Scrubber
+from storage import Database
+from storage.exchanges import record_exchange
+from tuner.live_model import Answer, LiveModel
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str  # user | assistant
+    text: str  # raw: lives in memory only, scrubbed before anything is stored
+
+
+class ExchangeRecorder:
+    """Scrubs a conversation and the bot's reply, then stores them: the only way exchanges are kept."""
+
+    def __init__(self, db: Database, scrubber: Scrubber):
+        self.db = db
+        self.scrubber = scrubber
+
+    def record(
+        self,
+        *,
+        channel_id: str,
+        thread_ts: str,
+        question_ts: str,
+        reply_ts: str,
+        turns: list[Turn],
+        reply: str,
+        adapter_version: str,
+        asked_by: str | None,
+        source: str = "live",
+        created_at: datetime | None = None,
+    ) -> int:
+        """Returns the exchange id (the existing one if this reply was recorded before)."""
+        scrubbed = self.scrubber.scrub_many([t.text for t in turns] + [reply])
+        prompt = [{"role": t.role, "content": s} for t, s in zip(turns, scrubbed, strict=False)]
+        with self.db.session() as session:
+            exchange = record_exchange(
+                session,
+                channel_id=channel_id,
+                thread_ts=thread_ts,
+                question_ts=question_ts,
+                reply_ts=reply_ts,
+                prompt=prompt,
+                reply=scrubbed[-1],
+                adapter_version=adapter_version,
+                asked_by=asked_by,
+                source=source,
+                created_at=created_at,
+            )
+            return exchange.id
+
+
+class ChatService:
+    """Answers with the live model; the listener records the exchange once the reply is posted."""
+
+    def __init__(self, model: LiveModel, recorder: ExchangeRecorder):
+        self.model = model
+        self.recorder = recorder
+
+    def answer(self, turns: list[Turn]) -> Answer:
+        return self.model.generate([{"role": t.role, "content": t.text} for t in turns])
+
+    def record(self, *, answer: Answer, **where: Any) -> int:
+        return self.recorder.record(reply=answer.text, adapter_version=answer.adapter_version, **where)

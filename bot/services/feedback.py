@@ -1,0 +1,120 @@
+"""Turning reactions, buttons and corrections into feedback records (scrubbed first)."""
+
+from __future__ import annotations
+
+import logging
+
+from policies.privacy import Scrubber
+from policies.schema import FeedbackPolicy
+from storage import Database
+from storage.exchanges import (
+    add_feedback,
+    find_exchange,
+    get_exchange,
+    latest_exchange_in_thread,
+    withdraw_feedback,
+)
+
+log = logging.getLogger(__name__)
+
+
+class FeedbackService:
+    def __init__(self, db: Database, scrubber: Scrubber, policy: FeedbackPolicy):
+        self.db = db
+        self.scrubber = scrubber
+        self.policy = policy
+
+    def reaction_kind(self, reaction: str) -> str | None:
+        name = reaction.split("::", 1)[0]  # skin tones: "+1::skin-tone-2"
+        if name in self.policy.approve_reactions:
+            return "approve"
+        if name in self.policy.reject_reactions:
+            return "reject"
+        return None
+
+    def react(
+        self,
+        *,
+        channel_id: str,
+        message_ts: str,
+        reaction: str,
+        user_id: str,
+        removed: bool = False,
+    ) -> str | None:
+        """Record (or withdraw) a reaction on a bot answer. Returns the feedback kind, if any."""
+        kind = self.reaction_kind(reaction)
+        if kind is None:
+            return None
+        with self.db.session() as session:
+            exchange = find_exchange(session, channel_id, message_ts)
+            if exchange is None:
+                return None
+            if removed:
+                withdraw_feedback(session, exchange, kind=kind, user_id=user_id, reaction=reaction)
+            else:
+                add_feedback(session, exchange, kind=kind, user_id=user_id, reaction=reaction)
+        log.info("feedback %s%s on exchange %s", kind, " withdrawn" if removed else "", exchange.id)
+        return kind
+
+    def vote(self, *, exchange_id: int, kind: str, user_id: str) -> bool:
+        """A button vote (approve / reject) on an exchange, by id."""
+        with self.db.session() as session:
+            exchange = get_exchange(session, exchange_id)
+            if exchange is None:
+                return False
+            add_feedback(session, exchange, kind=kind, user_id=user_id, reaction=f"button:{kind}")
+        return True
+
+    def correction_text(self, text: str) -> str | None:
+        """The corrected answer if `text` is a `correction:` reply, else None."""
+        prefix = self.policy.correction_prefix.lower()
+        stripped = text.lstrip()
+        if not stripped.lower().startswith(prefix):
+            return None
+        body = stripped[len(prefix) :].strip()
+        return body or None
+
+    def correct(
+        self,
+        *,
+        user_id: str,
+        corrected: str,
+        exchange_id: int | None = None,
+        channel_id: str | None = None,
+        thread_ts: str | None = None,
+        before_ts: str | None = None,
+        reply_ts: str | None = None,
+    ) -> int | None:
+        """Record a correction of an exchange given by id, by reply ts, or as the latest in a thread."""
+        scrubbed = self.scrubber.scrub(corrected)
+        with self.db.session() as session:
+            if exchange_id is not None:
+                exchange = get_exchange(session, exchange_id)
+            elif channel_id and reply_ts:
+                exchange = find_exchange(session, channel_id, reply_ts)
+            elif channel_id and thread_ts:
+                exchange = latest_exchange_in_thread(session, channel_id, thread_ts, before_ts)
+            else:
+                raise ValueError("a correction needs an exchange id, a reply ts or a thread")
+            if exchange is None:
+                return None
+            add_feedback(session, exchange, kind="correct", user_id=user_id, corrected_reply=scrubbed)
+            log.info("feedback correct on exchange %s", exchange.id)
+            return exchange.id
+
+    def exchange_reply(
+        self,
+        *,
+        exchange_id: int | None = None,
+        channel_id: str | None = None,
+        reply_ts: str | None = None,
+    ) -> tuple[int, str] | None:
+        """(exchange id, stored reply) for the correction modal's initial value."""
+        with self.db.session() as session:
+            if exchange_id is not None:
+                exchange = get_exchange(session, exchange_id)
+            elif channel_id and reply_ts:
+                exchange = find_exchange(session, channel_id, reply_ts)
+            else:
+                return None
+            return (exchange.id, exchange.reply) if exchange else None

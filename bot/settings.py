@@ -1,0 +1,56 @@
+"""Where things live and how to reach Slack: environment variables (TUNEBOT_*) and `.env`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name, f"TUNEBOT_{name}")
+
+
+class Settings(BaseSettings):
+    """Read once by the composition root; every field can be set as TUNEBOT_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="TUNEBOT_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path(".tunebot"), description="Folder for the database, models, adapters and logs."
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: a SQLite file in the data dir."
+    )
+    base_model: str = Field(
+        default="smollm2",
+        description="'smollm2' (bundled SmolLM2-135M-Instruct) or a local model folder.",
+    )
+    policy_file: Path | None = Field(
+        default=None, description="Policy YAML; default: the bundled policies/default_policy.yaml."
+    )
+    host: str = Field(default="0.0.0.0", description="HTTP mode: address to listen on.")
+    port: int = Field(default=3000, description="HTTP mode: port to listen on.")
+    log_level: str = Field(default="INFO", description="Python logging level.")
+    max_new_tokens: int = Field(default=200, ge=1, description="Longest answer, in tokens.")
+    slack_bot_token: str | None = Field(
+        default=None, validation_alias=_env("SLACK_BOT_TOKEN"), description="xoxb- bot token."
+    )
+    slack_signing_secret: str | None = Field(
+        default=None, validation_alias=_env("SLACK_SIGNING_SECRET"), description="HTTP mode."
+    )
+    slack_app_token: str | None = Field(
+        default=None,
+        validation_alias=_env("SLACK_APP_TOKEN"),
+        description="xapp- token; when set, Socket Mode is used instead of HTTP.",
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/",
+        validation_alias=_env("SLACK_API_URL"),
+        description="Slack Web API base URL (point it at any Slack-compatible server).",
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'tunebot.db').resolve()}"

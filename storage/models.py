@@ -1,0 +1,155 @@
+"""Tables: exchanges, feedback, adapters, training runs, audit events and the cycle lock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite hands back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Exchange(Base):
+    """One bot answer with the (scrubbed) conversation that led to it."""
+
+    __tablename__ = "exchanges"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "reply_ts", name="uq_exchange_reply"),
+        Index("ix_exchange_thread", "channel_id", "thread_ts"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(32))
+    thread_ts: Mapped[str] = mapped_column(String(32))
+    question_ts: Mapped[str] = mapped_column(String(32))
+    reply_ts: Mapped[str] = mapped_column(String(32))
+    asked_by: Mapped[str | None] = mapped_column(String(32))
+    # [{"role": "user"|"assistant", "content": scrubbed text}, ...] ending with the question.
+    prompt: Mapped[list[Any]] = mapped_column(JSON)
+    reply: Mapped[str] = mapped_column(Text)
+    adapter_version: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16), default="live")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    feedback: Mapped[list[Feedback]] = relationship(
+        back_populates="exchange", cascade="all, delete-orphan", order_by="Feedback.id"
+    )
+
+
+class Feedback(Base):
+    """An approval, rejection or correction of one exchange by one person."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # approve | reject | correct
+    user_id: Mapped[str] = mapped_column(String(32))
+    reaction: Mapped[str | None] = mapped_column(String(64))
+    corrected_reply: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    exchange: Mapped[Exchange] = relationship(back_populates="feedback")
+
+
+class Adapter(Base):
+    """A trained adapter; its files are immutable, its status moves through the registry."""
+
+    __tablename__ = "adapters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, unique=True)
+    # candidate | live | retired | rejected | rolled_back
+    status: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str] = mapped_column(String(32))
+    path: Mapped[str] = mapped_column(Text)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    baseline: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    decision: Mapped[str | None] = mapped_column(Text)
+    dataset_fingerprint: Mapped[str] = mapped_column(String(64))
+    train_examples: Mapped[int] = mapped_column(Integer, default=0)
+    heldout_examples: Mapped[int] = mapped_column(Integer, default=0)
+    training_run_id: Mapped[int | None] = mapped_column(ForeignKey("training_runs.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    promoted_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    @property
+    def label(self) -> str:
+        return f"v{self.version}"
+
+
+class TrainingRun(Base):
+    """One tune cycle: snapshot, training, evaluation and the decision."""
+
+    __tablename__ = "training_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))  # running | succeeded | failed | skipped
+    trigger: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    dataset_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    examples: Mapped[int] = mapped_column(Integer, default=0)
+    timings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    outcome: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditEvent(Base):
+    """Who did what to the live model, and why."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class CycleLock(Base):
+    """A single row per lock name; holding it means owning the right to run a tune cycle."""
+
+    __tablename__ = "cycle_locks"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(128))
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)

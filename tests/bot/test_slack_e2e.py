@@ -1,0 +1,177 @@
+"""The Bolt app over real HTTP (uvicorn), with signed requests and a local Slack Web API."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from storage.exchanges import feedback_counts, training_examples
+from tests.conftest import ADMIN, BotHarness, wait_for
+from tests.factories import seed_corrections
+
+CHANNEL = "C0GENERAL"
+ALICE = "U0ALICE01"
+BOB = "U0BOB0001"
+
+
+def mention(bot: BotHarness, text: str, thread_ts: str | None = None) -> tuple[dict, dict]:
+    message, deliveries = bot.send.user_message(
+        CHANNEL, ALICE, f"<@{bot.workspace.bot_user_id}> {text}", thread_ts=thread_ts
+    )
+    assert all(d.status == 200 for d in deliveries), deliveries
+    reply = bot.wait_reply(CHANNEL, thread_ts or message["ts"], count=1 if not thread_ts else 2)
+    return message, reply
+
+
+def blocks_text(message: dict) -> str:
+    return json.dumps(message["blocks"], ensure_ascii=False)
+
+
+def examples(bot: BotHarness) -> list:
+    with bot.runtime.db.session() as session:
+        return training_examples(session, bot.runtime.policies.feedback)
+
+
+def stored_exchange_count(bot: BotHarness) -> int:
+    with bot.runtime.db.session() as session:
+        return feedback_counts(session)["exchanges"]
+
+
+def test_mention_gets_a_threaded_answer_and_is_recorded(bot: BotHarness) -> None:
+    message, reply = mention(bot, "What port does billing use?")
+    assert reply["thread_ts"] == message["ts"]
+    footer = blocks_text(reply)
+    assert "tunebot · base" in footer and "correct_answer" in footer
+    wait_for(lambda: stored_exchange_count(bot) == 1, message="the exchange to be stored")
+    # The message event that accompanies the app_mention must not produce a second answer.
+    time.sleep(0.5)
+    assert len(bot.bot_replies(CHANNEL, message["ts"])) == 1
+
+
+def test_follow_up_in_thread_sees_earlier_turns(bot: BotHarness) -> None:
+    first, _ = mention(bot, "Where is the runbook?")
+    mention(bot, "and who owns it?", thread_ts=first["ts"])
+    wait_for(lambda: stored_exchange_count(bot) == 2, message="both exchanges stored")
+    replies_call = bot.workspace.calls_to("conversations.replies")
+    assert replies_call and replies_call[-1].args["ts"] == first["ts"]
+    with bot.runtime.db.session() as session:
+        from storage.exchanges import latest_exchange_in_thread
+
+        latest = latest_exchange_in_thread(session, CHANNEL, first["ts"])
+        roles = [turn["role"] for turn in latest.prompt]
+    assert roles == ["user", "assistant", "user"]
+
+
+def test_thumbs_up_approves_and_removing_it_withdraws(bot: BotHarness) -> None:
+    _, reply = mention(bot, "When do we deploy?")
+    wait_for(lambda: stored_exchange_count(bot) == 1)
+    assert bot.send.reaction(CHANNEL, BOB, reply["ts"], "+1").status == 200
+    found = wait_for(lambda: examples(bot), message="an approved example")
+    assert [e.source for e in found] == ["approved"]
+    bot.send.reaction(CHANNEL, BOB, reply["ts"], "+1", removed=True)
+    wait_for(lambda: not examples(bot), message="the approval to be withdrawn")
+
+
+def test_reaction_on_a_person_message_is_ignored(bot: BotHarness) -> None:
+    message, _ = mention(bot, "hello")
+    bot.send.reaction(CHANNEL, BOB, message["ts"], "+1")
+    time.sleep(0.5)
+    assert examples(bot) == []
+
+
+def test_correction_reply_in_thread_becomes_the_target(bot: BotHarness) -> None:
+    message, _ = mention(bot, "Which db backs orders?")
+    wait_for(lambda: stored_exchange_count(bot) == 1)
+    bot.send.user_message(CHANNEL, BOB, "Correction: orders uses PostgreSQL on db-orders-01.",
+                          thread_ts=message["ts"])
+    found = wait_for(lambda: examples(bot), message="a corrected example")
+    assert found[0].source == "corrected"
+    assert found[0].target == "orders uses PostgreSQL on db-orders-01."
+
+
+def test_correct_button_opens_modal_and_submission_corrects(bot: BotHarness) -> None:
+    _, reply = mention(bot, "What is the mobile app code name?")
+    wait_for(lambda: stored_exchange_count(bot) == 1)
+    stored = bot.workspace.find(CHANNEL, reply["ts"])
+    delivery = bot.send.block_action(BOB, CHANNEL, stored, "correct_answer", bot.slack.response_url("b1"))
+    assert delivery.status == 200
+    opened = wait_for(lambda: bot.workspace.calls_to("views.open"), message="views.open")
+    view = json.loads(opened[-1].args["view"]) if isinstance(opened[-1].args["view"], str) else opened[-1].args["view"]
+    assert view["callback_id"] == "correction_modal"
+    empty = bot.send.view_submission(BOB, view, {"correction": {"text": {"type": "plain_text_input", "value": " "}}})
+    assert empty.json()["response_action"] == "errors"
+    done = bot.send.view_submission(
+        BOB, view, {"correction": {"text": {"type": "plain_text_input", "value": "It is code-named Heron."}}}
+    )
+    assert done.status == 200
+    found = wait_for(lambda: examples(bot), message="the modal correction")
+    assert found[0].target == "It is code-named Heron."
+
+
+def test_message_shortcut_on_a_non_bot_message_explains(bot: BotHarness) -> None:
+    message, _ = mention(bot, "hi there")
+    bot.send.message_shortcut(BOB, CHANNEL, message, "correct_answer_shortcut", bot.slack.response_url("s"))
+    opened = wait_for(lambda: bot.workspace.calls_to("views.open"))
+    assert "Not a tunebot answer" in json.dumps(opened[-1].args["view"], ensure_ascii=False)
+
+
+def test_forged_and_stale_signatures_are_rejected_and_store_nothing(bot: BotHarness) -> None:
+    event = {"type": "app_mention", "user": ALICE, "text": f"<@{bot.workspace.bot_user_id}> hi",
+             "ts": bot.workspace.next_ts(), "channel": CHANNEL}
+    forged = bot.send.event(event, signature="v0=" + "0" * 64)
+    stale = bot.send.event(event, timestamp=int(time.time()) - 600)
+    assert (forged.status, stale.status) == (401, 401)
+    time.sleep(0.5)
+    assert bot.workspace.calls_to("chat.postMessage") == []
+    assert stored_exchange_count(bot) == 0
+
+
+def test_tune_status_reports_live_adapter_and_dataset(bot: BotHarness) -> None:
+    response = bot.send.command(ALICE, "status", bot.slack.response_url("st"))
+    assert response.status == 200
+    text = response.json()["text"]
+    assert "Live adapter:* base" in text and "Dataset:* 0 examples" in text and "Next run:*" in text
+
+
+def test_unknown_subcommand_gets_help(bot: BotHarness) -> None:
+    text = bot.send.command(ALICE, "frobnicate", bot.slack.response_url("h")).json()["text"]
+    assert "Unknown subcommand `frobnicate`" in text and "/tune rollback" in text
+
+
+def test_tune_run_promotes_then_rollback_is_admin_only(bot: BotHarness) -> None:
+    seed_corrections(bot.runtime.db, 16)
+    refused = bot.send.command(ALICE, "run", bot.slack.response_url("r0")).json()
+    assert "only tunebot admins" in refused["text"]
+
+    assert bot.send.command(ADMIN, "run", bot.slack.response_url("r1")).status == 200
+    bot.wait_response("Tune cycle promoted", timeout=180)
+    _, reply = mention(bot, "Which port does service 3 use?")
+    assert "tunebot · v1" in blocks_text(reply)
+
+    status = bot.send.command(ALICE, "status", bot.slack.response_url("st")).json()["text"]
+    assert "Live adapter:* v1 (held-out NLL" in status
+
+    denied = bot.send.command(ALICE, "rollback", bot.slack.response_url("rb0")).json()
+    assert "only tunebot admins may run `/tune rollback`" in denied["text"]
+    assert bot.runtime.live_model.version == "v1"
+
+    assert bot.send.command(ADMIN, "rollback", bot.slack.response_url("rb1")).status == 200
+    bot.wait_response("Rolled back v1; now serving the base model")
+    message, reply = mention(bot, "Which port does service 4 use?")
+    assert "tunebot · base" in blocks_text(reply)
+
+
+def test_bad_input_is_ignored_cleanly(bot: BotHarness) -> None:
+    # Unknown event type: acknowledged, nothing happens.
+    unknown = bot.send.event({"type": "pin_added", "user": ALICE, "channel_id": CHANNEL})
+    assert unknown.status in (200, 404)
+    # Malformed JSON body, correctly signed.
+    assert bot.send.post(b"{not json", "application/json").status == 400
+    # A mention with no question gets a hint, not an exchange.
+    message, _ = mention(bot, "")
+    assert stored_exchange_count(bot) == 0
+    # A 40,000-character message is answered and recorded.
+    message, reply = mention(bot, "x " * 20_000)
+    wait_for(lambda: stored_exchange_count(bot) == 1, message="the long exchange")
+    health = bot.send.post(b"", "text/plain")  # not a Slack payload at all
+    assert health.status in (400, 401, 404)

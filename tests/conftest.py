@@ -1,0 +1,196 @@
+"""Shared fixtures: real databases, a tiny real model, the bot served over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from policies import Policies
+from policies.privacy import Scrubber
+from policies.schema import AccessPolicy, PrivacyPolicy, PromotionPolicy, TrainingPolicy
+
+POSTGRES_URL = os.environ.get("TUNEBOT_TEST_DATABASE_URL")
+ADMIN = "U0ADMIN01"
+SIGNING_SECRET = "sandbox-signing-secret"
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 60, message: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+@pytest.fixture(params=["sqlite"] + (["postgresql"] if POSTGRES_URL else []))
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a new schema on the PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'tunebot.db'}"
+        return
+    assert POSTGRES_URL
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin_url = POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+    admin = create_engine(admin_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in admin_url else "?"
+    yield f"{admin_url}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def db(database_url: str):  # type: ignore[no-untyped-def]
+    from storage import Database
+
+    database = Database(database_url)
+    database.upgrade()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture(scope="session")
+def scrubber() -> Scrubber:
+    return Scrubber(PrivacyPolicy())
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A 2-layer Llama with SmolLM2's tokenizer and chat template, random weights, saved once."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from tuner.base_model import _gguf_path
+
+    folder = tmp_path_factory.mktemp("tiny-model")
+    gguf = _gguf_path()
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture
+def policies() -> Policies:
+    """Defaults, with training sized for the tiny model and one admin."""
+    return Policies(
+        training=TrainingPolicy(
+            epochs=2, learning_rate=5e-3, batch_size=4, heldout_percent=25, max_length=256, timeout_minutes=10
+        ),
+        promotion=PromotionPolicy(min_relative_improvement=0.01),
+        access=AccessPolicy(admins=[ADMIN]),
+    )
+
+
+@pytest.fixture
+def runtime(database_url: str, tmp_path: Path, tiny_model: str, scrubber: Scrubber, policies: Policies):  # type: ignore[no-untyped-def]
+    from bot.runtime import Runtime
+    from bot.settings import Settings
+
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        base_model=tiny_model,
+        max_new_tokens=8,
+        _env_file=None,
+    )
+    rt = Runtime(settings, policies)
+    rt.__dict__["scrubber"] = scrubber  # one Presidio engine for the whole session
+    yield rt
+    if "db" in rt.__dict__:
+        rt.db.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class BotHarness:
+    url: str
+    runtime: Any
+    slack: Any  # SlackWebApi
+    send: Any  # SlackDelivery
+
+    @property
+    def workspace(self) -> Any:
+        return self.slack.workspace
+
+    def bot_replies(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        return [m for m in self.workspace.thread(channel, thread_ts) if m.get("bot_id")]
+
+    def wait_reply(self, channel: str, thread_ts: str, count: int = 1) -> dict[str, Any]:
+        replies = wait_for(
+            lambda: (
+                len(self.bot_replies(channel, thread_ts)) >= count and self.bot_replies(channel, thread_ts)
+            ),
+            message="the bot's answer",
+        )
+        return replies[count - 1]
+
+    def wait_response(self, contains: str, timeout: float = 120) -> dict[str, Any]:
+        return wait_for(
+            lambda: next((r for r in self.workspace.responses if contains in r.get("text", "")), None),
+            timeout=timeout,
+            message=f"a response_url post containing {contains!r}",
+        )
+
+
+@pytest.fixture
+def bot(runtime: Any) -> Iterator[BotHarness]:
+    """The real Bolt app under uvicorn, talking to a local Slack-compatible Web API."""
+    import uvicorn
+
+    from bot.http_server import build_http_app
+    from bot.sandbox.delivery import SlackDelivery
+    from bot.sandbox.web_api import SlackWebApi
+    from bot.slack_app import build_slack_app
+
+    slack = SlackWebApi().start()
+    services = runtime.services()
+    app = build_slack_app(
+        token="xoxb-sandbox-token", signing_secret=SIGNING_SECRET, api_url=slack.url, services=services
+    )
+    http = build_http_app(app, health=lambda: {"ok": True, "adapter": runtime.live_model.version})
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(http, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, timeout=30, message="uvicorn to start")
+    url = f"http://127.0.0.1:{port}"
+    yield BotHarness(
+        url, runtime, slack, SlackDelivery(f"{url}/slack/events", SIGNING_SECRET, slack.workspace)
+    )
+    server.should_exit = True
+    thread.join(timeout=10)
+    slack.stop()

@@ -1,0 +1,285 @@
+"""One tune cycle: snapshot → train a fresh adapter in a child process → evaluate → decide → swap.
+
+Only one cycle runs at a time across every process sharing the database (the cycle lock). The live
+adapter keeps serving whatever happens to the child; the registry changes in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from policies import Policies
+from policies.promotion import decide
+from storage import Database
+from storage.exchanges import training_examples
+from storage.registry import live_adapter, promote_candidate, register_candidate, reject_candidate
+from storage.runs import (
+    acquire_lock,
+    examples_since,
+    fail_running_runs,
+    finish_run,
+    get_run,
+    last_run,
+    release_lock,
+    renew_lock,
+    start_run,
+)
+from tuner.dataset import build_snapshot
+from tuner.training import TrainingJob
+
+log = logging.getLogger(__name__)
+
+LOCK_TTL = timedelta(minutes=2)
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    outcome: str  # promoted | rejected | skipped | failed | busy
+    message: str
+    run_id: int | None = None
+    adapter_version: str | None = None
+
+
+class TuneCycle:
+    """Runs cycles against one database and data folder; `on_promoted` swaps the live model."""
+
+    def __init__(
+        self,
+        db: Database,
+        policies: Policies,
+        *,
+        data_dir: Path,
+        base_model: str,
+        on_live_change: Callable[[str | None, str], None] | None = None,
+    ):
+        self.db = db
+        self.policies = policies
+        self.data_dir = data_dir
+        self.base_model = base_model
+        self.on_live_change = on_live_change
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.child_started: Callable[[int], None] | None = None  # hook: the child's pid
+
+    def run(
+        self,
+        trigger: str,
+        *,
+        force: bool = False,
+        method: str | None = None,
+        progress: Progress | None = None,
+    ) -> CycleResult:
+        say = progress or (lambda message: log.info("%s", message))
+        with self.db.session() as session:
+            if not acquire_lock(session, self.holder, LOCK_TTL):
+                return CycleResult("busy", "a tune cycle is already running")
+        try:
+            return self._run_locked(trigger, force, method, say)
+        finally:
+            with self.db.session() as session:
+                release_lock(session, self.holder)
+
+    def _run_locked(self, trigger: str, force: bool, method: str | None, say: Progress) -> CycleResult:
+        policy = self.policies.training
+        with self.db.session() as session:
+            fail_running_runs(session)  # we hold the lock: a 'running' run lost its process
+            examples = training_examples(session, self.policies.feedback)
+            previous = last_run(session, trained=True)
+            new = examples_since(examples, previous.started_at if previous else None)
+            snapshot = build_snapshot(examples, policy.heldout_percent)
+            train_n, heldout_n = snapshot.sizes
+            reason = _skip_reason(len(examples), new, train_n, heldout_n, self.policies, force)
+            run = start_run(session, trigger)
+            if reason:
+                finish_run(session, run, state="skipped", outcome=reason)
+                say(f"skipped: {reason}")
+                return CycleResult("skipped", reason, run.id)
+            run.dataset_fingerprint = snapshot.fingerprint
+            run.examples = len(examples)
+            live = live_adapter(session)
+            live_path = live.path if live else None
+            run_id = run.id
+        say(
+            f"run {run_id}: {train_n} training and {heldout_n} held-out examples "
+            f"(dataset {snapshot.fingerprint}), baseline {live.label if live else 'base model'}"
+        )
+
+        run_dir = self.data_dir / "runs" / f"run-{run_id}"
+        adapters = self.data_dir / "adapters"
+        tmp_dir, final_dir = adapters / f".tmp-run-{run_id}", adapters / f"run-{run_id}"
+        snapshot.save(run_dir / "dataset")
+        adapters.mkdir(parents=True, exist_ok=True)
+        job = TrainingJob.from_policy(
+            policy,
+            method=method,
+            base_model=self.base_model,
+            dataset_dir=str(run_dir / "dataset"),
+            adapter_dir=str(tmp_dir),
+            result_path=str(run_dir / "result.json"),
+            live_adapter=live_path,
+        )
+        job.save(run_dir / "job.json")
+        started = time.monotonic()
+        error = self._train_in_child(run_dir, run_id, policy.timeout_minutes * 60, say)
+        train_seconds = round(time.monotonic() - started, 2)
+        if error is not None:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+            with self.db.session() as session:
+                run = get_run(session, run_id)
+                finish_run(session, run, state="failed", error=error, timings={"train_s": train_seconds})
+            say(f"failed: {error}; the live adapter keeps serving")
+            return CycleResult("failed", error, run_id)
+
+        result = json.loads((run_dir / "result.json").read_text())
+        tmp_dir.replace(final_dir)  # adapters are complete and immutable once under their final name
+        return self._decide(run_id, job, result, final_dir, snapshot.fingerprint, train_seconds, say)
+
+    def _decide(
+        self,
+        run_id: int,
+        job: TrainingJob,
+        result: dict[str, Any],
+        adapter_dir: Path,
+        fingerprint: str,
+        train_seconds: float,
+        say: Progress,
+    ) -> CycleResult:
+        candidate_metrics = _public_metrics(result["candidate"], result)
+        baseline_metrics = _public_metrics(result["baseline"])
+        decision = decide(result["candidate"], result["baseline"], self.policies.promotion)
+        with self.db.session() as session:
+            adapter = register_candidate(
+                session,
+                path=str(adapter_dir),
+                method=job.method,
+                metrics=candidate_metrics,
+                baseline=baseline_metrics,
+                dataset_fingerprint=fingerprint,
+                train_examples=_count_lines(Path(job.dataset_dir) / "train.jsonl"),
+                heldout_examples=int(result["candidate"]["examples"]),
+                training_run_id=run_id,
+            )
+            run = get_run(session, run_id)
+            if decision.promote:
+                promote_candidate(session, adapter, actor="tuner", reason=decision.reason)
+                outcome = "promoted"
+            else:
+                reject_candidate(session, adapter, actor="tuner", reason=decision.reason)
+                outcome = "rejected"
+            finish_run(
+                session,
+                run,
+                state="succeeded",
+                outcome=f"{outcome} {adapter.label}: {decision.reason}",
+                timings={"train_s": train_seconds},
+            )
+            label = adapter.label
+        say(f"{outcome} {label}: {decision.reason}")
+        if decision.promote and self.on_live_change is not None:
+            self.on_live_change(str(adapter_dir), label)
+        return CycleResult(outcome, decision.reason, run_id, label)
+
+    def _train_in_child(self, run_dir: Path, run_id: int, timeout_s: float, say: Progress) -> str | None:
+        """Run the child to completion; None on success, else why it failed."""
+        log_path = run_dir / "train.log"
+        env = {
+            **os.environ,
+            "TOKENIZERS_PARALLELISM": "false",
+            "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+        }
+        with log_path.open("ab") as log_file:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "tuner.child", str(run_dir / "job.json")],
+                stdout=subprocess.PIPE,
+                stderr=log_file,
+                env=env,
+                cwd=str(Path(__file__).resolve().parent.parent),
+            )
+        with self.db.session() as session:
+            get_run(session, run_id).pid = child.pid
+        if self.child_started is not None:
+            self.child_started(child.pid)
+        messages: list[dict[str, Any]] = []
+        reader = threading.Thread(
+            target=_read_protocol, args=(child, messages, say), daemon=True, name="train-progress"
+        )
+        reader.start()
+        deadline = time.monotonic() + timeout_s
+        last_renew = time.monotonic()
+        while child.poll() is None:
+            time.sleep(0.2)
+            if time.monotonic() - last_renew > 30:
+                with self.db.session() as session:
+                    renew_lock(session, self.holder, LOCK_TTL)
+                last_renew = time.monotonic()
+            if time.monotonic() > deadline:
+                child.kill()
+                child.wait()
+                return f"training took longer than {timeout_s / 60:.0f} minutes and was stopped"
+        reader.join(timeout=5)
+        if child.returncode == 0 and (run_dir / "result.json").exists():
+            return None
+        errors = [m["error"] for m in messages if m.get("event") == "error"]
+        if errors:
+            return errors[-1]
+        if child.returncode and child.returncode < 0:
+            return f"training process killed by signal {-child.returncode} (see {log_path})"
+        return f"training process exited with status {child.returncode} (see {log_path})"
+
+
+def _read_protocol(child: subprocess.Popen[bytes], messages: list[dict[str, Any]], say: Progress) -> None:
+    assert child.stdout is not None
+    for raw in child.stdout:
+        try:
+            message = json.loads(raw)
+        except json.JSONDecodeError:
+            continue
+        messages.append(message)
+        if message.get("event") == "step":
+            say(f"  step {message['step']}/{message['max_steps']}  loss {message['loss']:.4f}")
+        elif message.get("event") == "phase":
+            say(f"  {message['phase']}…")
+
+
+def _skip_reason(
+    total: int, new: int, train_n: int, heldout_n: int, policies: Policies, force: bool
+) -> str | None:
+    training, promotion = policies.training, policies.promotion
+    if total < training.min_examples:
+        return f"{total} training examples, the policy needs {training.min_examples}"
+    if heldout_n < promotion.min_heldout_examples or train_n < 1:
+        return (
+            f"{train_n} training / {heldout_n} held-out examples; need at least 1 to train and "
+            f"{promotion.min_heldout_examples} held out"
+        )
+    if not force and new < training.min_new_examples:
+        return f"{new} new examples since the last cycle, the policy needs {training.min_new_examples}"
+    return None
+
+
+def _public_metrics(metrics: dict[str, Any], result: dict[str, Any] | None = None) -> dict[str, Any]:
+    public = {k: v for k, v in metrics.items() if k != "per_example"}
+    if result is not None:
+        public.update({k: result[k] for k in ("train_loss", "train_steps", "train_seconds", "device")})
+    return public
+
+
+def _count_lines(path: Path) -> int:
+    with path.open(encoding="utf-8") as handle:
+        return sum(1 for line in handle if line.strip())

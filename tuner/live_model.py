@@ -1,0 +1,82 @@
+"""The model that answers: the base model plus the live adapter, swapped without dropping requests."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from tuner.chat_format import bounded_turns, chat_messages
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    adapter_version: str  # "base" or "v3": exactly the weights that produced `text`
+
+
+class LiveModel:
+    """Answers on the current adapter; `swap` waits for in-flight answers, then switches at once."""
+
+    def __init__(self, base_model: str, *, max_new_tokens: int = 200, max_context_chars: int = 6000):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        cuda = torch.cuda.is_available()
+        self._device = "cuda" if cuda else "cpu"
+        self._tokenizer = AutoTokenizer.from_pretrained(base_model)
+        model = AutoModelForCausalLM.from_pretrained(
+            base_model, dtype=torch.bfloat16 if cuda else torch.float32
+        )
+        self._model: Any = model.to(self._device).eval()
+        self._peft: Any = None
+        self._lock = threading.Lock()
+        self.version = "base"
+        self.max_new_tokens = max_new_tokens
+        self.max_context_chars = max_context_chars
+
+    def generate(self, turns: list[dict[str, str]], max_new_tokens: int | None = None) -> Answer:
+        import torch
+
+        messages = chat_messages(bounded_turns(turns, self.max_context_chars))
+        inputs = self._tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        ).to(self._device)
+        with self._lock, torch.inference_mode():
+            output = self._model.generate(
+                **inputs,
+                max_new_tokens=max_new_tokens or self.max_new_tokens,
+                do_sample=False,
+                repetition_penalty=1.1,
+                pad_token_id=self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
+            )
+            version = self.version
+        new_tokens = output[0][inputs["input_ids"].shape[1] :]
+        return Answer(self._tokenizer.decode(new_tokens, skip_special_tokens=True).strip(), version)
+
+    def swap(self, adapter_path: str | None, version: str) -> None:
+        """Serve `adapter_path` as `version` (None: the base model). Raises if it cannot load."""
+        if version == self.version:
+            return
+        with self._lock:
+            old = self.version
+            if adapter_path is None:
+                if self._peft is not None:
+                    self._model = self._peft.unload()
+                    self._peft = None
+            elif self._peft is None:
+                from peft import PeftModel
+
+                self._peft = PeftModel.from_pretrained(self._model, adapter_path, adapter_name=version)
+                self._model = self._peft
+            else:
+                self._peft.load_adapter(adapter_path, adapter_name=version)
+                self._peft.set_adapter(version)
+                if old in self._peft.peft_config:
+                    self._peft.delete_adapter(old)
+            self._model.eval()
+            self.version = version
+        log.info("live model now serves %s (was %s)", version, old)

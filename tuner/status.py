@@ -1,0 +1,84 @@
+"""Where tuning stands: the live adapter, the dataset, the last and next cycle."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from policies import Policies
+from policies.schema import ScheduleSpec
+from storage import Database
+from storage.exchanges import feedback_counts, training_examples
+from storage.registry import history, live_adapter
+from storage.runs import examples_since, last_run
+from tuner.dataset import is_heldout
+
+
+def schedule_trigger(schedule: ScheduleSpec) -> CronTrigger | IntervalTrigger:
+    if schedule.cron is not None:
+        return CronTrigger.from_crontab(schedule.cron, timezone=UTC)
+    return IntervalTrigger(minutes=schedule.interval_minutes or 60, timezone=UTC)
+
+
+def next_scheduled_run(policies: Policies, now: datetime | None = None) -> datetime | None:
+    if not policies.training.enabled:
+        return None
+    now = now or datetime.now(UTC)
+    return schedule_trigger(policies.training.schedule).get_next_fire_time(None, now)
+
+
+def tune_status(db: Database, policies: Policies, next_run: datetime | None = None) -> dict[str, Any]:
+    """A plain dict (JSON-ready) that `tunebot status` and `/tune status` both render."""
+    with db.session() as session:
+        live = live_adapter(session)
+        examples = training_examples(session, policies.feedback)
+        trained = last_run(session, trained=True)
+        latest = last_run(session)
+        counts = feedback_counts(session)
+        recent = history(session, limit=5)
+        upcoming = next_run or next_scheduled_run(policies)
+        heldout = sum(is_heldout(e.key, policies.training.heldout_percent) for e in examples)
+        return {
+            "live": _adapter_view(live) if live else {"version": "base", "metrics": {}},
+            "dataset": {
+                "examples": len(examples),
+                "train": len(examples) - heldout,
+                "heldout": heldout,
+                "corrected": sum(e.source == "corrected" for e in examples),
+                "approved": sum(e.source == "approved" for e in examples),
+                "since_last_training": examples_since(examples, trained.started_at if trained else None),
+                "feedback": counts,
+            },
+            "last_run": _run_view(latest) if latest else None,
+            "next_run": upcoming.isoformat() if upcoming else None,
+            "adapters": [_adapter_view(a) for a in recent],
+        }
+
+
+def _adapter_view(adapter: Any) -> dict[str, Any]:
+    return {
+        "version": adapter.label,
+        "status": adapter.status,
+        "method": adapter.method,
+        "metrics": adapter.metrics,
+        "baseline": adapter.baseline,
+        "decision": adapter.decision,
+        "dataset": adapter.dataset_fingerprint,
+        "created_at": adapter.created_at.isoformat(),
+        "promoted_at": adapter.promoted_at.isoformat() if adapter.promoted_at else None,
+    }
+
+
+def _run_view(run: Any) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "state": run.state,
+        "trigger": run.trigger,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "outcome": run.outcome,
+        "error": run.error,
+    }
