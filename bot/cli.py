@@ -228,3 +228,7 @@ def dataset_export(ctx: click.Context, path: Path) -> None:
     snapshot = build_snapshot(examples, runtime.policies.training.heldout_percent)
     rows = export_jsonl(snapshot, path)
     click.echo(f"wrote {rows} examples to {path} (dataset {snapshot.fingerprint})")
+
+
+if __name__ == "__main__":
+    main()

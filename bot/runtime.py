@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.services.chat import ChatService, ExchangeRecorder
 from bot.services.feedback import FeedbackService
@@ -16,13 +17,15 @@ from bot.services.registry import Services
 from bot.services.tune import TuneService
 from bot.settings import Settings
 from policies import Policies, load_policies
-from policies.privacy import Scrubber
 from storage import Database
 from storage.registry import live_adapter
 from tuner.base_model import resolve_base_model
 from tuner.cycle import TuneCycle
 from tuner.live_model import LiveModel
 from tuner.scheduler import TuneScheduler
+
+if TYPE_CHECKING:
+    from policies.privacy import Scrubber
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,8 @@ class Runtime:
 
     @cached_property
     def scrubber(self) -> Scrubber:
+        from policies.privacy import Scrubber  # Presidio + spaCy: only for commands that scrub
+
         return Scrubber(self.policies.privacy)
 
     @cached_property

@@ -151,6 +151,7 @@ def training_examples(session: Session, policy: FeedbackPolicy) -> list[Training
         .where(Exchange.id.in_(select(Feedback.exchange_id).where(Feedback.withdrawn_at.is_(None))))
         .options(selectinload(Exchange.feedback))
         .order_by(Exchange.id)
+        .execution_options(populate_existing=True)  # feedback added in this session counts too
     ).all()
     examples = []
     for exchange in exchanges:

@@ -147,7 +147,8 @@ class BotHarness:
         return self.slack.workspace
 
     def bot_replies(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
-        return [m for m in self.workspace.thread(channel, thread_ts) if m.get("bot_id")]
+        """The bot's finished answers (placeholders get their blocks when the answer is in)."""
+        return [m for m in self.workspace.thread(channel, thread_ts) if m.get("bot_id") and m.get("blocks")]
 
     def wait_reply(self, channel: str, thread_ts: str, count: int = 1) -> dict[str, Any]:
         replies = wait_for(

@@ -1,1 +1,1 @@
-"""Training, evaluating and serving adapters: snapshots, QLoRA training, the live model, the cycle."""
+"""Training, evaluating and serving adapters: snapshots, QLoRA, the live model, the tune cycle."""

@@ -136,6 +136,7 @@ class TuneCycle:
         started = time.monotonic()
         error = self._train_in_child(run_dir, run_id, policy.timeout_minutes * 60, say)
         train_seconds = round(time.monotonic() - started, 2)
+        shutil.rmtree(run_dir / "trainer", ignore_errors=True)
         if error is not None:
             shutil.rmtree(tmp_dir, ignore_errors=True)
             with self.db.session() as session:

@@ -11,12 +11,7 @@ from datasets import Dataset
 
 from storage.exchanges import TrainingExample
 from tuner.chat_format import chat_messages
-
-
-def is_heldout(key: str, heldout_percent: int) -> bool:
-    """Deterministic side for an example: a hash of its stable key, so it never changes sides."""
-    bucket = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") % 100
-    return bucket < heldout_percent
+from tuner.split import is_heldout
 
 
 def _row(example: TrainingExample) -> dict[str, object]:

@@ -14,7 +14,7 @@ from storage import Database
 from storage.exchanges import feedback_counts, training_examples
 from storage.registry import history, live_adapter
 from storage.runs import examples_since, last_run
-from tuner.dataset import is_heldout
+from tuner.split import is_heldout
 
 
 def schedule_trigger(schedule: ScheduleSpec) -> CronTrigger | IntervalTrigger:

@@ -124,7 +124,7 @@ def train_and_evaluate(job: TrainingJob, emit: Emit) -> dict[str, Any]:
     )
     model, tokenizer, cuda = _load_base(job)
     config = SFTConfig(
-        output_dir=str(Path(job.adapter_dir).with_name(Path(job.adapter_dir).name + ".trainer")),
+        output_dir=str(Path(job.result_path).parent / "trainer"),  # scratch; removed by the cycle
         num_train_epochs=job.epochs,
         max_steps=job.max_steps,
         learning_rate=job.learning_rate,

@@ -14,6 +14,9 @@ from bot.views import answer_blocks
 
 log = logging.getLogger(__name__)
 
+THINKING = "_thinking…_"
+FAILED = "Sorry, I could not answer that just now; the error is in tunebot's log."
+
 _IGNORED_SUBTYPES = {
     "bot_message",
     "message_changed",
@@ -106,20 +109,28 @@ def answer_in_thread(services: Services, client: WebClient, event: dict, bot_use
             turns.append(Turn("user", question))
     else:
         turns = [Turn("user", question)]
-    answer = services.chat.answer(turns)
-    posted = client.chat_postMessage(
+    # The placeholder gives the reply its ts, so the exchange is stored before anyone can see the
+    # answer (and react to or correct it): feedback never arrives for an unknown exchange.
+    placeholder = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=THINKING)
+    try:
+        answer = services.chat.answer(turns)
+        services.chat.record(
+            channel_id=channel,
+            thread_ts=thread_ts,
+            question_ts=ts,
+            reply_ts=placeholder["ts"],
+            turns=turns,
+            answer=answer,
+            asked_by=event.get("user"),
+        )
+    except Exception:
+        log.exception("answering in %s failed", channel)
+        client.chat_update(channel=channel, ts=placeholder["ts"], text=FAILED)
+        return
+    client.chat_update(
         channel=channel,
-        thread_ts=thread_ts,
+        ts=placeholder["ts"],
         text=answer.text or "…",
         blocks=answer_blocks(answer.text, answer.adapter_version),
-    )
-    services.chat.record(
-        channel_id=channel,
-        thread_ts=thread_ts,
-        question_ts=ts,
-        reply_ts=posted["ts"],
-        turns=turns,
-        answer=answer,
-        asked_by=event.get("user"),
     )
     log.info("answered in %s with %s", channel, answer.adapter_version)

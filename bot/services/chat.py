@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from policies.privacy import Scrubber
 from storage import Database
 from storage.exchanges import record_exchange
 from tuner.live_model import Answer, LiveModel
+
+if TYPE_CHECKING:
+    from policies.privacy import Scrubber
 
 
 @dataclass(frozen=True)

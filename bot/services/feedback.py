@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from policies.privacy import Scrubber
 from policies.schema import FeedbackPolicy
 from storage import Database
 from storage.exchanges import (
@@ -16,6 +16,9 @@ from storage.exchanges import (
 )
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from policies.privacy import Scrubber
 
 
 class FeedbackService:

@@ -8,6 +8,14 @@ from presidio_analyzer import Pattern, PatternRecognizer
 # (entity, name, pattern, score, case-insensitive)
 _SECRET_PATTERNS: list[tuple[str, str, str, float, bool]] = [
     ("SLACK_USER", "slack mention", r"<@[UW][A-Z0-9]{2,}(?:\|[^>]*)?>", 1.0, False),
+    # Presidio's email recognizer only counts public suffixes; internal domains (acme.internal) leak.
+    (
+        "EMAIL_ADDRESS",
+        "email any domain",
+        r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b",
+        0.9,
+        False,
+    ),
     ("SLACK_TOKEN", "slack token", r"\bxox[abposre]-[A-Za-z0-9-]{10,}", 1.0, False),
     ("SLACK_TOKEN", "slack app token", r"\bxapp-\d-[A-Za-z0-9-]{10,}", 1.0, False),
     (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import re
 
 import tldextract
 import tldextract.tldextract
@@ -25,6 +26,14 @@ def _use_bundled_suffix_list() -> None:
     tldextract.tldextract.TLD_EXTRACTOR = tldextract.TLDExtract(
         suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True
     )
+
+
+_NOT_IN_NAMES = re.compile(r"[0-9_./@:=]")
+
+
+def _host_like_person(finding: RecognizerResult, text: str) -> bool:
+    # The small spaCy model tags host and service names (db-prod-01) as people; names have no digits.
+    return finding.entity_type == "PERSON" and bool(_NOT_IN_NAMES.search(text[finding.start : finding.end]))
 
 
 class Scrubber:
@@ -55,13 +64,14 @@ class Scrubber:
 
     def find(self, text: str) -> list[RecognizerResult]:
         """Findings in already-rendered text, filtered by the policy's entities and threshold."""
-        return self._analyzer.analyze(
+        findings = self._analyzer.analyze(
             text=text,
             language="en",
             entities=self._entities,
             score_threshold=self.policy.score_threshold,
             allow_list=self.policy.allow_list or None,
         )
+        return [f for f in findings if not _host_like_person(f, text)]
 
     def scrub(self, text: str) -> str:
         """The text with every finding replaced by its placeholder."""

@@ -82,8 +82,9 @@ def test_reaction_on_a_person_message_is_ignored(bot: BotHarness) -> None:
 def test_correction_reply_in_thread_becomes_the_target(bot: BotHarness) -> None:
     message, _ = mention(bot, "Which db backs orders?")
     wait_for(lambda: stored_exchange_count(bot) == 1)
-    bot.send.user_message(CHANNEL, BOB, "Correction: orders uses PostgreSQL on db-orders-01.",
-                          thread_ts=message["ts"])
+    bot.send.user_message(
+        CHANNEL, BOB, "Correction: orders uses PostgreSQL on db-orders-01.", thread_ts=message["ts"]
+    )
     found = wait_for(lambda: examples(bot), message="a corrected example")
     assert found[0].source == "corrected"
     assert found[0].target == "orders uses PostgreSQL on db-orders-01."
@@ -96,9 +97,15 @@ def test_correct_button_opens_modal_and_submission_corrects(bot: BotHarness) -> 
     delivery = bot.send.block_action(BOB, CHANNEL, stored, "correct_answer", bot.slack.response_url("b1"))
     assert delivery.status == 200
     opened = wait_for(lambda: bot.workspace.calls_to("views.open"), message="views.open")
-    view = json.loads(opened[-1].args["view"]) if isinstance(opened[-1].args["view"], str) else opened[-1].args["view"]
+    view = (
+        json.loads(opened[-1].args["view"])
+        if isinstance(opened[-1].args["view"], str)
+        else opened[-1].args["view"]
+    )
     assert view["callback_id"] == "correction_modal"
-    empty = bot.send.view_submission(BOB, view, {"correction": {"text": {"type": "plain_text_input", "value": " "}}})
+    empty = bot.send.view_submission(
+        BOB, view, {"correction": {"text": {"type": "plain_text_input", "value": " "}}}
+    )
     assert empty.json()["response_action"] == "errors"
     done = bot.send.view_submission(
         BOB, view, {"correction": {"text": {"type": "plain_text_input", "value": "It is code-named Heron."}}}
@@ -116,8 +123,13 @@ def test_message_shortcut_on_a_non_bot_message_explains(bot: BotHarness) -> None
 
 
 def test_forged_and_stale_signatures_are_rejected_and_store_nothing(bot: BotHarness) -> None:
-    event = {"type": "app_mention", "user": ALICE, "text": f"<@{bot.workspace.bot_user_id}> hi",
-             "ts": bot.workspace.next_ts(), "channel": CHANNEL}
+    event = {
+        "type": "app_mention",
+        "user": ALICE,
+        "text": f"<@{bot.workspace.bot_user_id}> hi",
+        "ts": bot.workspace.next_ts(),
+        "channel": CHANNEL,
+    }
     forged = bot.send.event(event, signature="v0=" + "0" * 64)
     stale = bot.send.event(event, timestamp=int(time.time()) - 600)
     assert (forged.status, stale.status) == (401, 401)
@@ -157,7 +169,7 @@ def test_tune_run_promotes_then_rollback_is_admin_only(bot: BotHarness) -> None:
 
     assert bot.send.command(ADMIN, "rollback", bot.slack.response_url("rb1")).status == 200
     bot.wait_response("Rolled back v1; now serving the base model")
-    message, reply = mention(bot, "Which port does service 4 use?")
+    _, reply = mention(bot, "Which port does service 4 use?")
     assert "tunebot · base" in blocks_text(reply)
 
 
@@ -168,10 +180,12 @@ def test_bad_input_is_ignored_cleanly(bot: BotHarness) -> None:
     # Malformed JSON body, correctly signed.
     assert bot.send.post(b"{not json", "application/json").status == 400
     # A mention with no question gets a hint, not an exchange.
-    message, _ = mention(bot, "")
+    empty, _ = bot.send.user_message(CHANNEL, ALICE, f"<@{bot.workspace.bot_user_id}>   ")
+    hint = wait_for(lambda: [m for m in bot.workspace.thread(CHANNEL, empty["ts"]) if m.get("bot_id")])
+    assert "Ask me a question" in hint[0]["text"]
     assert stored_exchange_count(bot) == 0
     # A 40,000-character message is answered and recorded.
-    message, reply = mention(bot, "x " * 20_000)
+    mention(bot, "x " * 20_000)
     wait_for(lambda: stored_exchange_count(bot) == 1, message="the long exchange")
     health = bot.send.post(b"", "text/plain")  # not a Slack payload at all
     assert health.status in (400, 401, 404)

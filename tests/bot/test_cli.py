@@ -1,0 +1,123 @@
+"""The `tunebot` CLI as a user runs it: real subprocesses, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+EXPORT = REPO / "bot" / "demo" / "slack_export"
+
+
+def tunebot(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        cwd=REPO,
+        timeout=600,
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path, tiny_model: str) -> dict[str, str]:
+    # SQLite only: these tests are about the CLI; storage runs on both backends elsewhere.
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "training:\n  epochs: 2\n  learning_rate: 0.005\n  heldout_percent: 25\n  max_length: 256\n"
+    )
+    return {
+        "TUNEBOT_DATA_DIR": str(tmp_path / "data"),
+        "TUNEBOT_BASE_MODEL": tiny_model,
+        "TUNEBOT_POLICY_FILE": str(policy),
+        "TUNEBOT_MAX_NEW_TOKENS": "6",
+    }
+
+
+def test_every_command_has_help() -> None:
+    for command in (
+        "serve",
+        "import",
+        "tune",
+        "status",
+        "history",
+        "rollback",
+        "ask",
+        "scrub",
+        "db",
+        "dataset",
+    ):
+        result = tunebot(command, "--help", env={})
+        assert result.returncode == 0 and "Usage:" in result.stdout, command
+
+
+def test_scrub_reads_and_writes_json_lines() -> None:
+    lines = '{"text": "mail a.b@corp.example now", "id": 1}\n\n{"text": "port 8443 on db-01"}\n'
+    result = tunebot("scrub", env={}, stdin=lines)
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert out == [{"text": "mail <EMAIL_ADDRESS> now", "id": 1}, {"text": "port 8443 on db-01"}]
+    bad = tunebot("scrub", env={}, stdin='{"txt": 1}\n')
+    assert bad.returncode == 2 and 'line 1: expected a JSON object with a "text" string' in bad.stderr
+
+
+def test_import_tune_status_ask_rollback(env: dict[str, str]) -> None:
+    imported = tunebot("import", str(EXPORT), env=env)
+    assert imported.returncode == 0, imported.stderr
+    assert "imported 18 exchanges" in imported.stdout
+    assert "13 correct" in imported.stdout and "5 approve" in imported.stdout
+
+    tuned = tunebot("tune", "--now", env=env)
+    assert tuned.returncode == 0, tuned.stdout + tuned.stderr
+    assert "step 1/" in tuned.stdout and "evaluate" in tuned.stdout
+    assert "decision: promoted v1" in tuned.stdout
+
+    status = json.loads(tunebot("status", "--json", env=env).stdout)
+    assert status["live"]["version"] == "v1"
+    assert status["dataset"]["examples"] == 18 and status["dataset"]["since_last_training"] == 0
+    assert status["last_run"]["state"] == "succeeded" and status["next_run"]
+
+    answer = tunebot("ask", "What port does billing use?", env=env)
+    assert answer.returncode == 0 and answer.stdout.startswith("[v1] ")
+    assert tunebot("ask", "hello", "--adapter", "base", env=env).stdout.startswith("[base] ")
+    missing = tunebot("ask", "hello", "--adapter", "v7", env=env)
+    assert missing.returncode == 1 and "no adapter v7; known adapters: v1" in missing.stderr
+
+    assert "v1 live" in tunebot("history", env=env).stdout
+    rolled = tunebot("rollback", env=env)
+    assert rolled.returncode == 0 and "now serving the base model" in rolled.stdout
+    again = tunebot("rollback", env=env)
+    assert again.returncode == 1 and "nothing to roll back" in again.stderr
+
+
+def test_bad_policy_file_stops_with_path_and_field(env: dict[str, str], tmp_path: Path) -> None:
+    Path(env["TUNEBOT_POLICY_FILE"]).write_text("privacy:\n  entitites: [PERSON]\n")
+    result = tunebot("status", env=env)
+    assert result.returncode == 1
+    assert env["TUNEBOT_POLICY_FILE"] in result.stderr and "privacy.entitites: unknown field" in result.stderr
+
+
+def test_import_rejects_what_is_not_an_export(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "junk").mkdir()
+    result = tunebot("import", str(tmp_path / "junk"), env=env)
+    assert result.returncode == 1 and "no channels.json" in result.stderr
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "channels.json").write_text("[{")
+    result = tunebot("import", str(tmp_path / "broken"), env=env)
+    assert result.returncode == 1 and "channels.json: not valid JSON" in result.stderr
+
+
+def test_db_upgrade_and_dataset_export(env: dict[str, str], tmp_path: Path) -> None:
+    assert "database is up to date" in tunebot("db", "upgrade", env=env).stdout
+    tunebot("import", str(EXPORT), env=env)
+    out = tmp_path / "ds.jsonl"
+    result = tunebot("dataset", "export", str(out), env=env)
+    assert result.returncode == 0 and "wrote 18 examples" in result.stdout
+    assert len(out.read_text().splitlines()) == 18

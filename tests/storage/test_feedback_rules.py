@@ -1,0 +1,71 @@
+"""Which exchanges become training examples, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from policies.schema import FeedbackPolicy
+from storage.exchanges import add_feedback, record_exchange, training_examples, withdraw_feedback
+
+
+def _exchange(session, n: int = 1):  # type: ignore[no-untyped-def]
+    return record_exchange(
+        session,
+        channel_id="C1",
+        thread_ts=f"{n}.1",
+        question_ts=f"{n}.1",
+        reply_ts=f"{n}.2",
+        prompt=[{"role": "user", "content": "q"}],
+        reply="answer",
+        adapter_version="base",
+    )
+
+
+def test_recording_the_same_reply_twice_keeps_one(db) -> None:  # type: ignore[no-untyped-def]
+    with db.session() as session:
+        assert _exchange(session).id == _exchange(session).id
+
+
+def test_approval_needs_min_distinct_approvers_and_beats_rejections(db) -> None:  # type: ignore[no-untyped-def]
+    policy = FeedbackPolicy(min_approvals=2)
+    with db.session() as session:
+        exchange = _exchange(session)
+        add_feedback(session, exchange, kind="approve", user_id="U1", reaction="+1")
+        add_feedback(session, exchange, kind="approve", user_id="U1", reaction="+1")  # duplicate
+        assert training_examples(session, policy) == []
+        add_feedback(session, exchange, kind="approve", user_id="U2", reaction="+1")
+        assert [e.source for e in training_examples(session, policy)] == ["approved"]
+        add_feedback(session, exchange, kind="reject", user_id="U3", reaction="-1")
+        add_feedback(session, exchange, kind="reject", user_id="U4", reaction="-1")
+        assert training_examples(session, policy) == []
+
+
+def test_newest_correction_wins_and_withdrawal_counts(db) -> None:  # type: ignore[no-untyped-def]
+    with db.session() as session:
+        exchange = _exchange(session)
+        add_feedback(session, exchange, kind="correct", user_id="U1", corrected_reply="first")
+        add_feedback(session, exchange, kind="correct", user_id="U2", corrected_reply="second")
+        assert training_examples(session, FeedbackPolicy())[0].target == "second"
+        other = _exchange(session, 2)
+        add_feedback(session, other, kind="approve", user_id="U1", reaction="+1")
+        assert withdraw_feedback(session, other, kind="approve", user_id="U1", reaction="+1")
+        assert len(training_examples(session, FeedbackPolicy())) == 1
+
+
+def test_allow_listed_raters_only(db) -> None:  # type: ignore[no-untyped-def]
+    policy = FeedbackPolicy(raters="allow_list", allowed_raters=["UTRUST"])
+    with db.session() as session:
+        exchange = _exchange(session)
+        add_feedback(session, exchange, kind="correct", user_id="UMALLORY", corrected_reply="bad")
+        assert training_examples(session, policy) == []
+        add_feedback(session, exchange, kind="approve", user_id="UTRUST", reaction="+1")
+        assert training_examples(session, policy)[0].target == "answer"
+
+
+def test_bad_feedback_is_refused(db) -> None:  # type: ignore[no-untyped-def]
+    with db.session() as session:
+        exchange = _exchange(session)
+        with pytest.raises(ValueError, match="unknown feedback kind"):
+            add_feedback(session, exchange, kind="love", user_id="U1")
+        with pytest.raises(ValueError, match="needs the corrected reply"):
+            add_feedback(session, exchange, kind="correct", user_id="U1", corrected_reply="  ")

@@ -1,0 +1,78 @@
+"""Promotion, rollback and the cycle lock, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from storage.audit import recent_events
+from storage.registry import (
+    RegistryError,
+    live_adapter,
+    promote_candidate,
+    register_candidate,
+    rollback,
+)
+from storage.runs import acquire_lock, fail_abandoned_runs, release_lock, start_run
+
+
+def _candidate(session, n: int):  # type: ignore[no-untyped-def]
+    return register_candidate(
+        session,
+        path=f"/adapters/run-{n}",
+        method="qlora",
+        metrics={"heldout_nll": 1.0 / n},
+        baseline={},
+        dataset_fingerprint=f"fp{n}",
+        train_examples=8,
+        heldout_examples=2,
+        training_run_id=None,
+    )
+
+
+def test_promote_then_rollback_chain(db) -> None:  # type: ignore[no-untyped-def]
+    with db.session() as session:
+        for n in (1, 2, 3):
+            promote_candidate(session, _candidate(session, n), actor="tuner", reason="better")
+    with db.session() as session:
+        assert live_adapter(session).label == "v3"
+        taken, now = rollback(session, actor="U1")
+        assert (taken.label, now.label) == ("v3", "v2")
+    with db.session() as session:
+        taken, now = rollback(session, actor="U1")
+        assert (taken.label, now.label) == ("v2", "v1")
+        taken, now = rollback(session, actor="U1")
+        assert (taken.label, now) == ("v1", None)  # the base model serves
+        with pytest.raises(RegistryError, match="base model is serving"):
+            rollback(session, actor="U1")
+        actions = [e.action for e in recent_events(session)]
+        assert actions[:3] == ["rollback"] * 3 and actions.count("promote") == 3
+
+
+def test_rollback_to_a_named_version(db) -> None:  # type: ignore[no-untyped-def]
+    with db.session() as session:
+        for n in (1, 2, 3):
+            promote_candidate(session, _candidate(session, n), actor="tuner", reason="better")
+        _candidate(session, 4)  # never promoted
+        taken, now = rollback(session, actor="U1", to_version="v1")
+        assert (taken.label, now.label) == ("v3", "v1")
+        with pytest.raises(RegistryError, match="never live"):
+            rollback(session, actor="U1", to_version="4")
+        with pytest.raises(RegistryError, match="no adapter v9"):
+            rollback(session, actor="U1", to_version="v9")
+        with pytest.raises(RegistryError, match="look like v3"):
+            rollback(session, actor="U1", to_version="latest")
+
+
+def test_cycle_lock_is_exclusive_and_expires(db) -> None:  # type: ignore[no-untyped-def]
+    with db.session() as session:
+        assert acquire_lock(session, "a", timedelta(minutes=1))
+        assert not acquire_lock(session, "b", timedelta(minutes=1))
+        start_run(session, "test")
+        session.commit()
+        assert fail_abandoned_runs(session) == 0  # "a" holds the lock: its run is alive
+        release_lock(session, "a")
+        assert fail_abandoned_runs(session) == 1
+        assert acquire_lock(session, "b", timedelta(seconds=-1))  # taken, but already expired
+        assert acquire_lock(session, "c", timedelta(minutes=1))

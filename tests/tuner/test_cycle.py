@@ -1,0 +1,97 @@
+"""Tune cycles on a tiny real model: promotion, a gate that says no, a killed trainer."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from policies import Policies
+from storage.registry import history, live_adapter
+from storage.runs import last_run
+from tests.factories import seed_corrections
+from tuner.cycle import TuneCycle
+
+
+def make_cycle(runtime, policies: Policies, swaps: list | None = None) -> TuneCycle:  # type: ignore[no-untyped-def]
+    return TuneCycle(
+        runtime.db,
+        policies,
+        data_dir=runtime.data_dir,
+        base_model=runtime.base_model_path,
+        on_live_change=(lambda path, version: swaps.append(version)) if swaps is not None else None,
+    )
+
+
+def test_cycle_promotes_a_better_adapter_then_refuses_a_worse_one(runtime, policies) -> None:  # type: ignore[no-untyped-def]
+    seed_corrections(runtime.db, 16)
+    swaps: list[str] = []
+    first = make_cycle(runtime, policies, swaps).run("test")
+    assert first.outcome == "promoted", first.message
+    assert swaps == ["v1"]
+    with runtime.db.session() as session:
+        live = live_adapter(session)
+        assert live is not None and live.label == "v1"
+        assert live.metrics["heldout_nll"] < live.baseline["heldout_nll"]
+        assert live.baseline["label"] == "base"
+        assert Path(live.path, "adapter_model.safetensors").exists()
+
+    # Nothing new: a scheduled cycle skips; a forced one trains but barely moves from the base
+    # model (one step at a negligible learning rate), so it cannot beat v1 and is rejected.
+    assert make_cycle(runtime, policies).run("test").outcome == "skipped"
+    weak = policies.model_copy(
+        update={"training": policies.training.model_copy(update={"max_steps": 1, "learning_rate": 1e-9})}
+    )
+    second = make_cycle(runtime, weak, swaps).run("test", force=True)
+    assert second.outcome == "rejected", second.message
+    assert swaps == ["v1"]
+    with runtime.db.session() as session:
+        assert live_adapter(session).label == "v1"
+        rejected = history(session)[0]
+        assert (rejected.label, rejected.status) == ("v2", "rejected")
+        assert rejected.baseline["label"] == "live"
+        assert rejected.metrics["heldout_nll"] > rejected.baseline["heldout_nll"]
+
+
+def test_killed_training_process_fails_the_run_and_keeps_live(runtime, policies) -> None:  # type: ignore[no-untyped-def]
+    seed_corrections(runtime.db, 16)
+    assert make_cycle(runtime, policies).run("test").outcome == "promoted"
+    long = policies.model_copy(update={"training": policies.training.model_copy(update={"max_steps": 5000})})
+    cycle = make_cycle(runtime, long)
+    pids: list[int] = []
+    cycle.child_started = pids.append
+    killed: list[bool] = []
+
+    def progress(message: str) -> None:
+        if "step 3/" in message and not killed:
+            os.kill(pids[0], signal.SIGKILL)
+            killed.append(True)
+
+    result = cycle.run("test", force=True, progress=progress)
+    assert killed and result.outcome == "failed"
+    assert "killed by signal 9" in result.message
+    with runtime.db.session() as session:
+        assert live_adapter(session).label == "v1"
+        run = last_run(session)
+        assert run.state == "failed" and "signal 9" in run.error
+        assert [a.label for a in history(session)] == ["v1"]  # no half-written candidate
+    assert not list((runtime.data_dir / "adapters").glob(".tmp-*"))
+
+
+def test_too_few_examples_skip_without_training(runtime, policies) -> None:  # type: ignore[no-untyped-def]
+    seed_corrections(runtime.db, 2)
+    result = make_cycle(runtime, policies).run("test", force=True)
+    assert result.outcome == "skipped" and "needs 4" in result.message
+
+
+def test_second_cycle_while_one_holds_the_lock_is_busy(runtime, policies) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from storage.runs import acquire_lock, release_lock
+
+    seed_corrections(runtime.db, 8)
+    with runtime.db.session() as session:
+        assert acquire_lock(session, "another-replica", timedelta(minutes=5))
+    assert make_cycle(runtime, policies).run("test").outcome == "busy"
+    with runtime.db.session() as session:
+        release_lock(session, "another-replica")
