@@ -20,7 +20,7 @@ def configure_logging(level: str, data_dir: Path) -> Path:
     console.setLevel(logging.WARNING)  # the CLI prints its own progress; the file gets everything
     for handler in (console, logging.FileHandler(log_file, encoding="utf-8")):
         handler.setFormatter(formatter)
-        handler._tunebot = True  # type: ignore[attr-defined]
+        handler._tunebot = True  # type: ignore[union-attr]
         root.addHandler(handler)
     # Slack SDK debug logs contain whole payloads (raw text): keep them out at any level.
     for noisy in ("slack_bolt", "slack_sdk", "urllib3", "httpx"):

@@ -176,9 +176,12 @@ def bot(runtime: Any) -> Iterator[BotHarness]:
     from bot.sandbox.delivery import SlackDelivery
     from bot.sandbox.web_api import SlackWebApi
     from bot.slack_app import build_slack_app
+    from tuner.scheduler import TuneScheduler
 
     slack = SlackWebApi().start()
-    services = runtime.services()
+    scheduler = TuneScheduler(runtime.cycle, runtime.policies.training)
+    scheduler.start()
+    services = runtime.services(scheduler)
     app = build_slack_app(
         token="xoxb-sandbox-token", signing_secret=SIGNING_SECRET, api_url=slack.url, services=services
     )
@@ -194,4 +197,5 @@ def bot(runtime: Any) -> Iterator[BotHarness]:
     )
     server.should_exit = True
     thread.join(timeout=10)
+    scheduler.shutdown()
     slack.stop()

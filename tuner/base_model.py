@@ -6,6 +6,7 @@ import importlib.util
 import logging
 import shutil
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def _converted_bundled_model(target: Path) -> Path:
     gguf = _gguf_path()
     log.info("converting the bundled base model %s to safetensors (once)", gguf.name)
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model: Any = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     # A GGUF-loaded model refuses save_pretrained while it still carries its GGUF quantization.
     model.config.__dict__.pop("quantization_config", None)
     model.hf_quantizer = None

@@ -27,8 +27,8 @@ class LiveModel:
 
         cuda = torch.cuda.is_available()
         self._device = "cuda" if cuda else "cpu"
-        self._tokenizer = AutoTokenizer.from_pretrained(base_model)
-        model = AutoModelForCausalLM.from_pretrained(
+        self._tokenizer: Any = AutoTokenizer.from_pretrained(base_model)
+        model: Any = AutoModelForCausalLM.from_pretrained(
             base_model, dtype=torch.bfloat16 if cuda else torch.float32
         )
         self._model: Any = model.to(self._device).eval()

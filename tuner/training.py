@@ -162,7 +162,7 @@ def train_and_evaluate(job: TrainingJob, emit: Emit) -> dict[str, Any]:
     output = trainer.train()
     if not math.isfinite(output.training_loss):
         raise TrainingFailed(f"training loss is {output.training_loss}; no adapter was saved")
-    peft_model = trainer.model
+    peft_model: Any = trainer.model
     peft_model.save_pretrained(job.adapter_dir)
 
     emit({"event": "phase", "phase": "evaluate"})

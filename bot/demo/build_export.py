@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 BOT = "UTUNEBOT1"
 PEOPLE = ["U01ALICE", "U02BOBBY", "U03CAROL"]
@@ -61,7 +62,7 @@ def build(folder: Path) -> None:
     ]
     (folder / "users.json").write_text(json.dumps(users, indent=1))
     (folder / "channels.json").write_text(json.dumps([{"id": "C0DEMO001", "name": "ask-tunebot"}], indent=1))
-    messages = []
+    messages: list[dict[str, Any]] = []
     ts = 1_767_000_000
     for i, (questions, answer) in enumerate(FACTS):
         for j, question in enumerate(questions):
@@ -69,7 +70,7 @@ def build(folder: Path) -> None:
             thread = f"{ts}.000100"
             messages.append({"type": "message", "user": asker, "ts": thread, "text": f"<@{BOT}> {question}"})
             good = (i + j) % 3 == 0
-            reply = {
+            reply: dict[str, Any] = {
                 "type": "message",
                 "user": BOT,
                 "bot_id": "BTUNEBOT1",

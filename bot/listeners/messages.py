@@ -80,8 +80,9 @@ def thread_turns(
 ) -> list[Turn]:
     """The thread so far, as chat turns (the bot's messages as assistant turns)."""
     response = client.conversations_replies(channel=channel, ts=thread_ts, limit=50)
-    turns = []
-    for message in response.get("messages", []):
+    turns: list[Turn] = []
+    messages: list[dict[str, Any]] = response.get("messages", [])
+    for message in messages:
         if float(message.get("ts", "0")) > float(upto_ts):
             continue
         text = _strip_mentions(message.get("text") or "")

@@ -58,7 +58,7 @@ class SlackDelivery:
             headers={
                 "Content-Type": content_type,
                 "X-Slack-Request-Timestamp": str(timestamp),
-                "X-Slack-Signature": signature,
+                "X-Slack-Signature": signature or "",
                 **(headers or {}),
             },
         )
@@ -100,16 +100,16 @@ class SlackDelivery:
         channel_type: str = "channel",
     ) -> tuple[dict[str, Any], list[Delivery]]:
         """A person posts `text`: stored in the workspace, then delivered as Slack would."""
+        ts = self.workspace.next_ts()
         message: dict[str, Any] = {
             "type": "message",
             "user": user,
             "text": text,
-            "ts": self.workspace.next_ts(),
+            "ts": ts,
             "channel": channel,
             "channel_type": channel_type,
-            "event_ts": None,
+            "event_ts": ts,
         }
-        message["event_ts"] = message["ts"]
         if thread_ts:
             message["thread_ts"] = thread_ts
         self.workspace.add_message(channel, dict(message))

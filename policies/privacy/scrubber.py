@@ -84,7 +84,12 @@ class Scrubber:
         operators = {
             f.entity_type: OperatorConfig("replace", {"new_value": f"<{f.entity_type}>"}) for f in findings
         }
-        return self._anonymizer.anonymize(text=rendered, analyzer_results=findings, operators=operators).text
+        # The anonymizer declares its own (structurally identical) RecognizerResult type.
+        return self._anonymizer.anonymize(
+            text=rendered,
+            analyzer_results=findings,  # type: ignore[arg-type]
+            operators=operators,
+        ).text
 
     def scrub_many(self, texts: list[str]) -> list[str]:
         return [self.scrub(text) for text in texts]

@@ -189,3 +189,47 @@ def test_bad_input_is_ignored_cleanly(bot: BotHarness) -> None:
     wait_for(lambda: stored_exchange_count(bot) == 1, message="the long exchange")
     health = bot.send.post(b"", "text/plain")  # not a Slack payload at all
     assert health.status in (400, 401, 404)
+
+
+def test_direct_message_is_answered_without_a_mention(bot: BotHarness) -> None:
+    message, deliveries = bot.send.user_message(
+        "D0ALICE01", ALICE, "What is the deploy window?", channel_type="im"
+    )
+    assert [d.status for d in deliveries] == [200]
+    reply = bot.wait_reply("D0ALICE01", message["ts"])
+    assert reply["thread_ts"] == message["ts"]
+    wait_for(lambda: stored_exchange_count(bot) == 1)
+
+
+def test_channel_chatter_and_the_bots_own_messages_are_not_answered(bot: BotHarness) -> None:
+    bot.send.user_message(CHANNEL, ALICE, "lunch anyone?")
+    bot.send.event(
+        {
+            "type": "message",
+            "subtype": "bot_message",
+            "bot_id": "B0OTHER",
+            "text": "beep",
+            "ts": bot.workspace.next_ts(),
+            "channel": CHANNEL,
+            "channel_type": "im",
+        }
+    )
+    bot.send.event(
+        {
+            "type": "message",
+            "user": bot.workspace.bot_user_id,
+            "text": "my own words",
+            "ts": bot.workspace.next_ts(),
+            "channel": "D0SELF",
+            "channel_type": "im",
+        }
+    )
+    time.sleep(0.5)
+    assert bot.workspace.calls_to("chat.postMessage") == []
+
+
+def test_healthz_names_the_serving_adapter(bot: BotHarness) -> None:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{bot.url}/healthz", timeout=5) as response:
+        assert json.loads(response.read()) == {"ok": True, "adapter": "base"}

@@ -1,0 +1,35 @@
+"""The README, the CLI and the policy file say what the code does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.settings import Settings
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def test_readme_documents_every_setting() -> None:
+    for name, field in Settings.model_fields.items():
+        aliases = getattr(field.validation_alias, "choices", None)
+        env_name = aliases[0] if aliases else f"TUNEBOT_{name.upper()}"
+        assert f"`{env_name}`" in README, env_name
+
+
+def test_readme_lists_every_cli_command() -> None:
+    from bot.cli import main
+
+    for command in main.commands:
+        assert f"`tunebot {command}" in README, command
+
+
+def test_manifest_declares_what_the_listeners_use() -> None:
+    import yaml
+
+    from bot.views import CORRECT_SHORTCUT
+
+    manifest = yaml.safe_load((Path(__file__).resolve().parents[1] / "app_manifest.yaml").read_text())
+    events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    assert {"app_mention", "reaction_added", "reaction_removed", "message.im"} <= events
+    assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/tune"]
+    assert manifest["features"]["shortcuts"][0]["callback_id"] == CORRECT_SHORTCUT
