@@ -11,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.metrics import Metrics
 from bot.services.chat import ChatService, ExchangeRecorder
 from bot.services.feedback import FeedbackService
 from bot.services.registry import Services
@@ -81,10 +82,14 @@ class Runtime:
         if "live_model" in self.__dict__:
             self.live_model.swap(adapter_path, version)
 
+    @cached_property
+    def metrics(self) -> Metrics:
+        return Metrics()
+
     def services(self, scheduler: TuneScheduler | None = None) -> Services:
         recorder = ExchangeRecorder(self.db, self.scrubber)
         return Services(
-            chat=ChatService(self.live_model, recorder),
-            feedback=FeedbackService(self.db, self.scrubber, self.policies.feedback),
+            chat=ChatService(self.live_model, recorder, self.metrics),
+            feedback=FeedbackService(self.db, self.scrubber, self.policies.feedback, self.metrics),
             tune=TuneService(self.db, self.policies, self.cycle, lambda: self.sync_live_model(), scheduler),
         )

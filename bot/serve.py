@@ -46,7 +46,9 @@ def serve(runtime: Runtime) -> None:
         else:
             import uvicorn
 
-            http = build_http_app(app, health=lambda: {"ok": True, "adapter": model.version})
+            http = build_http_app(
+                app, health=lambda: {"ok": True, "adapter": model.version}, metrics=runtime.metrics.registry
+            )
             log.info("HTTP mode on %s:%s; serving %s", settings.host, settings.port, model.version)
             uvicorn.run(http, host=settings.host, port=settings.port, log_level="warning")
     finally:

@@ -185,7 +185,11 @@ def bot(runtime: Any) -> Iterator[BotHarness]:
     app = build_slack_app(
         token="xoxb-sandbox-token", signing_secret=SIGNING_SECRET, api_url=slack.url, services=services
     )
-    http = build_http_app(app, health=lambda: {"ok": True, "adapter": runtime.live_model.version})
+    http = build_http_app(
+        app,
+        health=lambda: {"ok": True, "adapter": runtime.live_model.version},
+        metrics=runtime.metrics.registry,
+    )
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(http, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -11,6 +11,7 @@ from storage.exchanges import record_exchange
 from tuner.live_model import Answer, LiveModel
 
 if TYPE_CHECKING:
+    from bot.metrics import Metrics
     from policies.privacy import Scrubber
 
 
@@ -64,12 +65,16 @@ class ExchangeRecorder:
 class ChatService:
     """Answers with the live model; the listener records the exchange once the reply is posted."""
 
-    def __init__(self, model: LiveModel, recorder: ExchangeRecorder):
+    def __init__(self, model: LiveModel, recorder: ExchangeRecorder, metrics: Metrics):
         self.model = model
         self.recorder = recorder
+        self.metrics = metrics
 
     def answer(self, turns: list[Turn]) -> Answer:
-        return self.model.generate([{"role": t.role, "content": t.text} for t in turns])
+        with self.metrics.answer_seconds.time():
+            answer = self.model.generate([{"role": t.role, "content": t.text} for t in turns])
+        self.metrics.answers.labels(answer.adapter_version).inc()
+        return answer
 
     def record(self, *, answer: Answer, **where: Any) -> int:
         return self.recorder.record(reply=answer.text, adapter_version=answer.adapter_version, **where)

@@ -18,14 +18,22 @@ from storage.exchanges import (
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
+    from bot.metrics import Metrics
     from policies.privacy import Scrubber
 
 
 class FeedbackService:
-    def __init__(self, db: Database, scrubber: Scrubber, policy: FeedbackPolicy):
+    def __init__(
+        self, db: Database, scrubber: Scrubber, policy: FeedbackPolicy, metrics: Metrics | None = None
+    ):
         self.db = db
         self.scrubber = scrubber
         self.policy = policy
+        self.metrics = metrics
+
+    def _count(self, kind: str) -> None:
+        if self.metrics is not None:
+            self.metrics.feedback.labels(kind).inc()
 
     def reaction_kind(self, reaction: str) -> str | None:
         name = reaction.split("::", 1)[0]  # skin tones: "+1::skin-tone-2"
@@ -56,6 +64,7 @@ class FeedbackService:
                 withdraw_feedback(session, exchange, kind=kind, user_id=user_id, reaction=reaction)
             else:
                 add_feedback(session, exchange, kind=kind, user_id=user_id, reaction=reaction)
+        self._count(f"{kind}_withdrawn" if removed else kind)
         log.info("feedback %s%s on exchange %s", kind, " withdrawn" if removed else "", exchange.id)
         return kind
 
@@ -66,6 +75,7 @@ class FeedbackService:
             if exchange is None:
                 return False
             add_feedback(session, exchange, kind=kind, user_id=user_id, reaction=f"button:{kind}")
+        self._count(kind)
         return True
 
     def correction_text(self, text: str) -> str | None:
@@ -102,8 +112,10 @@ class FeedbackService:
             if exchange is None:
                 return None
             add_feedback(session, exchange, kind="correct", user_id=user_id, corrected_reply=scrubbed)
-            log.info("feedback correct on exchange %s", exchange.id)
-            return exchange.id
+            exchange_id = exchange.id
+        self._count("correct")
+        log.info("feedback correct on exchange %s", exchange_id)
+        return exchange_id
 
     def exchange_reply(
         self,

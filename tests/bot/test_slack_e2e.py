@@ -228,8 +228,16 @@ def test_channel_chatter_and_the_bots_own_messages_are_not_answered(bot: BotHarn
     assert bot.workspace.calls_to("chat.postMessage") == []
 
 
-def test_healthz_names_the_serving_adapter(bot: BotHarness) -> None:
+def test_healthz_and_metrics(bot: BotHarness) -> None:
     import urllib.request
 
     with urllib.request.urlopen(f"{bot.url}/healthz", timeout=5) as response:
         assert json.loads(response.read()) == {"ok": True, "adapter": "base"}
+    _, reply = mention(bot, "count me")
+    bot.send.reaction(CHANNEL, BOB, reply["ts"], "+1")
+    wait_for(lambda: examples(bot))
+    with urllib.request.urlopen(f"{bot.url}/metrics", timeout=5) as response:
+        metrics = response.read().decode()
+    assert 'tunebot_answers_total{adapter="base"} 1.0' in metrics
+    assert 'tunebot_feedback_total{kind="approve"} 1.0' in metrics
+    assert "tunebot_answer_seconds_count 1.0" in metrics
