@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 
@@ -28,4 +29,8 @@ def configure_logging(level: str, data_dir: Path) -> Path:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     # Presidio warns about every non-English recognizer it skips, at each start.
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
+    # bitsandbytes warns on every load that an optional CPU kernel package is absent; it works without.
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    # Libraries' deprecation notices about each other are not the operator's to act on.
+    warnings.filterwarnings("ignore", category=FutureWarning)
     return log_file

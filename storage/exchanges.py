@@ -93,12 +93,24 @@ def add_feedback(
     corrected_reply: str | None = None,
     created_at: datetime | None = None,
 ) -> Feedback:
-    """Store feedback; a repeated approve/reject by the same user and reaction is not duplicated."""
+    """Store feedback; the same vote or the same correction by the same user is kept once."""
     if kind not in FEEDBACK_KINDS:
         raise ValueError(f"unknown feedback kind {kind!r}; expected one of {FEEDBACK_KINDS}")
     if kind == "correct" and not (corrected_reply or "").strip():
         raise ValueError("a correction needs the corrected reply text")
-    if kind != "correct":
+    if kind == "correct":
+        repeated = session.scalar(
+            select(Feedback).where(
+                Feedback.exchange_id == exchange.id,
+                Feedback.kind == "correct",
+                Feedback.user_id == user_id,
+                Feedback.corrected_reply == corrected_reply,
+                Feedback.withdrawn_at.is_(None),
+            )
+        )
+        if repeated is not None:  # a re-import, or a retried delivery
+            return repeated
+    else:
         active = _active_feedback(session, exchange.id, kind, user_id, reaction)
         if active is not None:
             return active

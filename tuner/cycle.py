@@ -191,7 +191,13 @@ class TuneCycle:
             label = adapter.label
         say(f"{outcome} {label}: {decision.reason}")
         if decision.promote and self.on_live_change is not None:
-            self.on_live_change(str(adapter_dir), label)
+            try:
+                self.on_live_change(str(adapter_dir), label)
+            except Exception as exc:  # the registry moved on; this process keeps its old weights
+                log.exception("could not load %s into the live model", label)
+                message = f"{decision.reason}; but this process could not load {label}: {exc}"
+                say(f"warning: {message}")
+                return CycleResult(outcome, message, run_id, label)
         return CycleResult(outcome, decision.reason, run_id, label)
 
     def _train_in_child(self, run_dir: Path, run_id: int, timeout_s: float, say: Progress) -> str | None:

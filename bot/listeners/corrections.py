@@ -20,7 +20,7 @@ from bot.views import (
 
 def register(app: Any, services: Services) -> None:
     def open_modal(client: WebClient, trigger_id: str, channel: str, message: dict) -> None:
-        found = services.feedback.exchange_reply(channel_id=channel, reply_ts=message.get("ts"))
+        found = services.feedback.exchange_reply(channel_id=channel, reply_ts=message.get("ts", ""))
         if found is None:
             view = message_modal("Not a tunebot answer", "Only tunebot's answers can be corrected.")
         else:

@@ -96,19 +96,16 @@ class FeedbackService:
         channel_id: str | None = None,
         thread_ts: str | None = None,
         before_ts: str | None = None,
-        reply_ts: str | None = None,
     ) -> int | None:
-        """Record a correction of an exchange given by id, by reply ts, or as the latest in a thread."""
+        """Correct the exchange with `exchange_id`, or the thread's latest answer before `before_ts`."""
         scrubbed = self.scrubber.scrub(corrected)
         with self.db.session() as session:
             if exchange_id is not None:
                 exchange = get_exchange(session, exchange_id)
-            elif channel_id and reply_ts:
-                exchange = find_exchange(session, channel_id, reply_ts)
             elif channel_id and thread_ts:
                 exchange = latest_exchange_in_thread(session, channel_id, thread_ts, before_ts)
             else:
-                raise ValueError("a correction needs an exchange id, a reply ts or a thread")
+                raise ValueError("a correction needs an exchange id or a thread")
             if exchange is None:
                 return None
             add_feedback(session, exchange, kind="correct", user_id=user_id, corrected_reply=scrubbed)
@@ -117,19 +114,8 @@ class FeedbackService:
         log.info("feedback correct on exchange %s", exchange_id)
         return exchange_id
 
-    def exchange_reply(
-        self,
-        *,
-        exchange_id: int | None = None,
-        channel_id: str | None = None,
-        reply_ts: str | None = None,
-    ) -> tuple[int, str] | None:
-        """(exchange id, stored reply) for the correction modal's initial value."""
+    def exchange_reply(self, *, channel_id: str, reply_ts: str) -> tuple[int, str] | None:
+        """(exchange id, stored reply) of the bot answer at `reply_ts`, for the correction modal."""
         with self.db.session() as session:
-            if exchange_id is not None:
-                exchange = get_exchange(session, exchange_id)
-            elif channel_id and reply_ts:
-                exchange = find_exchange(session, channel_id, reply_ts)
-            else:
-                return None
+            exchange = find_exchange(session, channel_id, reply_ts)
             return (exchange.id, exchange.reply) if exchange else None

@@ -241,3 +241,17 @@ def test_healthz_and_metrics(bot: BotHarness) -> None:
     assert 'tunebot_answers_total{adapter="base"} 1.0' in metrics
     assert 'tunebot_feedback_total{kind="approve"} 1.0' in metrics
     assert "tunebot_answer_seconds_count 1.0" in metrics
+
+
+def test_event_is_acked_while_the_model_is_still_busy(bot: BotHarness) -> None:
+    # Hold the model (as a long answer in another thread would): Slack must still get its 200 at once.
+    model_lock = bot.runtime.live_model._lock
+    with model_lock:
+        started = time.monotonic()
+        message, deliveries = bot.send.user_message(CHANNEL, ALICE, f"<@{bot.workspace.bot_user_id}> busy?")
+        acked_in = time.monotonic() - started
+        assert [d.status for d in deliveries] == [200, 200]
+        assert acked_in < 3
+        time.sleep(0.3)
+        assert bot.bot_replies(CHANNEL, message["ts"]) == []  # the answer waits for the model
+    bot.wait_reply(CHANNEL, message["ts"])

@@ -21,9 +21,14 @@ def _exchange(session, n: int = 1):  # type: ignore[no-untyped-def]
     )
 
 
-def test_recording_the_same_reply_twice_keeps_one(db) -> None:  # type: ignore[no-untyped-def]
+def test_recording_the_same_reply_and_correction_twice_keeps_one(db) -> None:  # type: ignore[no-untyped-def]
     with db.session() as session:
         assert _exchange(session).id == _exchange(session).id
+        exchange = _exchange(session)
+        first = add_feedback(session, exchange, kind="correct", user_id="U1", corrected_reply="fixed")
+        again = add_feedback(session, exchange, kind="correct", user_id="U1", corrected_reply="fixed")
+        other = add_feedback(session, exchange, kind="correct", user_id="U2", corrected_reply="fixed")
+        assert first.id == again.id != other.id
 
 
 def test_approval_needs_min_distinct_approvers_and_beats_rejections(db) -> None:  # type: ignore[no-untyped-def]
