@@ -125,20 +125,12 @@ def history(ctx: click.Context) -> None:
 @click.pass_context
 def rollback(ctx: click.Context, to_version: str | None) -> None:
     """Take the live adapter down and serve the previous one (or --to VERSION)."""
-    from storage.registry import RegistryError
-    from storage.registry import rollback as registry_rollback
+    from bot.services.tune import roll_back
 
-    runtime = _runtime(ctx)
-    try:
-        with runtime.db.session() as session:
-            previous, now_live = registry_rollback(session, actor="cli", to_version=to_version)
-            message = (
-                f"rolled back {previous.label if previous else 'base model'}; now serving "
-                f"{now_live.label if now_live else 'the base model'}"
-            )
-    except RegistryError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(message)
+    result = roll_back(_runtime(ctx).db, "cli", to_version)
+    if not result.ok:
+        raise click.ClickException(result.message)
+    click.echo(result.message)
 
 
 @main.command()

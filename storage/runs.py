@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -116,10 +116,6 @@ def last_run(session: Session, *, trained: bool = False) -> TrainingRun | None:
     if trained:
         query = query.where(TrainingRun.dataset_fingerprint.is_not(None))
     return session.scalar(query.order_by(TrainingRun.id.desc()).limit(1))
-
-
-def run_count(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(TrainingRun)) or 0
 
 
 def examples_since(examples: list[Any], since: datetime | None) -> int:

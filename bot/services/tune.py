@@ -24,6 +24,19 @@ class RollbackResult:
     message: str
 
 
+def roll_back(db: Database, actor: str, to_version: str | None = None) -> RollbackResult:
+    """The registry half of a rollback (one transaction + audit event), for Slack and the CLI."""
+    try:
+        with db.session() as session:
+            previous, now_live = rollback(session, actor=actor, to_version=to_version)
+            taken_down = previous.label if previous else "base model"
+            serving = now_live.label if now_live else "the base model"
+    except RegistryError as exc:
+        return RollbackResult(False, str(exc))
+    log.info("rollback by %s: %s -> %s", actor, taken_down, serving)
+    return RollbackResult(True, f"Rolled back {taken_down}; now serving {serving}.")
+
+
 class TuneService:
     def __init__(
         self,
@@ -47,16 +60,10 @@ class TuneService:
         return tune_status(self.db, self.policies, next_run)
 
     def rollback(self, actor: str, to_version: str | None = None) -> RollbackResult:
-        try:
-            with self.db.session() as session:
-                previous, now_live = rollback(session, actor=actor, to_version=to_version)
-                taken_down = previous.label if previous else "base model"
-                serving = now_live.label if now_live else "the base model"
-        except RegistryError as exc:
-            return RollbackResult(False, str(exc))
-        self.sync_live_model()
-        log.info("rollback by %s: %s -> %s", actor, taken_down, serving)
-        return RollbackResult(True, f"Rolled back {taken_down}; now serving {serving}.")
+        result = roll_back(self.db, actor, to_version)
+        if result.ok:
+            self.sync_live_model()
+        return result
 
     def run_now(self, trigger: str, notify: Callable[[CycleResult], None]) -> None:
         """Start a cycle in the background (the scheduler's worker, or a thread without one)."""

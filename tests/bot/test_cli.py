@@ -92,7 +92,7 @@ def test_import_tune_status_ask_rollback(env: dict[str, str]) -> None:
 
     assert "v1 live" in tunebot("history", env=env).stdout
     rolled = tunebot("rollback", env=env)
-    assert rolled.returncode == 0 and "now serving the base model" in rolled.stdout
+    assert rolled.returncode == 0 and "Rolled back v1; now serving the base model." in rolled.stdout
     again = tunebot("rollback", env=env)
     assert again.returncode == 1 and "nothing to roll back" in again.stderr
 
