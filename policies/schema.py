@@ -70,6 +70,11 @@ class PrivacyPolicy(_Section):
     deny_list: list[str] = Field(
         default=[], description="Words always scrubbed (as DENY_LIST), e.g. code names."
     )
+    retention_days: int | None = Field(
+        default=30,
+        ge=1,
+        description="Exchanges nobody gave feedback on are deleted after this many days (null: kept).",
+    )
 
 
 class ScheduleSpec(_Section):

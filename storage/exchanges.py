@@ -203,6 +203,18 @@ def _example_from(exchange: Exchange, policy: FeedbackPolicy) -> TrainingExample
     )
 
 
+def purge_unrated(session: Session, older_than: datetime) -> int:
+    """Delete exchanges from before `older_than` that have no active feedback. Returns how many."""
+    rated = select(Feedback.exchange_id).where(Feedback.withdrawn_at.is_(None))
+    expired = session.scalars(
+        select(Exchange).where(Exchange.created_at < older_than, Exchange.id.not_in(rated))
+    ).all()
+    for exchange in expired:
+        session.delete(exchange)  # its withdrawn feedback goes with it
+    session.flush()
+    return len(expired)
+
+
 def feedback_counts(session: Session) -> dict[str, Any]:
     """Active feedback by kind, and the number of exchanges."""
     rows = session.execute(

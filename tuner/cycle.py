@@ -39,6 +39,7 @@ from storage.runs import (
     start_run,
 )
 from tuner.dataset import build_snapshot
+from tuner.retention import apply_retention
 from tuner.training import TrainingJob
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ class TuneCycle:
 
     def _run_locked(self, trigger: str, force: bool, method: str | None, say: Progress) -> CycleResult:
         policy = self.policies.training
+        apply_retention(self.db, self.policies.privacy)
         with self.db.session() as session:
             fail_running_runs(session)  # we hold the lock: a 'running' run lost its process
             examples = training_examples(session, self.policies.feedback)

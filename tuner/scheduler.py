@@ -6,14 +6,17 @@ import logging
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 from policies.schema import TrainingPolicy
 from tuner.cycle import CycleResult, TuneCycle
+from tuner.retention import apply_retention
 from tuner.status import schedule_trigger
 
 log = logging.getLogger(__name__)
 
 JOB_ID = "tune-cycle"
+RETENTION_JOB_ID = "retention"
 
 
 class TuneScheduler:
@@ -39,6 +42,15 @@ class TuneScheduler:
                 misfire_grace_time=3600,
                 replace_existing=True,
             )
+        # Retention runs daily even when training is off or cycles keep being skipped.
+        self._scheduler.add_job(
+            apply_retention,
+            CronTrigger(hour=4, minute=30, timezone=UTC),
+            args=(self.cycle.db, self.cycle.policies.privacy),
+            id=RETENTION_JOB_ID,
+            coalesce=True,
+            replace_existing=True,
+        )
         self._scheduler.start()
         log.info("scheduler started; next cycle at %s", self.next_run_time())
 

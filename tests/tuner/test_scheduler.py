@@ -10,7 +10,7 @@ from policies.schema import ScheduleSpec, TrainingPolicy
 from storage.models import TrainingRun
 from tests.conftest import wait_for
 from tests.factories import seed_corrections
-from tuner.scheduler import TuneScheduler
+from tuner.scheduler import RETENTION_JOB_ID, TuneScheduler
 from tuner.status import next_scheduled_run, schedule_trigger
 
 
@@ -33,6 +33,7 @@ def test_queued_cycles_run_one_after_the_other(runtime) -> None:  # type: ignore
     scheduler.start()
     try:
         assert scheduler.next_run_time() is not None  # the policy's cron job is scheduled
+        assert scheduler._scheduler.get_job(RETENTION_JOB_ID) is not None
         results: list = []
         scheduler.run_soon("first", notify=results.append)
         scheduler.run_soon("second", notify=results.append)
