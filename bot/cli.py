@@ -134,6 +134,21 @@ def rollback(ctx: click.Context, to_version: str | None) -> None:
 
 
 @main.command()
+@click.option("--user", "user_id", required=True, help="Slack user id (U…) whose data to erase.")
+@click.pass_context
+def forget(ctx: click.Context, user_id: str) -> None:
+    """Erase a user's exchanges and feedback; adapters trained on them never serve again."""
+    from bot.services.tune import describe_erasure, forget_and_report
+
+    if not user_id.strip() or user_id[0] not in "UW":
+        raise click.BadParameter("expected a Slack user id such as U024BE7LH", param_hint="--user")
+    report, rolled = forget_and_report(_runtime(ctx).db, user_id.strip(), "cli")
+    click.echo(describe_erasure(report, rolled).replace(f"<@{user_id}>", user_id))
+    if report.adapters:
+        click.echo("the next tune cycle trains a clean adapter (tunebot tune --now to run it now)")
+
+
+@main.command()
 @click.argument("question")
 @click.option("--adapter", default="live", show_default=True, help="live, base, or a version (v3).")
 @click.pass_context

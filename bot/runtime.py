@@ -60,12 +60,19 @@ class Runtime:
         return model
 
     def sync_live_model(self, model: LiveModel | None = None) -> None:
-        """Make the model serve whatever the registry says is live."""
+        """Make the model serve whatever the registry says is live (a no-op when it already does)."""
         model = model or self.live_model
         with self.db.session() as session:
             live = live_adapter(session)
             path, version = (live.path, live.label) if live else (None, "base")
         model.swap(path, version)
+
+    def follow_registry(self) -> None:
+        """Scheduler job: pick up promotions and rollbacks made by other processes (CLI, replicas)."""
+        try:
+            self.sync_live_model()
+        except Exception:
+            log.exception("could not follow the registry; still serving %s", self.live_model.version)
 
     @cached_property
     def cycle(self) -> TuneCycle:

@@ -12,6 +12,8 @@ from tuner.scheduler import TuneScheduler
 
 log = logging.getLogger(__name__)
 
+REGISTRY_POLL_SECONDS = 5
+
 
 class ServeError(RuntimeError):
     """A setting that serving needs is missing; the message names it."""
@@ -29,6 +31,7 @@ def serve(runtime: Runtime) -> None:
     log.info("loading the base model and the live adapter")
     model = runtime.live_model
     scheduler = TuneScheduler(runtime.cycle, runtime.policies.training)
+    scheduler.watch(runtime.follow_registry, seconds=REGISTRY_POLL_SECONDS, job_id="follow-registry")
     services = runtime.services(scheduler)
     app = build_slack_app(
         token=settings.slack_bot_token,

@@ -163,7 +163,7 @@ def _import_thread(
             continue
         text = _strip_bot_mentions(text, bots)
         if text:
-            turns.append(Turn("user", text))
+            turns.append(Turn("user", text, message.get("user")))
 
 
 def _import_answer(
@@ -183,7 +183,7 @@ def _import_answer(
         turns=list(turns),
         reply=message.get("text") or "",
         adapter_version="import",
-        asked_by=None,
+        asked_by=next((t.user for t in reversed(turns) if t.role == "user"), None),
         source="import",
         created_at=_ts_time(message["ts"]),
     )

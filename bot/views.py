@@ -16,6 +16,7 @@ HELP_TEXT = (
     "• `/tune history` — recent adapters and the decisions about them\n"
     "• `/tune run` — start a tune cycle now (admins)\n"
     "• `/tune rollback [VERSION]` — put the previous (or a given) adapter back (admins)\n"
+    "• `/tune forget [@someone]` — erase your (or, for admins, someone's) exchanges and feedback\n"
     "• `/tune help` — this message"
 )
 

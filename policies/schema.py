@@ -148,10 +148,12 @@ class AccessPolicy(_Section):
         default={
             "status": "everyone",
             "history": "everyone",
+            "forget": "everyone",
+            "forget_others": "admins",
             "rollback": "admins",
             "run": "admins",
         },
-        description="Who may run each /tune subcommand.",
+        description="Who may run each /tune subcommand (forget_others: `/tune forget @someone`).",
     )
 
 

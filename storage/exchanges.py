@@ -25,6 +25,7 @@ class TrainingExample:
     source: str  # approved | corrected
     original_reply: str
     updated_at: datetime
+    contributors: tuple[str, ...] = ()  # participants and counted raters: erasure reaches them
 
 
 def record_exchange(
@@ -38,6 +39,7 @@ def record_exchange(
     reply: str,
     adapter_version: str,
     asked_by: str | None = None,
+    participants: list[str] | None = None,
     source: str = "live",
     created_at: datetime | None = None,
 ) -> Exchange:
@@ -51,6 +53,7 @@ def record_exchange(
         question_ts=question_ts,
         reply_ts=reply_ts,
         asked_by=asked_by,
+        participants=sorted(set(participants or []) | ({asked_by} if asked_by else set())),
         prompt=prompt,
         reply=reply,
         adapter_version=adapter_version,
@@ -200,6 +203,7 @@ def _example_from(exchange: Exchange, policy: FeedbackPolicy) -> TrainingExample
         source=source,
         original_reply=exchange.reply,
         updated_at=updated_at,
+        contributors=tuple(sorted(set(exchange.participants or []) | {f.user_id for f in counted})),
     )
 
 

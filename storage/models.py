@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -59,6 +60,8 @@ class Exchange(Base):
     question_ts: Mapped[str] = mapped_column(String(32))
     reply_ts: Mapped[str] = mapped_column(String(32))
     asked_by: Mapped[str | None] = mapped_column(String(32))
+    # Slack user ids who wrote any turn of the prompt: whose erasure removes this exchange.
+    participants: Mapped[list[Any]] = mapped_column(JSON, default=list)
     # [{"role": "user"|"assistant", "content": scrubbed text}, ...] ending with the question.
     prompt: Mapped[list[Any]] = mapped_column(JSON)
     reply: Mapped[str] = mapped_column(Text)
@@ -108,6 +111,10 @@ class Adapter(Base):
     training_run_id: Mapped[int | None] = mapped_column(ForeignKey("training_runs.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     promoted_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Slack user ids whose exchanges or feedback are in the training data of this adapter.
+    contributors: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Set when a contributor's data was erased: never served again.
+    erased: Mapped[bool] = mapped_column(Boolean, default=False)
 
     @property
     def label(self) -> str:

@@ -47,6 +47,7 @@ def register_candidate(
     train_examples: int,
     heldout_examples: int,
     training_run_id: int | None,
+    contributors: list[str] | None = None,
 ) -> Adapter:
     """Record a freshly trained adapter (its files already in place) under the next version."""
     version = (session.scalar(select(func.max(Adapter.version))) or 0) + 1
@@ -61,6 +62,7 @@ def register_candidate(
         train_examples=train_examples,
         heldout_examples=heldout_examples,
         training_run_id=training_run_id,
+        contributors=sorted(set(contributors or [])),
     )
     session.add(adapter)
     session.flush()
@@ -103,6 +105,8 @@ def rollback(
     if to_version is not None:
         target: Adapter | None = get_adapter(session, to_version)
         assert target is not None
+        if target.erased:
+            raise RegistryError(f"{target.label} was trained on erased data and cannot serve again")
         if target.status in ("rejected", "candidate"):
             raise RegistryError(
                 f"{target.label} was never live ({target.status}); roll back to an adapter "
@@ -115,7 +119,11 @@ def rollback(
             raise RegistryError("nothing to roll back: the base model is serving, no adapter is live")
         target = session.scalar(
             select(Adapter)
-            .where(Adapter.status == "retired", Adapter.promoted_at < current.promoted_at)
+            .where(
+                Adapter.status == "retired",
+                Adapter.erased.is_(False),
+                Adapter.promoted_at < current.promoted_at,
+            )
             .order_by(Adapter.promoted_at.desc())
             .limit(1)
         )

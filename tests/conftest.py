@@ -180,6 +180,7 @@ def bot(runtime: Any) -> Iterator[BotHarness]:
 
     slack = SlackWebApi().start()
     scheduler = TuneScheduler(runtime.cycle, runtime.policies.training)
+    scheduler.watch(runtime.follow_registry, seconds=0.5, job_id="follow-registry")
     scheduler.start()
     services = runtime.services(scheduler)
     app = build_slack_app(

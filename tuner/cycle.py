@@ -40,6 +40,7 @@ from storage.runs import (
 )
 from tuner.dataset import build_snapshot
 from tuner.retention import apply_retention
+from tuner.split import is_heldout
 from tuner.training import TrainingJob
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,18 @@ class TuneCycle:
 
         result = json.loads((run_dir / "result.json").read_text())
         tmp_dir.replace(final_dir)  # adapters are complete and immutable once under their final name
-        return self._decide(run_id, job, result, final_dir, snapshot.fingerprint, train_seconds, say)
+        # Whose data is in the weights: the training side only (held-out examples are scored, not learned).
+        contributors = sorted(
+            {
+                user
+                for e in examples
+                if not is_heldout(e.key, policy.heldout_percent)
+                for user in e.contributors
+            }
+        )
+        return self._decide(
+            run_id, job, result, final_dir, (snapshot.fingerprint, contributors), train_seconds, say
+        )
 
     def _decide(
         self,
@@ -157,13 +169,14 @@ class TuneCycle:
         job: TrainingJob,
         result: dict[str, Any],
         adapter_dir: Path,
-        fingerprint: str,
+        data: tuple[str, list[str]],  # dataset fingerprint, contributors
         train_seconds: float,
         say: Progress,
     ) -> CycleResult:
         candidate_metrics = _public_metrics(result["candidate"], result)
         baseline_metrics = _public_metrics(result["baseline"])
         decision = decide(result["candidate"], result["baseline"], self.policies.promotion)
+        fingerprint, contributors = data
         with self.db.session() as session:
             adapter = register_candidate(
                 session,
@@ -175,6 +188,7 @@ class TuneCycle:
                 train_examples=_count_lines(Path(job.dataset_dir) / "train.jsonl"),
                 heldout_examples=int(result["candidate"]["examples"]),
                 training_run_id=run_id,
+                contributors=contributors,
             )
             run = get_run(session, run_id)
             if decision.promote:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from policies.schema import TrainingPolicy
 from tuner.cycle import CycleResult, TuneCycle
@@ -26,8 +28,13 @@ class TuneScheduler:
         self.cycle = cycle
         self.policy = policy
         # One worker thread: a cycle asked for while another runs waits, the lock guards replicas.
+        # A separate worker for watchers, so a long cycle never delays them.
         self._scheduler = BackgroundScheduler(
-            timezone=UTC, executors={"default": {"type": "threadpool", "max_workers": 1}}
+            timezone=UTC,
+            executors={
+                "default": {"type": "threadpool", "max_workers": 1},
+                "watch": {"type": "threadpool", "max_workers": 1},
+            },
         )
         self.last_result: CycleResult | None = None
 
@@ -53,6 +60,18 @@ class TuneScheduler:
         )
         self._scheduler.start()
         log.info("scheduler started; next cycle at %s", self.next_run_time())
+
+    def watch(self, job: Callable[[], None], seconds: float, job_id: str) -> None:
+        """Run `job` every `seconds` (e.g. following registry changes made by other processes)."""
+        self._scheduler.add_job(
+            job,
+            IntervalTrigger(seconds=seconds, timezone=UTC),
+            id=job_id,
+            executor="watch",
+            max_instances=1,
+            coalesce=True,
+            replace_existing=True,
+        )
 
     def shutdown(self) -> None:
         if self._scheduler.running:

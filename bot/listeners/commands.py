@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from bot.services.registry import Services
@@ -11,11 +12,30 @@ from tuner.cycle import CycleResult
 
 log = logging.getLogger(__name__)
 
-SUBCOMMANDS = ("status", "history", "run", "rollback", "help")
+SUBCOMMANDS = ("status", "history", "run", "rollback", "forget", "help")
+_USER_REF = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]{2,})$")
 
 
 def register(app: Any, services: Services) -> None:
     tune = services.tune
+
+    def forget(ack: Any, respond: Any, user: str, named: str | None) -> None:
+        target = user
+        if named is not None:
+            match = _USER_REF.match(named)
+            if match is None:
+                ack(response_type="ephemeral", text="Usage: `/tune forget` or `/tune forget @someone`.")
+                return
+            target = match.group(1) or match.group(2)
+        if target != user and not (access := tune.may(user, "forget_others")).allowed:
+            ack(response_type="ephemeral", text=f":no_entry: {access.reason}.")
+            return
+        ack(response_type="ephemeral", text="Erasing…")
+
+        def notify(result: CycleResult) -> None:
+            respond(response_type="ephemeral", text=f"Retraining without the erased data: {result.outcome}.")
+
+        respond(response_type="ephemeral", text=tune.forget(target, user, notify))
 
     @app.command("/tune")
     def on_tune(ack: Any, command: dict, respond: Any) -> None:
@@ -35,6 +55,8 @@ def register(app: Any, services: Services) -> None:
             ack(response_type="ephemeral", text=text, blocks=text_blocks(text))
         elif sub == "history":
             ack(response_type="ephemeral", text=history_text(tune.status()))
+        elif sub == "forget":
+            forget(ack, respond, user, words[1] if len(words) > 1 else None)
         elif sub == "rollback":
             ack(response_type="ephemeral", text="Rolling back…")
             result = tune.rollback(actor=user, to_version=words[1] if len(words) > 1 else None)

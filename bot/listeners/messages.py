@@ -89,7 +89,7 @@ def thread_turns(
         if not text:
             continue
         from_bot = bool(message.get("bot_id")) or message.get("user") == bot_user
-        turns.append(Turn("assistant" if from_bot else "user", text))
+        turns.append(Turn("assistant", text) if from_bot else Turn("user", text, message.get("user")))
     return turns
 
 
@@ -107,9 +107,9 @@ def answer_in_thread(services: Services, client: WebClient, event: dict, bot_use
     if event.get("thread_ts"):
         turns = thread_turns(client, channel, thread_ts, ts, bot_user)
         if not turns or turns[-1].role != "user":
-            turns.append(Turn("user", question))
+            turns.append(Turn("user", question, event.get("user")))
     else:
-        turns = [Turn("user", question)]
+        turns = [Turn("user", question, event.get("user"))]
     # The placeholder gives the reply its ts, so the exchange is stored before anyone can see the
     # answer (and react to or correct it): feedback never arrives for an unknown exchange.
     placeholder = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=THINKING)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 class Turn:
     role: str  # user | assistant
     text: str  # raw: lives in memory only, scrubbed before anything is stored
+    user: str | None = None  # the Slack user who wrote it (None for the bot)
 
 
 class ExchangeRecorder:
@@ -56,6 +57,7 @@ class ExchangeRecorder:
                 reply=scrubbed[-1],
                 adapter_version=adapter_version,
                 asked_by=asked_by,
+                participants=[t.user for t in turns if t.user],
                 source=source,
                 created_at=created_at,
             )

@@ -10,6 +10,7 @@ from typing import Any
 from policies import Policies
 from policies.access import AccessDecision, may_run
 from storage import Database
+from storage.erasure import ErasureReport, forget_user
 from storage.registry import RegistryError, rollback
 from tuner.cycle import CycleResult, TuneCycle
 from tuner.scheduler import TuneScheduler
@@ -35,6 +36,26 @@ def roll_back(db: Database, actor: str, to_version: str | None = None) -> Rollba
         return RollbackResult(False, str(exc))
     log.info("rollback by %s: %s -> %s", actor, taken_down, serving)
     return RollbackResult(True, f"Rolled back {taken_down}; now serving {serving}.")
+
+
+def forget_and_report(db: Database, user_id: str, actor: str) -> tuple[ErasureReport, RollbackResult | None]:
+    """Erase a user's data; if the live adapter learned from it, roll back to a clean one (or base)."""
+    with db.session() as session:
+        report = forget_user(session, user_id, actor=actor)
+    rolled = roll_back(db, f"erasure:{actor}") if report.live_erased else None
+    return report, rolled
+
+
+def describe_erasure(report: ErasureReport, rolled: RollbackResult | None) -> str:
+    text = (
+        f"Erased {report.exchanges} exchange(s) and {report.feedback} feedback record(s) "
+        f"of <@{report.user_id}>."
+    )
+    if report.adapters:
+        text += f" Adapters trained on them, never served again: {', '.join(report.adapters)}."
+    if rolled is not None:
+        text += f" {rolled.message}"
+    return text
 
 
 class TuneService:
@@ -64,6 +85,15 @@ class TuneService:
         if result.ok:
             self.sync_live_model()
         return result
+
+    def forget(self, user_id: str, actor: str, notify: Callable[[CycleResult], None]) -> str:
+        """Erase, move the live model off erased data, and queue a cycle to train a clean adapter."""
+        report, rolled = forget_and_report(self.db, user_id, actor)
+        if rolled is not None and rolled.ok:
+            self.sync_live_model()
+        if report.adapters:
+            self.run_now(f"erasure:{actor}", notify)
+        return describe_erasure(report, rolled)
 
     def run_now(self, trigger: str, notify: Callable[[CycleResult], None]) -> None:
         """Start a cycle in the background (the scheduler's worker, or a thread without one)."""

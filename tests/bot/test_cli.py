@@ -121,3 +121,12 @@ def test_db_upgrade_and_dataset_export(env: dict[str, str], tmp_path: Path) -> N
     result = tunebot("dataset", "export", str(out), env=env)
     assert result.returncode == 0 and "wrote 18 examples" in result.stdout
     assert len(out.read_text().splitlines()) == 18
+
+
+def test_forget_a_user_from_the_cli(env: dict[str, str]) -> None:
+    tunebot("import", str(EXPORT), env=env)
+    result = tunebot("forget", "--user", "U01ALICE", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Erased 6 exchange(s)" in result.stdout and "of U01ALICE" in result.stdout
+    bad = tunebot("forget", "--user", "alice", env=env)
+    assert bad.returncode == 2 and "expected a Slack user id" in bad.stderr

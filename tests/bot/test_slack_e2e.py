@@ -255,3 +255,43 @@ def test_event_is_acked_while_the_model_is_still_busy(bot: BotHarness) -> None:
         time.sleep(0.3)
         assert bot.bot_replies(CHANNEL, message["ts"]) == []  # the answer waits for the model
     bot.wait_reply(CHANNEL, message["ts"])
+
+
+def test_forget_erases_and_moves_the_live_model_off_erased_data(bot: BotHarness) -> None:
+    from storage.registry import history
+
+    rater = "U0RATER01"  # rated every seeded example, so v1 certainly learned from them
+    seed_corrections(bot.runtime.db, 16)
+    mention(bot, "Which port does service 2 use?")  # Alice took part in this one
+    wait_for(lambda: stored_exchange_count(bot) == 17)
+    bot.send.command(ADMIN, "run", bot.slack.response_url("run"))
+    bot.wait_response("Tune cycle promoted", timeout=180)
+    assert bot.runtime.live_model.version == "v1"
+
+    refused = bot.send.command(ALICE, f"forget <@{rater}|rater>", bot.slack.response_url("f0")).json()
+    assert "only tunebot admins may run `/tune forget_others`" in refused["text"]
+
+    bot.send.command(rater, "forget", bot.slack.response_url("f1"))
+    done = bot.wait_response("Erased 0 exchange(s) and 16 feedback record(s)")
+    assert "never served again: v1" in done["text"] and "now serving the base model" in done["text"]
+    assert bot.runtime.live_model.version == "base"
+    bot.wait_response("Retraining without the erased data: skipped", timeout=120)
+    with bot.runtime.db.session() as session:
+        assert [(a.label, a.erased) for a in history(session)] == [("v1", True)]
+    assert examples(bot) == []
+
+    bot.send.command(ALICE, "forget", bot.slack.response_url("f2"))
+    bot.wait_response("Erased 1 exchange(s) and 0 feedback record(s)")
+    assert stored_exchange_count(bot) == 16
+
+
+def test_live_model_follows_registry_changes_made_elsewhere(bot: BotHarness) -> None:
+    from bot.services.tune import roll_back
+
+    seed_corrections(bot.runtime.db, 16)
+    bot.send.command(ADMIN, "run", bot.slack.response_url("run"))
+    bot.wait_response("Tune cycle promoted", timeout=180)
+    assert roll_back(bot.runtime.db, "another-process").ok  # as `tunebot rollback` would
+    wait_for(lambda: bot.runtime.live_model.version == "base", timeout=10, message="the swap")
+    assert roll_back(bot.runtime.db, "another-process", "v1").ok
+    wait_for(lambda: bot.runtime.live_model.version == "v1", timeout=10, message="the swap back")
