@@ -98,6 +98,7 @@ class TuneCycle:
     def _run_locked(self, trigger: str, force: bool, method: str | None, say: Progress) -> CycleResult:
         policy = self.policies.training
         apply_retention(self.db, self.policies.privacy)
+        self._sweep_half_written()
         with self.db.session() as session:
             fail_running_runs(session)  # we hold the lock: a 'running' run lost its process
             examples = training_examples(session, self.policies.feedback)
@@ -162,6 +163,14 @@ class TuneCycle:
         return self._decide(
             run_id, job, result, final_dir, (snapshot.fingerprint, contributors), train_seconds, say
         )
+
+    def _sweep_half_written(self) -> None:
+        """Folders a crashed cycle left behind; safe to remove while we hold the cycle lock."""
+        for leftover in (self.data_dir / "adapters").glob(".tmp-run-*"):
+            log.warning("removing %s, left by an interrupted cycle", leftover.name)
+            shutil.rmtree(leftover, ignore_errors=True)
+        for scratch in (self.data_dir / "runs").glob("run-*/trainer"):
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def _decide(
         self,

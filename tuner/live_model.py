@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tuner.chat_format import bounded_turns, chat_messages
@@ -16,6 +18,24 @@ log = logging.getLogger(__name__)
 class Answer:
     text: str
     adapter_version: str  # "base" or "v3": exactly the weights that produced `text`
+
+
+class AdapterError(RuntimeError):
+    """An adapter folder cannot be loaded; the live model keeps serving what it served."""
+
+
+def check_adapter(path: str) -> None:
+    """Read the adapter's config and every tensor, so a damaged folder fails before any swap."""
+    from safetensors.torch import load_file
+
+    folder = Path(path)
+    try:
+        config = json.loads((folder / "adapter_config.json").read_text())
+        if not isinstance(config, dict) or "peft_type" not in config:
+            raise ValueError("adapter_config.json has no peft_type")
+        load_file(folder / "adapter_model.safetensors")
+    except Exception as exc:
+        raise AdapterError(f"adapter at {folder} is unusable: {type(exc).__name__}: {exc}") from exc
 
 
 class LiveModel:
@@ -61,8 +81,12 @@ class LiveModel:
         """Serve `adapter_path` as `version` (None: the base model). Raises if it cannot load."""
         if version == self.version:
             return
+        if adapter_path is not None:
+            check_adapter(adapter_path)  # before touching the model that is serving
         with self._lock:
             old = self.version
+            if version == old:  # another thread (e.g. the registry follower) got here first
+                return
             if adapter_path is None:
                 if self._peft is not None:
                     self._model = self._peft.unload()
@@ -75,7 +99,7 @@ class LiveModel:
             else:
                 self._peft.load_adapter(adapter_path, adapter_name=version)
                 self._peft.set_adapter(version)
-                if old in self._peft.peft_config:
+                if old != version and old in self._peft.peft_config:
                     self._peft.delete_adapter(old)
             self._model.eval()
             self.version = version

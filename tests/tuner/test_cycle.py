@@ -80,8 +80,12 @@ def test_killed_training_process_fails_the_run_and_keeps_live(runtime, policies)
 
 def test_too_few_examples_skip_without_training(runtime, policies) -> None:  # type: ignore[no-untyped-def]
     seed_corrections(runtime.db, 2)
+    leftover = runtime.data_dir / "adapters" / ".tmp-run-7"  # as a crashed cycle leaves it
+    leftover.mkdir(parents=True)
+    (leftover / "adapter_model.safetensors").write_bytes(b"half")
     result = make_cycle(runtime, policies).run("test", force=True)
     assert result.outcome == "skipped" and "needs 4" in result.message
+    assert not leftover.exists()
 
 
 def test_second_cycle_while_one_holds_the_lock_is_busy(runtime, policies) -> None:  # type: ignore[no-untyped-def]

@@ -42,3 +42,32 @@ def test_swaps_under_concurrent_answers_drop_nothing(runtime, policies) -> None:
     # Greedy decoding: each answer is exactly what its named weights produce.
     expected = {"base": base_answer.text, "v1": adapted_answer.text}
     assert all(a.text == expected[a.adapter_version] for a in answers)
+
+    # Two swaps to the same version at once (the cycle and the registry follower) leave it served.
+    model.swap(None, "base")
+    racers = [threading.Thread(target=model.swap, args=(adapter, "v1")) for _ in range(4)]
+    for t in racers:
+        t.start()
+    for t in racers:
+        t.join()
+    assert model.generate(turns) == adapted_answer
+
+    # A damaged adapter on disk is refused before the serving model is touched.
+    import shutil
+
+    import pytest
+
+    from tuner.live_model import AdapterError
+
+    damaged = runtime.data_dir / "damaged"
+    shutil.copytree(adapter, damaged)
+    weights = damaged / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    serving = model.version
+    with pytest.raises(AdapterError, match="unusable"):
+        model.swap(str(damaged), "v9")
+    (damaged / "adapter_config.json").write_text("{not json")
+    with pytest.raises(AdapterError, match="JSONDecodeError"):
+        model.swap(str(damaged), "v9")
+    answer = model.generate(turns)
+    assert answer.adapter_version == serving and answer.text == expected[serving]
