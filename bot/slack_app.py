@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
@@ -24,5 +27,11 @@ def build_slack_app(*, token: str, signing_secret: str | None, api_url: str, ser
     )
     for module in MODULES:
         module.register(app, services)
+
+    # Registered last (Bolt runs the first match): any other event is acknowledged and ignored, as
+    # a non-2xx answer makes Slack retry and, repeated, turn the event subscription off.
+    @app.event(re.compile(".*"))
+    def ignore_other_events(event: dict, logger: logging.Logger) -> None:
+        logger.debug("ignored event type %s", event.get("type"))
 
     return app

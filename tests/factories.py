@@ -27,3 +27,18 @@ def seed_corrections(db: Database, count: int, *, channel: str = "C0SEED", start
                 user_id="U0RATER01",
                 corrected_reply=f"Service {i} listens on port {8000 + i}.",
             )
+
+
+def make_exchange(session, n: int = 1, *, reply: str = "answer", **fields):  # type: ignore[no-untyped-def]
+    """Exchange number `n` in channel C1 (asked_by, participants, created_at may be given)."""
+    return record_exchange(
+        session,
+        channel_id="C1",
+        thread_ts=f"{n}.1",
+        question_ts=f"{n}.1",
+        reply_ts=f"{n}.2",
+        prompt=[{"role": "user", "content": "q"}],
+        reply=reply,
+        adapter_version="base",
+        **fields,
+    )

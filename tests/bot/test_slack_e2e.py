@@ -176,7 +176,9 @@ def test_tune_run_promotes_then_rollback_is_admin_only(bot: BotHarness) -> None:
 def test_bad_input_is_ignored_cleanly(bot: BotHarness) -> None:
     # Unknown event type: acknowledged, nothing happens.
     unknown = bot.send.event({"type": "pin_added", "user": ALICE, "channel_id": CHANNEL})
-    assert unknown.status in (200, 404)
+    assert unknown.status == 200
+    time.sleep(0.3)
+    assert bot.workspace.calls_to("chat.postMessage") == []
     # Malformed JSON body, correctly signed.
     assert bot.send.post(b"{not json", "application/json").status == 400
     # A mention with no question gets a hint, not an exchange.
@@ -187,8 +189,8 @@ def test_bad_input_is_ignored_cleanly(bot: BotHarness) -> None:
     # A 40,000-character message is answered and recorded.
     mention(bot, "x " * 20_000)
     wait_for(lambda: stored_exchange_count(bot) == 1, message="the long exchange")
-    health = bot.send.post(b"", "text/plain")  # not a Slack payload at all
-    assert health.status in (400, 401, 404)
+    junk = bot.send.post(b"", "text/plain")  # not a Slack payload at all
+    assert junk.status == 404  # Bolt: no listener for an empty, non-Slack body
 
 
 def test_direct_message_is_answered_without_a_mention(bot: BotHarness) -> None:

@@ -6,23 +6,9 @@ import pytest
 
 from storage.audit import recent_events
 from storage.erasure import forget_user
-from storage.exchanges import add_feedback, feedback_counts, record_exchange
+from storage.exchanges import add_feedback, feedback_counts
 from storage.registry import RegistryError, live_adapter, promote_candidate, register_candidate, rollback
-
-
-def _exchange(session, n: int, asked_by: str, participants: list[str]):  # type: ignore[no-untyped-def]
-    return record_exchange(
-        session,
-        channel_id="C1",
-        thread_ts=f"{n}.1",
-        question_ts=f"{n}.1",
-        reply_ts=f"{n}.2",
-        prompt=[{"role": "user", "content": "q"}],
-        reply="a",
-        adapter_version="base",
-        asked_by=asked_by,
-        participants=participants,
-    )
+from tests.factories import make_exchange
 
 
 def _adapter(session, n: int, contributors: list[str]):  # type: ignore[no-untyped-def]
@@ -44,13 +30,13 @@ def _adapter(session, n: int, contributors: list[str]):  # type: ignore[no-untyp
 
 def test_forget_removes_exchanges_feedback_and_marks_adapters(db) -> None:  # type: ignore[no-untyped-def]
     with db.session() as session:
-        asked = _exchange(session, 1, "UALICE", [])
-        in_thread = _exchange(session, 2, "UBOB", ["UALICE"])  # Alice wrote an earlier turn
-        other = _exchange(session, 3, "UBOB", [])
+        asked = make_exchange(session, 1, asked_by="UALICE", participants=[])
+        # Alice wrote an earlier turn of a thread Bob asked in:
+        make_exchange(session, 2, asked_by="UBOB", participants=["UALICE"])
+        other = make_exchange(session, 3, asked_by="UBOB", participants=[])
         add_feedback(session, other, kind="correct", user_id="UALICE", corrected_reply="x")
         add_feedback(session, other, kind="approve", user_id="UCAROL", reaction="+1")
         add_feedback(session, asked, kind="approve", user_id="UCAROL", reaction="+1")
-        del in_thread
         _adapter(session, 1, ["UBOB"])
         _adapter(session, 2, ["UALICE", "UBOB"])  # live
     with db.session() as session:

@@ -5,26 +5,14 @@ from __future__ import annotations
 import pytest
 
 from policies.schema import FeedbackPolicy
-from storage.exchanges import add_feedback, record_exchange, training_examples, withdraw_feedback
-
-
-def _exchange(session, n: int = 1):  # type: ignore[no-untyped-def]
-    return record_exchange(
-        session,
-        channel_id="C1",
-        thread_ts=f"{n}.1",
-        question_ts=f"{n}.1",
-        reply_ts=f"{n}.2",
-        prompt=[{"role": "user", "content": "q"}],
-        reply="answer",
-        adapter_version="base",
-    )
+from storage.exchanges import add_feedback, training_examples, withdraw_feedback
+from tests.factories import make_exchange
 
 
 def test_recording_the_same_reply_and_correction_twice_keeps_one(db) -> None:  # type: ignore[no-untyped-def]
     with db.session() as session:
-        assert _exchange(session).id == _exchange(session).id
-        exchange = _exchange(session)
+        assert make_exchange(session).id == make_exchange(session).id
+        exchange = make_exchange(session)
         first = add_feedback(session, exchange, kind="correct", user_id="U1", corrected_reply="fixed")
         again = add_feedback(session, exchange, kind="correct", user_id="U1", corrected_reply="fixed")
         other = add_feedback(session, exchange, kind="correct", user_id="U2", corrected_reply="fixed")
@@ -34,7 +22,7 @@ def test_recording_the_same_reply_and_correction_twice_keeps_one(db) -> None:  #
 def test_approval_needs_min_distinct_approvers_and_beats_rejections(db) -> None:  # type: ignore[no-untyped-def]
     policy = FeedbackPolicy(min_approvals=2)
     with db.session() as session:
-        exchange = _exchange(session)
+        exchange = make_exchange(session)
         add_feedback(session, exchange, kind="approve", user_id="U1", reaction="+1")
         add_feedback(session, exchange, kind="approve", user_id="U1", reaction="+1")  # duplicate
         assert training_examples(session, policy) == []
@@ -47,11 +35,11 @@ def test_approval_needs_min_distinct_approvers_and_beats_rejections(db) -> None:
 
 def test_newest_correction_wins_and_withdrawal_counts(db) -> None:  # type: ignore[no-untyped-def]
     with db.session() as session:
-        exchange = _exchange(session)
+        exchange = make_exchange(session)
         add_feedback(session, exchange, kind="correct", user_id="U1", corrected_reply="first")
         add_feedback(session, exchange, kind="correct", user_id="U2", corrected_reply="second")
         assert training_examples(session, FeedbackPolicy())[0].target == "second"
-        other = _exchange(session, 2)
+        other = make_exchange(session, 2)
         add_feedback(session, other, kind="approve", user_id="U1", reaction="+1")
         assert withdraw_feedback(session, other, kind="approve", user_id="U1", reaction="+1")
         assert len(training_examples(session, FeedbackPolicy())) == 1
@@ -60,7 +48,7 @@ def test_newest_correction_wins_and_withdrawal_counts(db) -> None:  # type: igno
 def test_allow_listed_raters_only(db) -> None:  # type: ignore[no-untyped-def]
     policy = FeedbackPolicy(raters="allow_list", allowed_raters=["UTRUST"])
     with db.session() as session:
-        exchange = _exchange(session)
+        exchange = make_exchange(session)
         add_feedback(session, exchange, kind="correct", user_id="UMALLORY", corrected_reply="bad")
         assert training_examples(session, policy) == []
         add_feedback(session, exchange, kind="approve", user_id="UTRUST", reaction="+1")
@@ -69,7 +57,7 @@ def test_allow_listed_raters_only(db) -> None:  # type: ignore[no-untyped-def]
 
 def test_bad_feedback_is_refused(db) -> None:  # type: ignore[no-untyped-def]
     with db.session() as session:
-        exchange = _exchange(session)
+        exchange = make_exchange(session)
         with pytest.raises(ValueError, match="unknown feedback kind"):
             add_feedback(session, exchange, kind="love", user_id="U1")
         with pytest.raises(ValueError, match="needs the corrected reply"):

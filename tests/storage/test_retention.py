@@ -6,35 +6,23 @@ from datetime import UTC, datetime, timedelta
 
 from policies.schema import PrivacyPolicy
 from storage.audit import recent_events
-from storage.exchanges import add_feedback, feedback_counts, record_exchange, withdraw_feedback
+from storage.exchanges import add_feedback, feedback_counts, withdraw_feedback
+from tests.factories import make_exchange
 from tuner.retention import apply_retention
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
-
-
-def _exchange(session, n: int, age_days: int):  # type: ignore[no-untyped-def]
-    return record_exchange(
-        session,
-        channel_id="C1",
-        thread_ts=f"{n}.1",
-        question_ts=f"{n}.1",
-        reply_ts=f"{n}.2",
-        prompt=[{"role": "user", "content": "q"}],
-        reply="a",
-        adapter_version="base",
-        created_at=NOW - timedelta(days=age_days),
-    )
+OLD, RECENT = NOW - timedelta(days=40), NOW - timedelta(days=5)
 
 
 def test_only_old_unrated_exchanges_expire(db) -> None:  # type: ignore[no-untyped-def]
     with db.session() as session:
-        _exchange(session, 1, age_days=40)  # old, unrated: goes
-        rated = _exchange(session, 2, age_days=40)  # old, approved: stays
+        make_exchange(session, 1, created_at=OLD)  # old, unrated: goes
+        rated = make_exchange(session, 2, created_at=OLD)  # old, approved: stays
         add_feedback(session, rated, kind="approve", user_id="U1", reaction="+1")
-        withdrawn = _exchange(session, 3, age_days=40)  # old, approval withdrawn: goes
+        withdrawn = make_exchange(session, 3, created_at=OLD)  # old, approval withdrawn: goes
         add_feedback(session, withdrawn, kind="approve", user_id="U1", reaction="+1")
         withdraw_feedback(session, withdrawn, kind="approve", user_id="U1", reaction="+1")
-        _exchange(session, 4, age_days=5)  # recent, unrated: stays
+        make_exchange(session, 4, created_at=RECENT)  # recent, unrated: stays
     assert apply_retention(db, PrivacyPolicy(retention_days=30), now=NOW) == 2
     with db.session() as session:
         assert feedback_counts(session)["exchanges"] == 2
@@ -45,5 +33,5 @@ def test_only_old_unrated_exchanges_expire(db) -> None:  # type: ignore[no-untyp
 
 def test_null_retention_keeps_everything(db) -> None:  # type: ignore[no-untyped-def]
     with db.session() as session:
-        _exchange(session, 1, age_days=4000)
+        make_exchange(session, 1, created_at=NOW - timedelta(days=4000))
     assert apply_retention(db, PrivacyPolicy(retention_days=None), now=NOW) == 0
