@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -137,12 +138,19 @@ def rollback(ctx: click.Context, to_version: str | None) -> None:
 @click.option("--user", "user_id", required=True, help="Slack user id (U…) whose data to erase.")
 @click.pass_context
 def forget(ctx: click.Context, user_id: str) -> None:
-    """Erase a user's exchanges and feedback; adapters trained on them never serve again."""
+    """Erase a user's exchanges and feedback; adapters trained on them never serve again.
+
+    The live adapter, if it learned from them, is rolled back at once, or with the policy's
+    privacy.on_erasure: retrain, replaced by the next tune cycle.
+    """
     from bot.services.tune import describe_erasure, forget_and_report
 
     if not user_id.strip() or user_id[0] not in "UW":
         raise click.BadParameter("expected a Slack user id such as U024BE7LH", param_hint="--user")
-    report, rolled = forget_and_report(_runtime(ctx).db, user_id.strip(), "cli")
+    runtime = _runtime(ctx)
+    report, rolled = forget_and_report(
+        runtime.db, user_id.strip(), "cli", runtime.policies.privacy.on_erasure
+    )
     click.echo(describe_erasure(report, rolled).replace(f"<@{user_id}>", user_id))
     if report.adapters:
         click.echo("the next tune cycle trains a clean adapter (tunebot tune --now to run it now)")
@@ -179,7 +187,11 @@ def ask(ctx: click.Context, question: str, adapter: str) -> None:
 @main.command()
 @click.pass_context
 def scrub(ctx: click.Context) -> None:
-    """Scrub JSON lines {"text": ...} from stdin to stdout."""
+    """Scrub JSON lines {"text": ...} from stdin to stdout.
+
+    Consecutive lines with the same "conversation" value share placeholder numbers (<PERSON_1> is
+    the same person in each); other lines are numbered on their own. Lines are scrubbed in batches.
+    """
     from bot.settings import Settings
     from policies import load_policies
     from policies.privacy import Scrubber
@@ -188,19 +200,33 @@ def scrub(ctx: click.Context) -> None:
         scrubber = Scrubber(load_policies(Settings().policy_file).privacy)
     except PolicyError as exc:
         raise click.ClickException(str(exc)) from exc
+    batch: list[list[dict[str, Any]]] = []  # conversations of records
+
+    def flush() -> None:
+        texts = [[record["text"] for record in conversation] for conversation in batch]
+        for conversation, scrubbed in zip(batch, scrubber.scrub_conversations(texts), strict=True):
+            for record, text in zip(conversation, scrubbed, strict=True):
+                click.echo(json.dumps({**record, "text": text}, ensure_ascii=False))
+        batch.clear()
+
     for number, line in enumerate(sys.stdin, start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-            text = record["text"]
-            if not isinstance(text, str):
+            if not isinstance(record["text"], str):
                 raise TypeError
         except (json.JSONDecodeError, KeyError, TypeError):
             click.echo(f'line {number}: expected a JSON object with a "text" string', err=True)
             sys.exit(2)
-        record["text"] = scrubber.scrub(text)
-        click.echo(json.dumps(record, ensure_ascii=False))
+        key = record.get("conversation")
+        if batch and key is not None and batch[-1][0].get("conversation") == key:
+            batch[-1].append(record)
+            continue
+        if sum(len(c) for c in batch) >= 256:
+            flush()
+        batch.append([record])
+    flush()
 
 
 @main.group()

@@ -157,6 +157,7 @@ def _import_thread(
                 channel_id=channel_id,
                 thread_ts=thread_ts,
                 before_ts=message["ts"],
+                context=[t.text for t in turns],
             )
             if exchange_id is not None:
                 report.feedback["correct"] += 1

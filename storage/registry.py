@@ -95,7 +95,7 @@ def reject_candidate(session: Session, adapter: Adapter, *, actor: str, reason: 
 
 
 def rollback(
-    session: Session, *, actor: str, to_version: int | str | None = None
+    session: Session, *, actor: str, to_version: int | str | None = None, reason: str | None = None
 ) -> tuple[Adapter | None, Adapter | None]:
     """Take the live adapter down and put back `to_version` or the one live before it.
 
@@ -137,7 +137,7 @@ def rollback(
         actor=actor,
         action="rollback",
         subject=target.label if target else "base",
-        details={"from": current.label if current else "base"},
+        details={"from": current.label if current else "base", **({"reason": reason} if reason else {})},
     )
     return current, target
 

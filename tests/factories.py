@@ -6,7 +6,9 @@ from storage import Database
 from storage.exchanges import add_feedback, record_exchange
 
 
-def seed_corrections(db: Database, count: int, *, channel: str = "C0SEED", start: int = 0) -> None:
+def seed_corrections(
+    db: Database, count: int, *, channel: str = "C0SEED", start: int = 0, rater: str = "U0RATER01"
+) -> None:
     """`count` exchanges, each corrected to a templated fact the tiny model can learn."""
     with db.session() as session:
         for i in range(start, start + count):
@@ -24,7 +26,7 @@ def seed_corrections(db: Database, count: int, *, channel: str = "C0SEED", start
                 session,
                 exchange,
                 kind="correct",
-                user_id="U0RATER01",
+                user_id=rater,
                 corrected_reply=f"Service {i} listens on port {8000 + i}.",
             )
 

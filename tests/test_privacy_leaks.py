@@ -19,6 +19,13 @@ PLANTED = {
     "aws_key": "AKIAQWERTYUIOPASDFGH",
     "github": "ghp_0123456789abcdefghijklmnopqrstuvwxyz",
     "db_password": "Tr0ub4dor-3",
+    "lowercase_name": "priya",
+    "lowercase_surname": "raman",
+    "card": "5555 5555 5555 4444",
+    "stripe_key": "sk_live_51HqLyjWDarjtT1zdp7dcXYZ",
+    "jwt_signature": "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+    "env_secret": "q8Zr!vP2#kLm",
+    "key_body": "MIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM9Oi",
 }
 
 
@@ -52,7 +59,12 @@ def test_planted_values_appear_in_no_persisted_artifact(bot: BotHarness, tmp_pat
             channel,
             user,
             f"correction: rotate {PLANTED['aws_key']} and {PLANTED['github']}; the db is "
-            f"postgres://app:{PLANTED['db_password']}@db-orders-01:5432/orders",
+            f"postgres://app:{PLANTED['db_password']}@db-orders-01:5432/orders; ask "
+            f"{PLANTED['lowercase_name']} {PLANTED['lowercase_surname']} about card {PLANTED['card']} "
+            f"and {PLANTED['stripe_key']}; session was "
+            f"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.{PLANTED['jwt_signature']}\n"
+            f"```\nSECRET_KEY={PLANTED['env_secret']}\n-----BEGIN RSA PRIVATE KEY-----\n"
+            f"{PLANTED['key_body']}\n```",
             thread_ts=question["ts"],
         )
         bot.send.reaction(channel, "U0OTHER01", reply["ts"], "+1")

@@ -26,7 +26,13 @@ from policies import Policies
 from policies.promotion import decide
 from storage import Database
 from storage.exchanges import training_examples
-from storage.registry import live_adapter, promote_candidate, register_candidate, reject_candidate
+from storage.registry import (
+    live_adapter,
+    promote_candidate,
+    register_candidate,
+    reject_candidate,
+    rollback,
+)
 from storage.runs import (
     acquire_lock,
     examples_since,
@@ -115,11 +121,15 @@ class TuneCycle:
             run.dataset_fingerprint = snapshot.fingerprint
             run.examples = len(examples)
             live = live_adapter(session)
-            live_path = live.path if live else None
+            # A live adapter trained on erased data (privacy.on_erasure: retrain) is no baseline:
+            # the clean candidate has to beat the base model, and replaces it either way.
+            live_erased = bool(live and live.erased)
+            baseline = None if live_erased else live
+            live_path = baseline.path if baseline else None
             run_id = run.id
         say(
             f"run {run_id}: {train_n} training and {heldout_n} held-out examples "
-            f"(dataset {snapshot.fingerprint}), baseline {live.label if live else 'base model'}"
+            f"(dataset {snapshot.fingerprint}), baseline {baseline.label if baseline else 'base model'}"
         )
 
         run_dir = self.data_dir / "runs" / f"run-{run_id}"
@@ -161,7 +171,13 @@ class TuneCycle:
             }
         )
         return self._decide(
-            run_id, job, result, final_dir, (snapshot.fingerprint, contributors), train_seconds, say
+            run_id,
+            job,
+            result,
+            final_dir,
+            (snapshot.fingerprint, contributors, live_erased),
+            train_seconds,
+            say,
         )
 
     def _sweep_half_written(self) -> None:
@@ -178,14 +194,15 @@ class TuneCycle:
         job: TrainingJob,
         result: dict[str, Any],
         adapter_dir: Path,
-        data: tuple[str, list[str]],  # dataset fingerprint, contributors
+        data: tuple[str, list[str], bool],  # dataset fingerprint, contributors, live adapter erased
         train_seconds: float,
         say: Progress,
     ) -> CycleResult:
         candidate_metrics = _public_metrics(result["candidate"], result)
         baseline_metrics = _public_metrics(result["baseline"])
         decision = decide(result["candidate"], result["baseline"], self.policies.promotion)
-        fingerprint, contributors = data
+        fingerprint, contributors, live_erased = data
+        serving: tuple[str | None, str] | None = None  # what serves now, when that changed
         with self.db.session() as session:
             adapter = register_candidate(
                 session,
@@ -203,9 +220,15 @@ class TuneCycle:
             if decision.promote:
                 promote_candidate(session, adapter, actor="tuner", reason=decision.reason)
                 outcome = "promoted"
+                serving = (str(adapter_dir), adapter.label)
             else:
                 reject_candidate(session, adapter, actor="tuner", reason=decision.reason)
                 outcome = "rejected"
+                if live_erased:  # the erased adapter was kept only until this cycle
+                    _, now_live = rollback(
+                        session, actor="tuner", reason="live adapter was trained on erased data"
+                    )
+                    serving = (now_live.path, now_live.label) if now_live else (None, "base")
             finish_run(
                 session,
                 run,
@@ -215,12 +238,12 @@ class TuneCycle:
             )
             label = adapter.label
         say(f"{outcome} {label}: {decision.reason}")
-        if decision.promote and self.on_live_change is not None:
+        if serving is not None and self.on_live_change is not None:
             try:
-                self.on_live_change(str(adapter_dir), label)
+                self.on_live_change(*serving)
             except Exception as exc:  # the registry moved on; this process keeps its old weights
-                log.exception("could not load %s into the live model", label)
-                message = f"{decision.reason}; but this process could not load {label}: {exc}"
+                log.exception("could not load %s into the live model", serving[1])
+                message = f"{decision.reason}; but this process could not load {serving[1]}: {exc}"
                 say(f"warning: {message}")
                 return CycleResult(outcome, message, run_id, label)
         return CycleResult(outcome, decision.reason, run_id, label)

@@ -6,6 +6,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 
+from bot.listeners.threads import thread_turns
 from bot.services.registry import Services
 from bot.views import (
     APPROVE_ACTION,
@@ -54,7 +55,7 @@ def register(app: Any, services: Services) -> None:
     app.action(REJECT_ACTION)(vote("reject"))
 
     @app.view(CORRECTION_MODAL)
-    def on_correction_submitted(ack: Any, body: dict, view: dict) -> None:
+    def on_correction_submitted(ack: Any, body: dict, view: dict, client: WebClient, context: dict) -> None:
         value = view["state"]["values"].get("correction", {}).get("text", {}).get("value") or ""
         if not value.strip():
             ack(
@@ -63,6 +64,13 @@ def register(app: Any, services: Services) -> None:
             )
             return
         ack()
+        exchange_id = int(view["private_metadata"])
+        where = services.feedback.exchange_thread(exchange_id)
+        # The thread up to the answer, scrubbed with the correction so their placeholders agree.
+        earlier = thread_turns(client, *where, context.get("bot_user_id")) if where else []
         services.feedback.correct(
-            exchange_id=int(view["private_metadata"]), user_id=body["user"]["id"], corrected=value
+            exchange_id=exchange_id,
+            user_id=body["user"]["id"],
+            corrected=value,
+            context=[t.text for t in earlier],
         )

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from slack_sdk import WebClient
 
+from bot.listeners.threads import strip_mentions, thread_turns
 from bot.services.chat import Turn
 from bot.services.registry import Services
 from bot.views import answer_blocks
@@ -33,7 +33,7 @@ def register(app: Any, services: Services) -> None:
     def on_mention(event: dict, client: WebClient, context: dict) -> None:
         if _from_bot(event, context):
             return
-        if _correction(services, event, client):
+        if _correction(services, event, client, context.get("bot_user_id")):
             return
         answer_in_thread(services, client, event, context["bot_user_id"])
 
@@ -44,7 +44,7 @@ def register(app: Any, services: Services) -> None:
         bot_user = context.get("bot_user_id")
         if bot_user and f"<@{bot_user}>" in (event.get("text") or ""):
             return  # the app_mention event answers this one
-        if event.get("thread_ts") and _correction(services, event, client):
+        if event.get("thread_ts") and _correction(services, event, client, bot_user):
             return
         if event.get("channel_type") == "im":
             answer_in_thread(services, client, event, bot_user)
@@ -54,49 +54,30 @@ def _from_bot(event: dict, context: dict) -> bool:
     return bool(event.get("bot_id")) or event.get("user") in (None, context.get("bot_user_id"))
 
 
-def _correction(services: Services, event: dict, client: WebClient) -> bool:
+def _correction(services: Services, event: dict, client: WebClient, bot_user: str | None) -> bool:
     """Record a `correction:` reply in a thread. True when the message was one."""
-    corrected = services.feedback.correction_text(_strip_mentions(event.get("text") or ""))
+    corrected = services.feedback.correction_text(strip_mentions(event.get("text") or ""))
     if corrected is None or not event.get("thread_ts"):
         return False
+    # Scrubbed together with the thread, so placeholders match the stored prompt (<PERSON_1> ...).
+    earlier = thread_turns(client, event["channel"], event["thread_ts"], event["ts"], bot_user, before=True)
     exchange_id = services.feedback.correct(
         user_id=event["user"],
         corrected=corrected,
         channel_id=event["channel"],
         thread_ts=event["thread_ts"],
         before_ts=event["ts"],
+        context=[t.text for t in earlier],
     )
     if exchange_id is not None:
         client.reactions_add(channel=event["channel"], timestamp=event["ts"], name="memo")
     return True
 
 
-def _strip_mentions(text: str) -> str:
-    return re.sub(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>", "", text).strip()
-
-
-def thread_turns(
-    client: WebClient, channel: str, thread_ts: str, upto_ts: str, bot_user: str | None
-) -> list[Turn]:
-    """The thread so far, as chat turns (the bot's messages as assistant turns)."""
-    response = client.conversations_replies(channel=channel, ts=thread_ts, limit=50)
-    turns: list[Turn] = []
-    messages: list[dict[str, Any]] = response.get("messages", [])
-    for message in messages:
-        if float(message.get("ts", "0")) > float(upto_ts):
-            continue
-        text = _strip_mentions(message.get("text") or "")
-        if not text:
-            continue
-        from_bot = bool(message.get("bot_id")) or message.get("user") == bot_user
-        turns.append(Turn("assistant", text) if from_bot else Turn("user", text, message.get("user")))
-    return turns
-
-
 def answer_in_thread(services: Services, client: WebClient, event: dict, bot_user: str | None) -> None:
     channel, ts = event["channel"], event["ts"]
     thread_ts = event.get("thread_ts") or ts
-    question = _strip_mentions(event.get("text") or "")
+    question = strip_mentions(event.get("text") or "")
     if not question:
         client.chat_postMessage(
             channel=channel,

@@ -44,7 +44,7 @@ class ExchangeRecorder:
         created_at: datetime | None = None,
     ) -> int:
         """Returns the exchange id (the existing one if this reply was recorded before)."""
-        scrubbed = self.scrubber.scrub_many([t.text for t in turns] + [reply])
+        scrubbed = self.scrubber.scrub_conversation([t.text for t in turns] + [reply])
         prompt = [{"role": t.role, "content": s} for t, s in zip(turns, scrubbed, strict=False)]
         with self.db.session() as session:
             exchange = record_exchange(

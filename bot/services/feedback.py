@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from policies.schema import FeedbackPolicy
@@ -96,9 +97,14 @@ class FeedbackService:
         channel_id: str | None = None,
         thread_ts: str | None = None,
         before_ts: str | None = None,
+        context: Sequence[str] = (),
     ) -> int | None:
-        """Correct the exchange with `exchange_id`, or the thread's latest answer before `before_ts`."""
-        scrubbed = self.scrubber.scrub(corrected)
+        """Correct the exchange with `exchange_id`, or the thread's latest answer before `before_ts`.
+
+        `context` is the raw thread before the correction: scrubbed together with it (and then
+        dropped), so the same person or value gets the same placeholder as in the stored prompt.
+        """
+        scrubbed = self.scrubber.scrub_conversation([*context, corrected])[-1]
         with self.db.session() as session:
             if exchange_id is not None:
                 exchange = get_exchange(session, exchange_id)
@@ -113,6 +119,12 @@ class FeedbackService:
         self._count("correct")
         log.info("feedback correct on exchange %s", exchange_id)
         return exchange_id
+
+    def exchange_thread(self, exchange_id: int) -> tuple[str, str, str] | None:
+        """(channel, thread ts, reply ts) of an exchange, to read its thread back from Slack."""
+        with self.db.session() as session:
+            exchange = get_exchange(session, exchange_id)
+            return (exchange.channel_id, exchange.thread_ts, exchange.reply_ts) if exchange else None
 
     def exchange_reply(self, *, channel_id: str, reply_ts: str) -> tuple[int, str] | None:
         """(exchange id, stored reply) of the bot answer at `reply_ts`, for the correction modal."""

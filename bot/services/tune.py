@@ -38,11 +38,17 @@ def roll_back(db: Database, actor: str, to_version: str | None = None) -> Rollba
     return RollbackResult(True, f"Rolled back {taken_down}; now serving {serving}.")
 
 
-def forget_and_report(db: Database, user_id: str, actor: str) -> tuple[ErasureReport, RollbackResult | None]:
-    """Erase a user's data; if the live adapter learned from it, roll back to a clean one (or base)."""
+def forget_and_report(
+    db: Database, user_id: str, actor: str, on_erasure: str = "rollback"
+) -> tuple[ErasureReport, RollbackResult | None]:
+    """Erase a user's data. If the live adapter learned from it, roll back to a clean one (or the
+    base model) now, or with `on_erasure: retrain` leave it serving until the next cycle replaces it.
+    """
     with db.session() as session:
         report = forget_user(session, user_id, actor=actor)
-    rolled = roll_back(db, f"erasure:{actor}") if report.live_erased else None
+    rolled = None
+    if report.live_erased and on_erasure == "rollback":
+        rolled = roll_back(db, f"erasure:{actor}")
     return report, rolled
 
 
@@ -52,9 +58,14 @@ def describe_erasure(report: ErasureReport, rolled: RollbackResult | None) -> st
         f"of <@{report.user_id}>."
     )
     if report.adapters:
-        text += f" Adapters trained on them, never served again: {', '.join(report.adapters)}."
+        text += f" Adapters trained on them will not serve again: {', '.join(report.adapters)}."
     if rolled is not None:
         text += f" {rolled.message}"
+    elif report.live_erased:
+        text += (
+            " The live adapter keeps serving until the next tune cycle replaces it with one trained "
+            "without them (privacy.on_erasure: retrain)."
+        )
     return text
 
 
@@ -88,7 +99,7 @@ class TuneService:
 
     def forget(self, user_id: str, actor: str, notify: Callable[[CycleResult], None]) -> str:
         """Erase, move the live model off erased data, and queue a cycle to train a clean adapter."""
-        report, rolled = forget_and_report(self.db, user_id, actor)
+        report, rolled = forget_and_report(self.db, user_id, actor, self.policies.privacy.on_erasure)
         if rolled is not None and rolled.ok:
             self.sync_live_model()
         if report.adapters:

@@ -59,11 +59,22 @@ def test_every_command_has_help() -> None:
 
 
 def test_scrub_reads_and_writes_json_lines() -> None:
-    lines = '{"text": "mail a.b@corp.example now", "id": 1}\n\n{"text": "port 8443 on db-01"}\n'
+    lines = (
+        '{"text": "mail a.b@corp.example now", "id": 1}\n\n{"text": "port 8443 on db-01"}\n'
+        '{"text": "ask Omar Haddad", "conversation": "t1"}\n{"text": "cc Jane Roe", "conversation": "t1"}\n'
+        '{"text": "thanks Omar Haddad", "conversation": "t1"}\n{"text": "thanks Jane Roe"}\n'
+    )
     result = tunebot("scrub", env={}, stdin=lines)
     assert result.returncode == 0, result.stderr
     out = [json.loads(line) for line in result.stdout.splitlines()]
-    assert out == [{"text": "mail <EMAIL_ADDRESS> now", "id": 1}, {"text": "port 8443 on db-01"}]
+    assert out == [
+        {"text": "mail <EMAIL_ADDRESS_1> now", "id": 1},
+        {"text": "port 8443 on db-01"},
+        {"text": "ask <PERSON_1>", "conversation": "t1"},
+        {"text": "cc <PERSON_2>", "conversation": "t1"},
+        {"text": "thanks <PERSON_1>", "conversation": "t1"},
+        {"text": "thanks <PERSON_1>"},
+    ]
     bad = tunebot("scrub", env={}, stdin='{"txt": 1}\n')
     assert bad.returncode == 2 and 'line 1: expected a JSON object with a "text" string' in bad.stderr
 

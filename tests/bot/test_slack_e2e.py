@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from storage.exchanges import feedback_counts, training_examples
@@ -90,8 +91,30 @@ def test_correction_reply_in_thread_becomes_the_target(bot: BotHarness) -> None:
     assert found[0].target == "orders uses PostgreSQL on db-orders-01."
 
 
+def _placeholders(text: str) -> list[str]:
+    return re.findall(r"<[A-Z_]+_\d+>", text)
+
+
+def test_correction_uses_the_same_placeholders_as_its_thread(bot: BotHarness) -> None:
+    message, _ = mention(bot, "Does Omar Haddad still own the orders db? ask omar.h@corp.example")
+    wait_for(lambda: stored_exchange_count(bot) == 1)
+    bot.send.user_message(
+        CHANNEL,
+        BOB,
+        "correction: no, Jane Roe owns it; Omar Haddad moved teams, mail omar.h@corp.example",
+        thread_ts=message["ts"],
+    )
+    (example,) = wait_for(lambda: examples(bot), message="a corrected example")
+    omar, email = _placeholders(example.prompt[0]["content"])
+    assert omar.startswith("<PERSON_") and email == "<EMAIL_ADDRESS_1>"
+    jane, omar_again, email_again = _placeholders(example.target)
+    assert (omar_again, email_again) == (omar, email)
+    assert jane.startswith("<PERSON_") and jane != omar
+    assert "Omar" not in example.target and "Jane" not in example.target
+
+
 def test_correct_button_opens_modal_and_submission_corrects(bot: BotHarness) -> None:
-    _, reply = mention(bot, "What is the mobile app code name?")
+    _, reply = mention(bot, "What is the mobile app code name? Sam Lee does not know")
     wait_for(lambda: stored_exchange_count(bot) == 1)
     stored = bot.workspace.find(CHANNEL, reply["ts"])
     delivery = bot.send.block_action(BOB, CHANNEL, stored, "correct_answer", bot.slack.response_url("b1"))
@@ -107,12 +130,15 @@ def test_correct_button_opens_modal_and_submission_corrects(bot: BotHarness) -> 
         BOB, view, {"correction": {"text": {"type": "plain_text_input", "value": " "}}}
     )
     assert empty.json()["response_action"] == "errors"
+    value = "It is code-named Heron, ask Priya Raman (not Sam Lee)."
     done = bot.send.view_submission(
-        BOB, view, {"correction": {"text": {"type": "plain_text_input", "value": "It is code-named Heron."}}}
+        BOB, view, {"correction": {"text": {"type": "plain_text_input", "value": value}}}
     )
     assert done.status == 200
     found = wait_for(lambda: examples(bot), message="the modal correction")
-    assert found[0].target == "It is code-named Heron."
+    priya, sam = _placeholders(found[0].target)
+    assert _placeholders(found[0].prompt[0]["content"]) == [sam] and priya != sam
+    assert found[0].target == f"It is code-named Heron, ask {priya} (not {sam})."
 
 
 def test_message_shortcut_on_a_non_bot_message_explains(bot: BotHarness) -> None:
@@ -275,7 +301,7 @@ def test_forget_erases_and_moves_the_live_model_off_erased_data(bot: BotHarness)
 
     bot.send.command(rater, "forget", bot.slack.response_url("f1"))
     done = bot.wait_response("Erased 0 exchange(s) and 16 feedback record(s)")
-    assert "never served again: v1" in done["text"] and "now serving the base model" in done["text"]
+    assert "will not serve again: v1" in done["text"] and "now serving the base model" in done["text"]
     assert bot.runtime.live_model.version == "base"
     bot.wait_response("Retraining without the erased data: skipped", timeout=120)
     with bot.runtime.db.session() as session:

@@ -6,7 +6,9 @@ import os
 import signal
 from pathlib import Path
 
+from bot.services.tune import describe_erasure, forget_and_report
 from policies import Policies
+from storage.audit import recent_events
 from storage.registry import history, live_adapter
 from storage.runs import last_run
 from tests.factories import seed_corrections
@@ -51,6 +53,37 @@ def test_cycle_promotes_a_better_adapter_then_refuses_a_worse_one(runtime, polic
         assert (rejected.label, rejected.status) == ("v2", "rejected")
         assert rejected.baseline["label"] == "live"
         assert rejected.metrics["heldout_nll"] > rejected.baseline["heldout_nll"]
+
+
+def test_retrain_on_erasure_serves_until_the_next_cycle_replaces_it(runtime, policies) -> None:  # type: ignore[no-untyped-def]
+    retrain = policies.model_copy(
+        update={"privacy": policies.privacy.model_copy(update={"on_erasure": "retrain"})}
+    )
+    seed_corrections(runtime.db, 12, rater="U0RATER01")
+    seed_corrections(runtime.db, 12, start=12, rater="U0RATER02")
+    swaps: list[str] = []
+    assert make_cycle(runtime, retrain, swaps).run("test").outcome == "promoted"
+
+    report, rolled = forget_and_report(runtime.db, "U0RATER01", "test", "retrain")
+    assert rolled is None and report.live_erased and report.adapters == ["v1"]
+    assert "keeps serving until the next tune cycle" in describe_erasure(report, rolled)
+    with runtime.db.session() as session:
+        assert live_adapter(session).label == "v1"  # still serving, marked erased
+
+    # The clean candidate is measured against the base model, not the erased v1; even when it
+    # loses (an impossible margin here), v1 is taken down at the end of this cycle.
+    strict = retrain.model_copy(
+        update={"promotion": retrain.promotion.model_copy(update={"min_relative_improvement": 10.0})}
+    )
+    result = make_cycle(runtime, strict, swaps).run("erasure", force=True)
+    assert result.outcome == "rejected", result.message
+    assert swaps == ["v1", "base"]
+    with runtime.db.session() as session:
+        assert live_adapter(session) is None
+        candidate = history(session)[0]
+        assert candidate.baseline["label"] == "base" and "U0RATER01" not in candidate.contributors
+        event = next(e for e in recent_events(session) if e.action == "rollback")
+        assert event.actor == "tuner" and "erased" in event.details["reason"]
 
 
 def test_killed_training_process_fails_the_run_and_keeps_live(runtime, policies) -> None:  # type: ignore[no-untyped-def]
