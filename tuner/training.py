@@ -14,7 +14,7 @@ from typing import Any
 
 from policies.schema import TrainingPolicy
 from tuner.dataset import Snapshot
-from tuner.evaluation import heldout_nll
+from tuner.evaluation import heldout_nll, reply_token_ids
 from tuner.methods import get_method
 
 Emit = Callable[[dict[str, Any]], None]
@@ -85,6 +85,18 @@ def _load_base(job: TrainingJob):  # type: ignore[no-untyped-def]
     return model, tokenizer, cuda
 
 
+def tokenized(rows: Any, tokenizer: Any, max_length: int) -> Any:
+    """input_ids + completion_mask per example, laid out exactly as the held-out scoring reads them."""
+    from datasets import Dataset
+
+    out = []
+    for row in rows:
+        ids, n_prompt = reply_token_ids(tokenizer, row["prompt"], row["completion"], max_length)
+        if len(ids) > n_prompt:  # a reply cut off entirely by max_length teaches nothing
+            out.append({"input_ids": ids, "completion_mask": [0] * n_prompt + [1] * (len(ids) - n_prompt)})
+    return Dataset.from_list(out)
+
+
 def _progress_callback(emit: Emit):  # type: ignore[no-untyped-def]
     from transformers import TrainerCallback
 
@@ -123,13 +135,17 @@ def train_and_evaluate(job: TrainingJob, emit: Emit) -> dict[str, Any]:
         }
     )
     model, tokenizer, cuda = _load_base(job)
+    # No KV cache in training: with one, transformers would not mask attention between the examples
+    # of a padding-free batch (SFTTrainer also passes use_cache=False; this holds for every version).
+    model.config.use_cache = False
     config = SFTConfig(
         output_dir=str(Path(job.result_path).parent / "trainer"),  # scratch; removed by the cycle
         num_train_epochs=job.epochs,
         max_steps=job.max_steps,
         learning_rate=job.learning_rate,
         per_device_train_batch_size=job.batch_size,
-        max_length=job.max_length,
+        max_length=None,  # examples are truncated to job.max_length when tokenized (below)
+        completion_only_loss=True,
         lr_scheduler_type="cosine",
         warmup_steps=0,
         logging_steps=1,
@@ -142,12 +158,16 @@ def train_and_evaluate(job: TrainingJob, emit: Emit) -> dict[str, Any]:
         data_seed=job.seed,
         gradient_checkpointing=cuda,
         dataloader_num_workers=0,
+        # Chat examples vary in length: a batch is one row of its examples back to back, position
+        # ids restarting at each, instead of rows padded to the longest (transformers masks
+        # attention across examples). Measured in docs/perf-notes.md.
+        padding_free=True,
     )
     lora = job.lora
     trainer = SFTTrainer(
         model=model,
         args=config,
-        train_dataset=snapshot.train.remove_columns(["key", "source"]),
+        train_dataset=tokenized(snapshot.train, tokenizer, job.max_length),
         processing_class=tokenizer,
         peft_config=LoraConfig(
             r=lora.get("r", 16),
