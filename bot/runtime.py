@@ -19,6 +19,7 @@ from bot.services.tune import TuneService
 from bot.settings import Settings
 from policies import Policies, load_policies
 from storage import Database
+from storage.deliveries import first_delivery
 from storage.registry import live_adapter
 from tuner.base_model import resolve_base_model
 from tuner.cycle import TuneCycle
@@ -66,6 +67,10 @@ class Runtime:
             live = live_adapter(session)
             path, version = (live.path, live.label) if live else (None, "base")
         model.swap(path, version)
+
+    def first_delivery(self, event_id: str) -> bool:
+        """Whether this Slack event id is new to every replica (it is recorded if so)."""
+        return first_delivery(self.db, event_id)
 
     def follow_registry(self) -> None:
         """Scheduler job: pick up promotions and rollbacks made by other processes (CLI, replicas)."""

@@ -38,6 +38,7 @@ def serve(runtime: Runtime) -> None:
         signing_secret=settings.slack_signing_secret,
         api_url=settings.slack_api_url,
         services=services,
+        first_delivery=runtime.first_delivery,
     )
     scheduler.start()
     try:

@@ -160,3 +160,12 @@ class CycleLock(Base):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     holder: Mapped[str | None] = mapped_column(String(128))
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class SlackDelivery(Base):
+    """An Events API delivery already taken: Slack retries (and replicas) must not act on it twice."""
+
+    __tablename__ = "slack_deliveries"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -184,7 +184,11 @@ def bot(runtime: Any) -> Iterator[BotHarness]:
     scheduler.start()
     services = runtime.services(scheduler)
     app = build_slack_app(
-        token="xoxb-sandbox-token", signing_secret=SIGNING_SECRET, api_url=slack.url, services=services
+        token="xoxb-sandbox-token",
+        signing_secret=SIGNING_SECRET,
+        api_url=slack.url,
+        services=services,
+        first_delivery=runtime.first_delivery,
     )
     http = build_http_app(
         app,

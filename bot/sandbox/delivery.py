@@ -24,6 +24,7 @@ from bot.sandbox.web_api import Workspace
 class Delivery:
     status: int
     body: str
+    envelope: dict[str, Any] | None = None  # an event's envelope, for redelivering it
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -88,7 +89,15 @@ class SlackDelivery:
             ],
             "event": event,
         }
-        return self.post_json(envelope, **kwargs)
+        delivered = self.post_json(envelope, **kwargs)
+        return Delivery(delivered.status, delivered.body, envelope)
+
+    def redeliver(self, delivery: Delivery, retry_num: int = 1, reason: str = "http_timeout") -> Delivery:
+        """Slack's retry of an event it thinks was missed: the same envelope and event_id again."""
+        assert delivery.envelope is not None, "only events can be redelivered"
+        headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": reason}
+        delivered = self.post_json(delivery.envelope, headers=headers)
+        return Delivery(delivered.status, delivered.body, delivery.envelope)
 
     def user_message(
         self,

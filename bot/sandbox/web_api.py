@@ -34,6 +34,8 @@ class Workspace:
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     calls: list[ApiCall] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)  # posts to response_url
+    # method -> (calls still to refuse, Retry-After seconds): Slack's HTTP 429 "ratelimited"
+    rate_limits: dict[str, tuple[int, int]] = field(default_factory=dict)
     _clock: itertools.count = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -61,6 +63,20 @@ class Workspace:
 
     def calls_to(self, method: str) -> list[ApiCall]:
         return [c for c in list(self.calls) if c.method == method]
+
+    def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
+        """Answer the next `times` calls of `method` with HTTP 429 and a Retry-After header."""
+        with self._lock:
+            self.rate_limits[method] = (times, retry_after)
+
+    def take_rate_limit(self, method: str) -> int | None:
+        """Retry-After seconds if this call is refused, consuming one refusal."""
+        with self._lock:
+            times, retry_after = self.rate_limits.get(method, (0, 0))
+            if times <= 0:
+                return None
+            self.rate_limits[method] = (times - 1, retry_after)
+            return retry_after
 
 
 def _ok(**fields: Any) -> dict[str, Any]:
@@ -209,12 +225,18 @@ class SlackWebApi:
                 api.workspace.calls.append(ApiCall(method, args, token))
                 if not token:
                     return self._reply(_error("not_authed"))
+                if (retry_after := api.workspace.take_rate_limit(method)) is not None:
+                    return self._reply(_error("ratelimited"), status=429, retry_after=retry_after)
                 handler = getattr(api._methods, method.replace(".", "_"), None)
                 self._reply(handler(args) if handler else _error("unknown_method"))
 
-            def _reply(self, payload: dict[str, Any]) -> None:
+            def _reply(
+                self, payload: dict[str, Any], status: int = 200, retry_after: int | None = None
+            ) -> None:
                 body = json.dumps(payload).encode()
-                self.send_response(200)
+                self.send_response(status)
+                if retry_after is not None:
+                    self.send_header("Retry-After", str(retry_after))
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

@@ -73,6 +73,35 @@ def test_thumbs_up_approves_and_removing_it_withdraws(bot: BotHarness) -> None:
     wait_for(lambda: not examples(bot), message="the approval to be withdrawn")
 
 
+def test_slack_retries_of_an_event_are_acknowledged_but_not_handled_again(bot: BotHarness) -> None:
+    message, deliveries = bot.send.user_message(CHANNEL, ALICE, f"<@{bot.workspace.bot_user_id}> retry me")
+    bot.wait_reply(CHANNEL, message["ts"])
+    retried = [bot.send.redeliver(d, retry_num=1) for d in deliveries]
+    assert [d.status for d in retried] == [200] * len(deliveries)
+    # A later question, answered after the retries were taken: by then a second answer would show.
+    later, _ = mention(bot, "and this one?")
+    assert len(bot.bot_replies(CHANNEL, message["ts"])) == 1
+    wait_for(lambda: stored_exchange_count(bot) == 2)
+
+    # A late retry of a reaction must not bring back an approval that was withdrawn since.
+    reply = bot.bot_replies(CHANNEL, later["ts"])[0]
+    added = bot.send.reaction(CHANNEL, BOB, reply["ts"], "+1")
+    wait_for(lambda: examples(bot), message="the approval")
+    bot.send.reaction(CHANNEL, BOB, reply["ts"], "+1", removed=True)
+    wait_for(lambda: not examples(bot), message="the approval to be withdrawn")
+    assert bot.send.redeliver(added, retry_num=2, reason="http_error").status == 200
+    mention(bot, "one more, as a barrier")
+    assert examples(bot) == []
+
+
+def test_rate_limited_calls_are_retried_after_retry_after(bot: BotHarness) -> None:
+    bot.workspace.rate_limit("chat.update", times=1, retry_after=1)
+    _, reply = mention(bot, "Are you rate limited?")  # returns once the answer is in place
+    updates = bot.workspace.calls_to("chat.update")
+    assert len(updates) == 2 and {u.args["ts"] for u in updates} == {reply["ts"]}
+    assert bot.workspace.rate_limits["chat.update"][0] == 0  # the first one was refused with a 429
+
+
 def test_reaction_on_a_person_message_is_ignored(bot: BotHarness) -> None:
     message, _ = mention(bot, "hello")
     bot.send.reaction(CHANNEL, BOB, message["ts"], "+1")
