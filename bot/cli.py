@@ -135,6 +135,24 @@ def rollback(ctx: click.Context, to_version: str | None) -> None:
 
 
 @main.command()
+@click.pass_context
+def pause(ctx: click.Context) -> None:
+    """Pause scheduled tune cycles for every replica (`tunebot tune` still runs one)."""
+    from bot.services.tune import set_paused
+
+    click.echo(set_paused(_runtime(ctx).db, "cli", paused=True).replace("`/tune run`", "`tunebot tune`"))
+
+
+@main.command()
+@click.pass_context
+def resume(ctx: click.Context) -> None:
+    """Resume scheduled tune cycles."""
+    from bot.services.tune import set_paused
+
+    click.echo(set_paused(_runtime(ctx).db, "cli", paused=False))
+
+
+@main.command()
 @click.option("--user", "user_id", required=True, help="Slack user id (U…) whose data to erase.")
 @click.pass_context
 def forget(ctx: click.Context, user_id: str) -> None:

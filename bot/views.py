@@ -16,6 +16,7 @@ HELP_TEXT = (
     "• `/tune history` — recent adapters and the decisions about them\n"
     "• `/tune run` — start a tune cycle now (admins)\n"
     "• `/tune rollback [VERSION]` — put the previous (or a given) adapter back (admins)\n"
+    "• `/tune pause` / `/tune resume` — stop or restart scheduled cycles (admins; `/tune run` still works)\n"
     "• `/tune forget [@someone]` — erase your (or, for admins, someone's) exchanges and feedback\n"
     "• `/tune help` — this message"
 )
@@ -98,7 +99,13 @@ def status_text(status: dict[str, Any]) -> str:
         lines.append(f"*Last run:* #{last['id']} {last['state']} at {last['started_at'][:19]}Z {detail}")
     else:
         lines.append("*Last run:* never")
-    lines.append(f"*Next run:* {status['next_run'][:19] + 'Z' if status['next_run'] else 'not scheduled'}")
+    if status.get("paused"):
+        paused = status["paused"]
+        lines.append(f"*Next run:* paused by {paused['by']} at {paused['at'][:19]}Z (`/tune resume`)")
+    else:
+        lines.append(
+            f"*Next run:* {status['next_run'][:19] + 'Z' if status['next_run'] else 'not scheduled'}"
+        )
     return "\n".join(lines)
 
 

@@ -173,6 +173,8 @@ class AccessPolicy(_Section):
             "forget_others": "admins",
             "rollback": "admins",
             "run": "admins",
+            "pause": "admins",
+            "resume": "admins",
         },
         description="Who may run each /tune subcommand (forget_others: `/tune forget @someone`).",
     )

@@ -26,3 +26,14 @@ def record_event(
 
 def recent_events(session: Session, limit: int = 20) -> list[AuditEvent]:
     return list(session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)).all())
+
+
+def paused_by(session: Session) -> AuditEvent | None:
+    """The `pause` event in force, if scheduled tune cycles are paused (the latest pause/resume wins)."""
+    latest = session.scalar(
+        select(AuditEvent)
+        .where(AuditEvent.action.in_(("pause", "resume")))
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    )
+    return latest if latest is not None and latest.action == "pause" else None

@@ -25,6 +25,7 @@ from typing import Any
 from policies import Policies
 from policies.promotion import decide
 from storage import Database
+from storage.audit import paused_by
 from storage.exchanges import training_examples
 from storage.registry import (
     live_adapter,
@@ -113,6 +114,8 @@ class TuneCycle:
             snapshot = build_snapshot(examples, policy.heldout_percent)
             train_n, heldout_n = snapshot.sizes
             reason = _skip_reason(len(examples), new, train_n, heldout_n, self.policies, force)
+            if not force and (pause := paused_by(session)) is not None:
+                reason = f"scheduled cycles are paused (by {pause.actor}, {pause.at:%Y-%m-%d %H:%M} UTC)"
             run = start_run(session, trigger)
             if reason:
                 finish_run(session, run, state="skipped", outcome=reason)

@@ -11,6 +11,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from policies import Policies
 from policies.schema import ScheduleSpec
 from storage import Database
+from storage.audit import paused_by
 from storage.exchanges import feedback_counts, training_examples
 from storage.registry import history, live_adapter
 from storage.runs import examples_since, last_run
@@ -41,6 +42,7 @@ def tune_status(db: Database, policies: Policies, next_run: datetime | None = No
         recent = history(session, limit=5)
         upcoming = next_run or next_scheduled_run(policies)
         heldout = sum(is_heldout(e.key, policies.training.heldout_percent) for e in examples)
+        pause = paused_by(session)
         return {
             "live": _adapter_view(live) if live else {"version": "base", "metrics": {}},
             "dataset": {
@@ -54,6 +56,7 @@ def tune_status(db: Database, policies: Policies, next_run: datetime | None = No
             },
             "last_run": _run_view(latest) if latest else None,
             "next_run": upcoming.isoformat() if upcoming else None,
+            "paused": {"by": pause.actor, "at": pause.at.isoformat()} if pause else None,
             "adapters": [_adapter_view(a) for a in recent],
         }
 

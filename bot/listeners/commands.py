@@ -1,4 +1,4 @@
-"""`/tune status | history | run | rollback [VERSION] | help`."""
+"""`/tune status | history | run | rollback [VERSION] | pause | resume | forget [@someone] | help`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from tuner.cycle import CycleResult
 
 log = logging.getLogger(__name__)
 
-SUBCOMMANDS = ("status", "history", "run", "rollback", "forget", "help")
+SUBCOMMANDS = ("status", "history", "run", "rollback", "pause", "resume", "forget", "help")
 _USER_REF = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]{2,})$")
 
 
@@ -55,6 +55,12 @@ def register(app: Any, services: Services) -> None:
             ack(response_type="ephemeral", text=text, blocks=text_blocks(text))
         elif sub == "history":
             ack(response_type="ephemeral", text=history_text(tune.status()))
+        elif sub in ("pause", "resume"):
+            text = tune.pause(user) if sub == "pause" else tune.resume(user)
+            ack(
+                response_type="in_channel",
+                text=(":pause_button: " if sub == "pause" else ":arrow_forward: ") + text,
+            )
         elif sub == "forget":
             forget(ack, respond, user, words[1] if len(words) > 1 else None)
         elif sub == "rollback":

@@ -10,6 +10,7 @@ from typing import Any
 from policies import Policies
 from policies.access import AccessDecision, may_run
 from storage import Database
+from storage.audit import paused_by, record_event
 from storage.erasure import ErasureReport, forget_user
 from storage.registry import RegistryError, rollback
 from tuner.cycle import CycleResult, TuneCycle
@@ -50,6 +51,21 @@ def forget_and_report(
     if report.live_erased and on_erasure == "rollback":
         rolled = roll_back(db, f"erasure:{actor}")
     return report, rolled
+
+
+def set_paused(db: Database, actor: str, *, paused: bool) -> str:
+    """Pause or resume scheduled cycles for every replica (an audit event holds the state)."""
+    with db.session() as session:
+        current = paused_by(session)
+        if paused and current is not None:
+            return f"Scheduled tune cycles were already paused by {current.actor}."
+        if not paused and current is None:
+            return "Scheduled tune cycles are not paused."
+        record_event(session, actor=actor, action="pause" if paused else "resume")
+    log.info("scheduled cycles %s by %s", "paused" if paused else "resumed", actor)
+    if paused:
+        return "Scheduled tune cycles are paused; `/tune run` still starts one. `/tune resume` restarts them."
+    return "Scheduled tune cycles are running again."
 
 
 def describe_erasure(report: ErasureReport, rolled: RollbackResult | None) -> str:
@@ -96,6 +112,12 @@ class TuneService:
         if result.ok:
             self.sync_live_model()
         return result
+
+    def pause(self, actor: str) -> str:
+        return set_paused(self.db, actor, paused=True)
+
+    def resume(self, actor: str) -> str:
+        return set_paused(self.db, actor, paused=False)
 
     def forget(self, user_id: str, actor: str, notify: Callable[[CycleResult], None]) -> str:
         """Erase, move the live model off erased data, and queue a cycle to train a clean adapter."""

@@ -205,6 +205,34 @@ def test_unknown_subcommand_gets_help(bot: BotHarness) -> None:
     assert "Unknown subcommand `frobnicate`" in text and "/tune rollback" in text
 
 
+def test_pause_stops_scheduled_cycles_for_everyone_until_resume(bot: BotHarness) -> None:
+    url = bot.slack.response_url("p")
+    refused = bot.send.command(ALICE, "pause", url).json()
+    assert refused["response_type"] == "ephemeral" and "only tunebot admins" in refused["text"]
+    paused = bot.send.command(ADMIN, "pause", url).json()
+    assert paused["response_type"] == "in_channel" and "paused" in paused["text"]
+    assert "already paused by " + ADMIN in bot.send.command(ADMIN, "pause", url).json()["text"]
+    status = bot.send.command(ALICE, "status", url).json()["text"]
+    assert f"paused by {ADMIN}" in status
+
+    seed_corrections(bot.runtime.db, 8)
+    scheduled = bot.runtime.cycle.run("schedule")  # what the scheduler's job calls
+    assert scheduled.outcome == "skipped" and f"paused (by {ADMIN}" in scheduled.message
+
+    resumed = bot.send.command(ADMIN, "resume", url).json()
+    assert "running again" in resumed["text"]
+    assert f"paused by {ADMIN}" not in bot.send.command(ALICE, "status", url).json()["text"]
+    events = [e.action for e in _audit(bot)]
+    assert events[:2] == ["resume", "pause"]
+
+
+def _audit(bot: BotHarness) -> list:
+    from storage.audit import recent_events
+
+    with bot.runtime.db.session() as session:
+        return recent_events(session, 5)
+
+
 def test_tune_run_promotes_then_rollback_is_admin_only(bot: BotHarness) -> None:
     seed_corrections(bot.runtime.db, 16)
     refused = bot.send.command(ALICE, "run", bot.slack.response_url("r0")).json()
