@@ -6,6 +6,7 @@ import logging
 
 from bot.http_server import build_http_app
 from bot.runtime import Runtime
+from bot.services.notices import NoticeService
 from bot.slack_app import build_slack_app
 from storage.runs import fail_abandoned_runs
 from tuner.scheduler import TuneScheduler
@@ -40,6 +41,9 @@ def serve(runtime: Runtime) -> None:
         services=services,
         first_delivery=runtime.first_delivery,
     )
+    if settings.notices_channel:
+        notices = NoticeService(runtime.db, app.client, settings.notices_channel)
+        scheduler.watch(notices.post_pending, seconds=REGISTRY_POLL_SECONDS, job_id="notices")
     scheduler.start()
     try:
         if settings.slack_app_token:

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     port: int = Field(default=3000, description="HTTP mode: port to listen on.")
     log_level: str = Field(default="INFO", description="Python logging level.")
     max_new_tokens: int = Field(default=200, ge=1, description="Longest answer, in tokens.")
+    notices_channel: str | None = Field(
+        default=None,
+        description="Channel id (C…) where tunebot announces promotions and rollbacks; none: no notices.",
+    )
     slack_bot_token: str | None = Field(
         default=None, validation_alias=_env("SLACK_BOT_TOKEN"), description="xoxb- bot token."
     )

@@ -21,6 +21,7 @@ from policies.schema import AccessPolicy, PrivacyPolicy, PromotionPolicy, Traini
 
 POSTGRES_URL = os.environ.get("TUNEBOT_TEST_DATABASE_URL")
 ADMIN = "U0ADMIN01"
+NOTICES = "C0NOTICES"  # the bot harness's notices channel
 SIGNING_SECRET = "sandbox-signing-secret"
 
 
@@ -175,6 +176,7 @@ def bot(runtime: Any) -> Iterator[BotHarness]:
     from bot.http_server import build_http_app
     from bot.sandbox.delivery import SlackDelivery
     from bot.sandbox.web_api import SlackWebApi
+    from bot.services.notices import NoticeService
     from bot.slack_app import build_slack_app
     from tuner.scheduler import TuneScheduler
 
@@ -190,6 +192,8 @@ def bot(runtime: Any) -> Iterator[BotHarness]:
         services=services,
         first_delivery=runtime.first_delivery,
     )
+    notices = NoticeService(runtime.db, app.client, NOTICES)
+    scheduler.watch(notices.post_pending, seconds=0.5, job_id="notices")
     http = build_http_app(
         app,
         health=lambda: {"ok": True, "adapter": runtime.live_model.version},

@@ -61,7 +61,7 @@ class TuneScheduler:
         self._scheduler.start()
         log.info("scheduler started; next cycle at %s", self.next_run_time())
 
-    def watch(self, job: Callable[[], None], seconds: float, job_id: str) -> None:
+    def watch(self, job: Callable[[], object], seconds: float, job_id: str) -> None:
         """Run `job` every `seconds` (e.g. following registry changes made by other processes)."""
         self._scheduler.add_job(
             job,

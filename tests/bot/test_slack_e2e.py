@@ -7,7 +7,7 @@ import re
 import time
 
 from storage.exchanges import feedback_counts, training_examples
-from tests.conftest import ADMIN, BotHarness, wait_for
+from tests.conftest import ADMIN, NOTICES, BotHarness, wait_for
 from tests.factories import seed_corrections
 
 CHANNEL = "C0GENERAL"
@@ -254,6 +254,17 @@ def test_tune_run_promotes_then_rollback_is_admin_only(bot: BotHarness) -> None:
     bot.wait_response("Rolled back v1; now serving the base model")
     _, reply = mention(bot, "Which port does service 4 use?")
     assert "tunebot · base" in blocks_text(reply)
+
+    # The notices channel heard about both changes, once each, with the score difference.
+    notices = wait_for(
+        lambda: len(bot.workspace.messages.get(NOTICES, [])) >= 2 and bot.workspace.messages[NOTICES]
+    )
+    time.sleep(1.0)  # two more polls: nothing is posted twice
+    assert [n["text"].split()[0] for n in bot.workspace.messages[NOTICES]] == [":rocket:", ":rewind:"]
+    promoted, rolled = (n["text"] for n in bot.workspace.messages[NOTICES])
+    assert promoted.startswith(":rocket: *v1* is live, replacing base. Held-out NLL ") and "vs" in promoted
+    assert rolled == f":rewind: v1 was rolled back by {ADMIN}; now serving the base model."
+    assert len(notices) == 2
 
 
 def test_bad_input_is_ignored_cleanly(bot: BotHarness) -> None:
