@@ -101,7 +101,7 @@ class Runtime:
     def services(self, scheduler: TuneScheduler | None = None) -> Services:
         recorder = ExchangeRecorder(self.db, self.scrubber)
         return Services(
-            chat=ChatService(self.live_model, recorder, self.metrics),
+            chat=ChatService(self.live_model, recorder, self.metrics, self.settings.stream_update_seconds),
             feedback=FeedbackService(self.db, self.scrubber, self.policies.feedback, self.metrics),
             tune=TuneService(self.db, self.policies, self.cycle, lambda: self.sync_live_model(), scheduler),
         )

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     port: int = Field(default=3000, description="HTTP mode: port to listen on.")
     log_level: str = Field(default="INFO", description="Python logging level.")
     max_new_tokens: int = Field(default=200, ge=1, description="Longest answer, in tokens.")
+    stream_update_seconds: float = Field(
+        default=1.0, gt=0, description="How often a streaming answer's Slack message is edited."
+    )
     notices_channel: str | None = Field(
         default=None,
         description="Channel id (C…) where tunebot announces promotions and rollbacks; none: no notices.",

@@ -142,6 +142,7 @@ class BotHarness:
     runtime: Any
     slack: Any  # SlackWebApi
     send: Any  # SlackDelivery
+    services: Any  # the Services the Bolt app was built with
 
     @property
     def workspace(self) -> Any:
@@ -206,7 +207,7 @@ def bot(runtime: Any) -> Iterator[BotHarness]:
     wait_for(lambda: server.started, timeout=30, message="uvicorn to start")
     url = f"http://127.0.0.1:{port}"
     yield BotHarness(
-        url, runtime, slack, SlackDelivery(f"{url}/slack/events", SIGNING_SECRET, slack.workspace)
+        url, runtime, slack, SlackDelivery(f"{url}/slack/events", SIGNING_SECRET, slack.workspace), services
     )
     server.should_exit = True
     thread.join(timeout=10)

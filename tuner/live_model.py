@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,13 +59,20 @@ class LiveModel:
         self.max_new_tokens = max_new_tokens
         self.max_context_chars = max_context_chars
 
-    def generate(self, turns: list[dict[str, str]], max_new_tokens: int | None = None) -> Answer:
+    def generate(
+        self,
+        turns: list[dict[str, str]],
+        max_new_tokens: int | None = None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Answer:
+        """The answer to the chat so far; `on_text` gets the text generated so far, word by word."""
         import torch
 
         messages = chat_messages(bounded_turns(turns, self.max_context_chars))
         inputs = self._tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
         ).to(self._device)
+        streamer = _text_so_far(self._tokenizer, on_text) if on_text is not None else None
         with self._lock, torch.inference_mode():
             output = self._model.generate(
                 **inputs,
@@ -72,6 +80,7 @@ class LiveModel:
                 do_sample=False,
                 repetition_penalty=1.1,
                 pad_token_id=self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
+                streamer=streamer,
             )
             version = self.version
         new_tokens = output[0][inputs["input_ids"].shape[1] :]
@@ -104,3 +113,29 @@ class LiveModel:
             self._model.eval()
             self.version = version
         log.info("live model now serves %s (was %s)", version, old)
+
+
+def _text_so_far(tokenizer: Any, on_text: Callable[[str], None]) -> Any:
+    """A transformers streamer handing the whole text generated so far to `on_text`, token by token."""
+    from transformers.generation.streamers import BaseStreamer
+
+    class TextSoFar(BaseStreamer):
+        def __init__(self) -> None:
+            self.prompt_seen = False
+            self.ids: list[int] = []
+            self.text = ""
+
+        def put(self, value: Any) -> None:
+            if not self.prompt_seen:  # generate() first hands over the prompt
+                self.prompt_seen = True
+                return
+            self.ids.extend(int(t) for t in value.reshape(-1).tolist())
+            text = tokenizer.decode(self.ids, skip_special_tokens=True).rstrip("\ufffd").strip()
+            if text and text != self.text:  # a token cut mid-character decodes to U+FFFD: wait
+                self.text = text
+                on_text(text)
+
+        def end(self) -> None:
+            pass
+
+    return TextSoFar()

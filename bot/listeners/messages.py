@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 from bot.listeners.threads import strip_mentions, thread_turns
 from bot.services.chat import Turn
 from bot.services.registry import Services
+from bot.services.streaming import StreamingMessage
 from bot.views import answer_blocks
 
 log = logging.getLogger(__name__)
@@ -94,8 +95,10 @@ def answer_in_thread(services: Services, client: WebClient, event: dict, bot_use
     # The placeholder gives the reply its ts, so the exchange is stored before anyone can see the
     # answer (and react to or correct it): feedback never arrives for an unknown exchange.
     placeholder = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=THINKING)
+    stream = StreamingMessage(client, channel, placeholder["ts"], services.chat.stream_interval)
     try:
-        answer = services.chat.answer(turns)
+        answer = services.chat.answer(turns, on_text=stream.push)
+        stream.close()
         services.chat.record(
             channel_id=channel,
             thread_ts=thread_ts,
@@ -106,9 +109,11 @@ def answer_in_thread(services: Services, client: WebClient, event: dict, bot_use
             asked_by=event.get("user"),
         )
     except Exception:
+        stream.close()
         log.exception("answering in %s failed", channel)
         client.chat_update(channel=channel, ts=placeholder["ts"], text=FAILED)
         return
+    # The buttons come with the final edit, once the exchange is stored (feedback always finds it).
     client.chat_update(
         channel=channel,
         ts=placeholder["ts"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -67,14 +68,19 @@ class ExchangeRecorder:
 class ChatService:
     """Answers with the live model; the listener records the exchange once the reply is posted."""
 
-    def __init__(self, model: LiveModel, recorder: ExchangeRecorder, metrics: Metrics):
+    def __init__(
+        self, model: LiveModel, recorder: ExchangeRecorder, metrics: Metrics, stream_interval: float = 1.0
+    ):
         self.model = model
         self.recorder = recorder
         self.metrics = metrics
+        self.stream_interval = stream_interval  # seconds between edits of a streaming answer
 
-    def answer(self, turns: list[Turn]) -> Answer:
+    def answer(self, turns: list[Turn], on_text: Callable[[str], None] | None = None) -> Answer:
         with self.metrics.answer_seconds.time():
-            answer = self.model.generate([{"role": t.role, "content": t.text} for t in turns])
+            answer = self.model.generate(
+                [{"role": t.role, "content": t.text} for t in turns], on_text=on_text
+            )
         self.metrics.answers.labels(answer.adapter_version).inc()
         return answer
 

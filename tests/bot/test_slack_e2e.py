@@ -49,6 +49,21 @@ def test_mention_gets_a_threaded_answer_and_is_recorded(bot: BotHarness) -> None
     assert len(bot.bot_replies(CHANNEL, message["ts"])) == 1
 
 
+def test_answer_streams_into_the_placeholder_then_gets_its_buttons(bot: BotHarness) -> None:
+    bot.services.chat.stream_interval = 0.01
+    bot.runtime.live_model.max_new_tokens = 80
+    _, reply = mention(bot, "Tell me everything about the billing service")
+    updates = [c.args for c in bot.workspace.calls_to("chat.update") if c.args["ts"] == reply["ts"]]
+    *streamed, final = updates
+    assert streamed, "no edit before the final answer"
+    assert "blocks" in final and all("blocks" not in u for u in streamed)
+    for partial in streamed:
+        assert partial["text"].endswith(" ▍")
+        assert final["text"].startswith(partial["text"].removesuffix(" ▍"))
+    lengths = [len(u["text"]) for u in streamed]
+    assert lengths == sorted(lengths)
+
+
 def test_follow_up_in_thread_sees_earlier_turns(bot: BotHarness) -> None:
     first, _ = mention(bot, "Where is the runbook?")
     mention(bot, "and who owns it?", thread_ts=first["ts"])
