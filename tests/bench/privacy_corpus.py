@@ -141,6 +141,11 @@ class _Maker:
         value = f"{local}@{domain}"
         return Planted("EMAIL_ADDRESS", value, (value, *_words(local, 4)))
 
+    def mailto(self) -> Planted:
+        """An email as Slack sends a link to it: <mailto:a@b|a@b>."""
+        email = self.email()
+        return Planted("EMAIL_ADDRESS", f"<mailto:{email.value}|{email.value}>", email.fragments)
+
     def phone(self) -> Planted:
         faker = self._faker(PHONE_LOCALES)
         value = faker.phone_number()
@@ -297,6 +302,8 @@ _CHAT: list[str] = [
     "lgtm, but {person} should sign off on the {product} change",
     "who is {person}? they opened the ticket OPS-{n4}",
     "reach me at {email} or {phone} if the pager fails",
+    "mail {mailto} about the {service} outage, cc {slack_user}",
+    "{slack_user} see <https://wiki.corp.internal/{service}|the runbook> before paging {person}",
     "customer {person} ({email}) cannot log in to {product}",
     "my cell is {phone}, text me if {service} pages again",
     "refund the card {card} for {person}, order #{n5}",
