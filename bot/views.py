@@ -120,3 +120,53 @@ def history_text(status: dict[str, Any]) -> str:
 
 def text_blocks(text: str) -> list[dict[str, Any]]:
     return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+
+
+def score_chart(adapters: list[dict[str, Any]], width: int = 24) -> str:
+    """Held-out NLL per adapter version, oldest first, as a text bar chart (longer bar: better)."""
+    scored = [
+        a for a in reversed(adapters) if isinstance(a.get("metrics", {}).get("heldout_nll"), int | float)
+    ]
+    if not scored:
+        return "No scored adapters yet: the chart fills in after the first tune cycle."
+    values = [a["metrics"]["heldout_nll"] for a in scored]
+    worst, best = max(values), min(values)
+    lines = []
+    for adapter, nll in zip(scored, values, strict=True):
+        # Scaled so the best adapter gets the full width and the worst still shows a sliver.
+        fill = width if worst == best else round(2 + (width - 2) * (worst - nll) / (worst - best))
+        mark = "  ← live" if adapter["status"] == "live" else f"  ({adapter['status']})"
+        lines.append(
+            f"{adapter['version']:>4} {adapter['created_at'][:10]} {'█' * fill:<{width}} {nll:.3f}{mark}"
+        )
+    return "```\n" + "\n".join(lines) + "\n```"
+
+
+def home_view(status: dict[str, Any]) -> dict[str, Any]:
+    """The App Home tab: what is live, the dataset, the next run, and the score of each version."""
+    data = status["dataset"]
+    feedback = data.get("feedback", {})
+    return {
+        "type": "home",
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": "tunebot"}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": status_text(status)}},
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": f"Feedback: {feedback.get('approve', 0)} approvals, "
+                        f"{feedback.get('correct', 0)} corrections, {feedback.get('reject', 0)} rejections "
+                        f"on {feedback.get('exchanges', 0)} stored answers.",
+                    }
+                ],
+            },
+            {"type": "divider"},
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": "*Held-out NLL by adapter version* (lower is better)"},
+            },
+            {"type": "section", "text": {"type": "mrkdwn", "text": score_chart(status["adapters"])}},
+        ],
+    }

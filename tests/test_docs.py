@@ -30,6 +30,7 @@ def test_manifest_declares_what_the_listeners_use() -> None:
 
     manifest = yaml.safe_load((Path(__file__).resolve().parents[1] / "app_manifest.yaml").read_text())
     events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
-    assert {"app_mention", "reaction_added", "reaction_removed", "message.im"} <= events
+    assert {"app_mention", "reaction_added", "reaction_removed", "message.im", "app_home_opened"} <= events
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/tune"]
     assert manifest["features"]["shortcuts"][0]["callback_id"] == CORRECT_SHORTCUT

@@ -34,6 +34,7 @@ class Workspace:
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     calls: list[ApiCall] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)  # posts to response_url
+    home_views: dict[str, dict[str, Any]] = field(default_factory=dict)  # App Home tab per user
     # method -> (calls still to refuse, Retry-After seconds): Slack's HTTP 429 "ratelimited"
     rate_limits: dict[str, tuple[int, int]] = field(default_factory=dict)
     _clock: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -150,6 +151,13 @@ class _Methods:
         if reaction is None:
             message["reactions"].append({"name": args["name"], "users": [self.ws.bot_user_id], "count": 1})
         return _ok()
+
+    def views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = _json_arg(args.get("view"))
+        if not args.get("user_id") or not isinstance(view, dict) or view.get("type") != "home":
+            return _error("invalid_arguments")
+        self.ws.home_views[args["user_id"]] = view
+        return _ok(view={"id": f"V{self.ws.next_ts().replace('.', '')}", **view})
 
     def views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         view = _json_arg(args.get("view"))

@@ -270,6 +270,14 @@ def test_tune_run_promotes_then_rollback_is_admin_only(bot: BotHarness) -> None:
     _, reply = mention(bot, "Which port does service 4 use?")
     assert "tunebot · base" in blocks_text(reply)
 
+    # The App Home tab shows what is live now and each version's held-out score.
+    assert bot.send.event({"type": "app_home_opened", "user": ALICE, "tab": "home"}).status == 200
+    home = wait_for(lambda: bot.workspace.home_views.get(ALICE), message="the App Home view")
+    home_text = json.dumps(home["blocks"], ensure_ascii=False)
+    assert "Live adapter:* base" in home_text and "Held-out NLL by adapter version" in home_text
+    chart = home["blocks"][-1]["text"]["text"]
+    assert chart.startswith("```") and " v1 " in chart and "(rolled_back)" in chart and "█" in chart
+
     # The notices channel heard about both changes, once each, with the score difference.
     notices = wait_for(
         lambda: len(bot.workspace.messages.get(NOTICES, [])) >= 2 and bot.workspace.messages[NOTICES]
