@@ -164,7 +164,9 @@ class PromotionPolicy(_Section):
 
 
 class AccessPolicy(_Section):
-    admins: list[str] = Field(default=[], description="Slack user ids allowed to run admin commands.")
+    admins: list[str] = Field(
+        default=[], description="Slack user ids (U…) and user group ids (S…) allowed to run admin commands."
+    )
     commands: dict[str, Literal["everyone", "admins", "nobody"]] = Field(
         default={
             "status": "everyone",

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from bot.services.registry import Services
+from bot.services.user_groups import UserGroups
 from bot.views import HELP_TEXT, history_text, status_text, text_blocks
 from tuner.cycle import CycleResult
 
@@ -18,6 +19,7 @@ _USER_REF = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]{2,})$")
 
 def register(app: Any, services: Services) -> None:
     tune = services.tune
+    groups = UserGroups(app.client)
 
     def forget(ack: Any, respond: Any, user: str, named: str | None) -> None:
         target = user
@@ -27,7 +29,7 @@ def register(app: Any, services: Services) -> None:
                 ack(response_type="ephemeral", text="Usage: `/tune forget` or `/tune forget @someone`.")
                 return
             target = match.group(1) or match.group(2)
-        if target != user and not (access := tune.may(user, "forget_others")).allowed:
+        if target != user and not (access := tune.may(user, "forget_others", groups.contains)).allowed:
             ack(response_type="ephemeral", text=f":no_entry: {access.reason}.")
             return
         ack(response_type="ephemeral", text="Erasing…")
@@ -46,7 +48,7 @@ def register(app: Any, services: Services) -> None:
             ack(response_type="ephemeral", text=prefix + HELP_TEXT)
             return
         user = command["user_id"]
-        access = tune.may(user, sub)
+        access = tune.may(user, sub, groups.contains)
         if not access.allowed:
             ack(response_type="ephemeral", text=f":no_entry: {access.reason}.")
             return

@@ -35,6 +35,7 @@ class Workspace:
     calls: list[ApiCall] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)  # posts to response_url
     home_views: dict[str, dict[str, Any]] = field(default_factory=dict)  # App Home tab per user
+    user_groups: dict[str, list[str]] = field(default_factory=dict)  # S… id -> member user ids
     # method -> (calls still to refuse, Retry-After seconds): Slack's HTTP 429 "ratelimited"
     rate_limits: dict[str, tuple[int, int]] = field(default_factory=dict)
     _clock: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -151,6 +152,10 @@ class _Methods:
         if reaction is None:
             message["reactions"].append({"name": args["name"], "users": [self.ws.bot_user_id], "count": 1})
         return _ok()
+
+    def usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        users = self.ws.user_groups.get(args.get("usergroup", ""))
+        return _ok(users=list(users)) if users is not None else _error("no_such_subteam")
 
     def views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
         view = _json_arg(args.get("view"))

@@ -100,8 +100,10 @@ class TuneService:
         self.sync_live_model = sync_live_model
         self.scheduler = scheduler
 
-    def may(self, user_id: str, command: str) -> AccessDecision:
-        return may_run(self.policies.access, user_id, command)
+    def may(
+        self, user_id: str, command: str, in_group: Callable[[str, str], bool] | None = None
+    ) -> AccessDecision:
+        return may_run(self.policies.access, user_id, command, in_group)
 
     def status(self) -> dict[str, Any]:
         next_run = self.scheduler.next_run_time() if self.scheduler else None

@@ -220,6 +220,18 @@ def test_unknown_subcommand_gets_help(bot: BotHarness) -> None:
     assert "Unknown subcommand `frobnicate`" in text and "/tune rollback" in text
 
 
+def test_user_group_admin_through_slack(bot: BotHarness) -> None:
+    bot.workspace.user_groups["S0OPS"] = [BOB]
+    policy = bot.runtime.policies.access
+    bot.services.tune.policies = bot.runtime.policies.model_copy(
+        update={"access": policy.model_copy(update={"admins": [*policy.admins, "S0OPS"]})}
+    )
+    url = bot.slack.response_url("g")
+    assert "Scheduled tune cycles are paused" in bot.send.command(BOB, "pause", url).json()["text"]
+    assert "only tunebot admins" in bot.send.command(ALICE, "resume", url).json()["text"]
+    assert bot.workspace.calls_to("usergroups.users.list")[0].args["usergroup"] == "S0OPS"
+
+
 def test_pause_stops_scheduled_cycles_for_everyone_until_resume(bot: BotHarness) -> None:
     url = bot.slack.response_url("p")
     refused = bot.send.command(ALICE, "pause", url).json()

@@ -29,3 +29,12 @@ def test_access_by_command() -> None:
     assert not may_run(policy, "UADMIN", "run").allowed
     assert may_run(policy, "UADMIN", "rollback").allowed  # unlisted: admins only
     assert not may_run(policy, "UANY", "rollback").allowed
+
+
+def test_admins_can_be_a_user_group() -> None:
+    policy = AccessPolicy(admins=["U0ADMIN01", "S0OPS"])
+    members = {"S0OPS": {"U0BOB0001"}}
+    in_group = lambda group, user: user in members.get(group, set())  # noqa: E731
+    assert may_run(policy, "U0BOB0001", "rollback", in_group).reason == "admin (user group)"
+    assert not may_run(policy, "U0ALICE01", "rollback", in_group).allowed
+    assert not may_run(policy, "U0BOB0001", "rollback").allowed  # no way to read groups: no entry
