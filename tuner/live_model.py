@@ -42,7 +42,7 @@ def check_adapter(path: str) -> None:
 class LiveModel:
     """Answers on the current adapter; `swap` waits for in-flight answers, then switches at once."""
 
-    def __init__(self, base_model: str, *, max_new_tokens: int = 200, max_context_chars: int = 6000):
+    def __init__(self, base_model: str, *, max_new_tokens: int = 200, max_context_tokens: int | None = None):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -57,7 +57,9 @@ class LiveModel:
         self._lock = threading.Lock()
         self.version = "base"
         self.max_new_tokens = max_new_tokens
-        self.max_context_chars = max_context_chars
+        # Thread context: what fits the model's window next to the answer (and the template's tokens).
+        window = min(int(getattr(model.config, "max_position_embeddings", 2048)), 8192)
+        self.max_context_tokens = max_context_tokens or max(256, window - max_new_tokens - 64)
 
     def generate(
         self,
@@ -68,7 +70,14 @@ class LiveModel:
         """The answer to the chat so far; `on_text` gets the text generated so far, word by word."""
         import torch
 
-        messages = chat_messages(bounded_turns(turns, self.max_context_chars))
+        tokenizer = self._tokenizer
+        bounded = bounded_turns(
+            turns,
+            self.max_context_tokens,
+            lambda text: tokenizer.encode(text, add_special_tokens=False),
+            lambda ids: tokenizer.decode(ids, skip_special_tokens=True),
+        )
+        messages = chat_messages(bounded)
         inputs = self._tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
         ).to(self._device)
