@@ -20,7 +20,7 @@ def _runtime(ctx: click.Context):  # type: ignore[no-untyped-def]
         from bot.settings import Settings
 
         settings = Settings()
-        configure_logging(settings.log_level, settings.data_dir)
+        configure_logging(settings.log_level, settings.data_dir, settings.log_format)
         try:
             ctx.meta["runtime"] = Runtime(settings)
         except PolicyError as exc:

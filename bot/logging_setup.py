@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
+from datetime import UTC, datetime
 from pathlib import Path
 
 
-def configure_logging(level: str, data_dir: Path) -> Path:
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message (and the exception, if any)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str, data_dir: Path, fmt: str = "text") -> Path:
+    """Log to stderr (warnings and up) and to data_dir/logs/tunebot.log, as text or JSON lines."""
     log_dir = data_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_file = log_dir / "tunebot.log"
-    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    formatter = (
+        JsonFormatter()
+        if fmt == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     root = logging.getLogger()
     root.setLevel(level.upper())
     for handler in list(root.handlers):

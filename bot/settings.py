@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +34,9 @@ class Settings(BaseSettings):
     host: str = Field(default="0.0.0.0", description="HTTP mode: address to listen on.")
     port: int = Field(default=3000, description="HTTP mode: port to listen on.")
     log_level: str = Field(default="INFO", description="Python logging level.")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as text, or as JSON objects (one per line) for log shippers."
+    )
     max_new_tokens: int = Field(default=200, ge=1, description="Longest answer, in tokens.")
     stream_update_seconds: float = Field(
         default=1.0, gt=0, description="How often a streaming answer's Slack message is edited."
