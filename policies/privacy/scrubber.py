@@ -142,11 +142,6 @@ class Scrubber:
             if f.score >= self._thresholds[f.entity_type] and not _implausible_person(f, text, self._ordinary)
         ]
 
-    def find(self, text: str) -> list[RecognizerResult]:
-        """Findings in already-rendered text, filtered by the policy's entities and thresholds."""
-        artifacts = self._nlp_engine.process_text(text, "en")
-        return self._analyze(text, artifacts)
-
     def scrub(self, text: str) -> str:
         """One text on its own (a conversation of one message)."""
         return self.scrub_conversation([text])[0]
@@ -163,7 +158,11 @@ class Scrubber:
         self, conversations: Sequence[Sequence[str]], batch_size: int = 64
     ) -> list[list[str]]:
         """Many conversations in one spaCy batch (much faster than one text at a time)."""
-        rendered = [[render_slack_markup(t) if t and t.strip() else t for t in c] for c in conversations]
+        # NUL never occurs in Slack text; dropping it keeps the markers _replace uses unambiguous.
+        rendered = [
+            [render_slack_markup(t.replace("\x00", "")) if t and t.strip() else t for t in c]
+            for c in conversations
+        ]
         where = [(c, m) for c, texts in enumerate(rendered) for m, t in enumerate(texts) if t and t.strip()]
         docs = self._nlp_engine.process_batch([rendered[c][m] for c, m in where], "en", batch_size=batch_size)
         pseudonyms = [Pseudonyms() for _ in conversations]

@@ -156,3 +156,7 @@ def test_thresholds_per_entity() -> None:
     text = "my cell is 1082418837"
     assert Scrubber(PrivacyPolicy()).scrub(text) == "my cell is <PHONE_NUMBER_1>"
     assert Scrubber(PrivacyPolicy(thresholds={"PHONE_NUMBER": 0.5})).scrub(text) == text
+
+
+def test_text_cannot_forge_the_internal_markers(scrubber: Scrubber) -> None:
+    assert scrubber.scrub("\x007\x00 mail bob@corp.example") == "7 mail <EMAIL_ADDRESS_1>"
