@@ -2,8 +2,9 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 DATA ?= .tunebot
+PORT ?= 3000
 
-.PHONY: run test install lint demo clean bench-privacy
+.PHONY: run test install browser lint demo clean bench-privacy
 
 $(BIN)/.installed: pyproject.toml scripts/install.sh
 	scripts/install.sh $(VENV) dev
@@ -11,14 +12,22 @@ $(BIN)/.installed: pyproject.toml scripts/install.sh
 
 install: $(BIN)/.installed
 
-# Offline demo: import the bundled example Slack export, tune once, show the result, ask a question.
+# The sandbox: the real bot, a local Slack and a web page to chat in (prints its URL; Ctrl-C stops).
 run: install
+	TUNEBOT_DATA_DIR=$(DATA) $(BIN)/tunebot sandbox --port $(PORT)
+
+# Headless demo: import the bundled example Slack export, tune once, show the result, ask a question.
+demo: install
 	TUNEBOT_DATA_DIR=$(DATA) $(BIN)/tunebot import bot/demo/slack_export
 	TUNEBOT_DATA_DIR=$(DATA) $(BIN)/tunebot tune --now
 	TUNEBOT_DATA_DIR=$(DATA) $(BIN)/tunebot status
 	TUNEBOT_DATA_DIR=$(DATA) $(BIN)/tunebot ask "What port does the billing service listen on?"
 
-test: install
+# Chromium for the browser test (Debian packages; skipped with a notice where it cannot install).
+browser:
+	scripts/install-browser.sh
+
+test: install browser
 	$(BIN)/python -m pytest -q
 
 # Recall per entity type, text kept, and throughput against Presidio's default engine (docs/privacy.md).

@@ -49,6 +49,48 @@ def serve(ctx: click.Context) -> None:
         raise click.ClickException(str(exc)) from exc
 
 
+@main.command()
+@click.option("--port", default=3000, show_default=True, help="Port of the page (and the local Slack API).")
+@click.option("--demo/--no-demo", default=True, show_default=True, help="Start with the demo workspace.")
+@click.pass_context
+def sandbox(ctx: click.Context, port: int, demo: bool) -> None:
+    """Try tunebot without Slack: the real bot, a local Slack and a web page to chat in.
+
+    Binds 127.0.0.1 only. The page's user ("you") is a tunebot admin here, so `/tune run` and
+    `/tune rollback` work. With --demo (the default) the example export in bot/demo/ is imported
+    once and its channel is shown, so a first `/tune run` has data to learn from.
+    """
+    import signal
+    import threading
+
+    from bot.demo import EXPORT
+    from bot.sandbox.app import Sandbox, demo_workspace, import_demo
+    from bot.sandbox.web_api import Workspace
+
+    runtime = _runtime(ctx)
+    workspace = demo_workspace(EXPORT) if demo else Workspace()
+    try:
+        running = Sandbox(runtime, port=port, workspace=workspace)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); try --port") from exc
+    # Promotions and rollbacks are announced in the first channel unless TUNEBOT_NOTICES_CHANNEL says.
+    running.notices_channel = runtime.settings.notices_channel or next(iter(workspace.channels))
+    if demo:
+        import_demo(runtime, EXPORT, click.echo)
+    click.echo("loading the model …")
+    running.start()
+    click.echo(f"tunebot sandbox is running: open {running.url}  (Ctrl-C stops it)")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        click.echo("stopping …")
+        running.stop()
+
+
 @main.command("import")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--bot-user", multiple=True, help="User id of the bot in the export (repeatable).")

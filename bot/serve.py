@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+
+from slack_bolt import App
+from starlette.applications import Starlette
 
 from bot.http_server import build_http_app
 from bot.runtime import Runtime
 from bot.services.notices import NoticeService
+from bot.services.registry import Services
 from bot.slack_app import build_slack_app
 from storage.runs import fail_abandoned_runs
 from tuner.scheduler import TuneScheduler
@@ -20,44 +25,81 @@ class ServeError(RuntimeError):
     """A setting that serving needs is missing; the message names it."""
 
 
+@dataclass
+class Bot:
+    """The Bolt app with its services and the scheduler that runs cycles and follows the registry."""
+
+    app: App
+    services: Services
+    scheduler: TuneScheduler
+    runtime: Runtime
+
+    def http_app(self) -> Starlette:
+        """/slack/events, /healthz and /metrics."""
+        model = self.runtime.live_model
+        return build_http_app(
+            self.app,
+            health=lambda: {"ok": True, "adapter": model.version},
+            metrics=self.runtime.metrics.registry,
+        )
+
+
+def build_bot(
+    runtime: Runtime,
+    *,
+    token: str,
+    signing_secret: str | None,
+    api_url: str,
+    notices_channel: str | None = None,
+    poll_seconds: float = REGISTRY_POLL_SECONDS,
+) -> Bot:
+    """Everything `tunebot serve` and `tunebot sandbox` run, not yet started (`bot.scheduler.start()`)."""
+    with runtime.db.session() as session:
+        if failed := fail_abandoned_runs(session):
+            log.warning("marked %d interrupted tune run(s) failed", failed)
+    log.info("loading the base model and the live adapter")
+    runtime.live_model  # noqa: B018 - load it now, not on the first question
+    scheduler = TuneScheduler(runtime.cycle, runtime.policies.training)
+    scheduler.watch(runtime.follow_registry, seconds=poll_seconds, job_id="follow-registry")
+    services = runtime.services(scheduler)
+    app = build_slack_app(
+        token=token,
+        signing_secret=signing_secret,
+        api_url=api_url,
+        services=services,
+        first_delivery=runtime.first_delivery,
+    )
+    if notices_channel:
+        notices = NoticeService(runtime.db, app.client, notices_channel)
+        scheduler.watch(notices.post_pending, seconds=poll_seconds, job_id="notices")
+    return Bot(app, services, scheduler, runtime)
+
+
 def serve(runtime: Runtime) -> None:
     settings = runtime.settings
     if not settings.slack_bot_token:
         raise ServeError("SLACK_BOT_TOKEN is not set (the bot's xoxb- token)")
     if not settings.slack_app_token and not settings.slack_signing_secret:
         raise ServeError("HTTP mode needs SLACK_SIGNING_SECRET (or set SLACK_APP_TOKEN for Socket Mode)")
-    with runtime.db.session() as session:
-        if failed := fail_abandoned_runs(session):
-            log.warning("marked %d interrupted tune run(s) failed", failed)
-    log.info("loading the base model and the live adapter")
-    model = runtime.live_model
-    scheduler = TuneScheduler(runtime.cycle, runtime.policies.training)
-    scheduler.watch(runtime.follow_registry, seconds=REGISTRY_POLL_SECONDS, job_id="follow-registry")
-    services = runtime.services(scheduler)
-    app = build_slack_app(
+    bot = build_bot(
+        runtime,
         token=settings.slack_bot_token,
         signing_secret=settings.slack_signing_secret,
         api_url=settings.slack_api_url,
-        services=services,
-        first_delivery=runtime.first_delivery,
+        notices_channel=settings.notices_channel,
     )
-    if settings.notices_channel:
-        notices = NoticeService(runtime.db, app.client, settings.notices_channel)
-        scheduler.watch(notices.post_pending, seconds=REGISTRY_POLL_SECONDS, job_id="notices")
-    scheduler.start()
+    bot.scheduler.start()
     try:
         if settings.slack_app_token:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-            log.info("Socket Mode; serving %s", model.version)
-            SocketModeHandler(app, settings.slack_app_token).start()
+            log.info("Socket Mode; serving %s", runtime.live_model.version)
+            SocketModeHandler(bot.app, settings.slack_app_token).start()
         else:
             import uvicorn
 
-            http = build_http_app(
-                app, health=lambda: {"ok": True, "adapter": model.version}, metrics=runtime.metrics.registry
-            )
-            log.info("HTTP mode on %s:%s; serving %s", settings.host, settings.port, model.version)
-            uvicorn.run(http, host=settings.host, port=settings.port, log_level="warning")
+            version = runtime.live_model.version
+            log.info("HTTP mode on %s:%s; serving %s", settings.host, settings.port, version)
+            uvicorn.run(bot.http_app(), host=settings.host, port=settings.port, log_level="warning")
     finally:
-        scheduler.shutdown()
+        bot.scheduler.shutdown()

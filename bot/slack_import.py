@@ -90,6 +90,47 @@ def _messages(export: _Export, channel: dict, report: ImportReport) -> Iterator[
             yield from (m for m in day if isinstance(m, dict) and m.get("type") == "message")
 
 
+@dataclass
+class ExportChannel:
+    id: str
+    name: str
+    messages: list[dict]  # oldest first
+
+
+@dataclass
+class ExportContents:
+    users: dict[str, str]  # user id -> name
+    bots: set[str]
+    channels: list[ExportChannel]
+
+
+def read_export(path: Path) -> ExportContents:
+    """The export's users and channels with their messages, as they are (not scrubbed): for showing
+    it in the sandbox's page, never for storing."""
+    export = _Export(path)
+    try:
+        channels = export.read("channels.json")
+    except FileNotFoundError:
+        raise ExportError(f"{path}: no channels.json; is this a Slack workspace export?") from None
+    try:
+        users = {u["id"]: u.get("name") or u["id"] for u in export.read("users.json")}
+    except FileNotFoundError:
+        users = {}
+    report = ImportReport()
+    return ExportContents(
+        users,
+        _bot_user_ids(export, []),
+        [
+            ExportChannel(c["id"], c["name"], sorted(_messages(export, c, report), key=_ts_key))
+            for c in channels
+        ],
+    )
+
+
+def _ts_key(message: dict) -> float:
+    return float(message["ts"])
+
+
 def _ts_time(ts: str) -> datetime:
     return datetime.fromtimestamp(float(ts), UTC)
 

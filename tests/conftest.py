@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -171,45 +170,10 @@ class BotHarness:
 
 @pytest.fixture
 def bot(runtime: Any) -> Iterator[BotHarness]:
-    """The real Bolt app under uvicorn, talking to a local Slack-compatible Web API."""
-    import uvicorn
+    """The real Bolt app under uvicorn, talking to a local Slack-compatible Web API (the sandbox)."""
+    from bot.sandbox.app import Sandbox
 
-    from bot.http_server import build_http_app
-    from bot.sandbox.delivery import SlackDelivery
-    from bot.sandbox.web_api import SlackWebApi
-    from bot.services.notices import NoticeService
-    from bot.slack_app import build_slack_app
-    from tuner.scheduler import TuneScheduler
-
-    slack = SlackWebApi().start()
-    scheduler = TuneScheduler(runtime.cycle, runtime.policies.training)
-    scheduler.watch(runtime.follow_registry, seconds=0.5, job_id="follow-registry")
-    scheduler.start()
-    services = runtime.services(scheduler)
-    app = build_slack_app(
-        token="xoxb-sandbox-token",
-        signing_secret=SIGNING_SECRET,
-        api_url=slack.url,
-        services=services,
-        first_delivery=runtime.first_delivery,
-    )
-    notices = NoticeService(runtime.db, app.client, NOTICES)
-    scheduler.watch(notices.post_pending, seconds=0.5, job_id="notices")
-    http = build_http_app(
-        app,
-        health=lambda: {"ok": True, "adapter": runtime.live_model.version},
-        metrics=runtime.metrics.registry,
-    )
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(http, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, timeout=30, message="uvicorn to start")
-    url = f"http://127.0.0.1:{port}"
-    yield BotHarness(
-        url, runtime, slack, SlackDelivery(f"{url}/slack/events", SIGNING_SECRET, slack.workspace), services
-    )
-    server.should_exit = True
-    thread.join(timeout=10)
-    scheduler.shutdown()
-    slack.stop()
+    sandbox = Sandbox(runtime, notices_channel=NOTICES, poll_seconds=0.5).start()
+    assert sandbox.bot is not None and sandbox.send is not None
+    yield BotHarness(sandbox.bot_url, runtime, sandbox.slack, sandbox.send, sandbox.bot.services)
+    sandbox.stop()

@@ -58,7 +58,7 @@ FACTS = [
 def build(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     users = [{"id": BOT, "name": "tunebot", "is_bot": True}] + [
-        {"id": u, "name": u.lower(), "is_bot": False} for u in PEOPLE
+        {"id": u, "name": u[3:].lower(), "is_bot": False} for u in PEOPLE
     ]
     (folder / "users.json").write_text(json.dumps(users, indent=1))
     (folder / "channels.json").write_text(json.dumps([{"id": "C0DEMO001", "name": "ask-tunebot"}], indent=1))

@@ -1,1 +1,2 @@
-"""A local Slack-compatible server: the Web API methods tunebot calls, recorded, plus response URLs."""
+"""A local Slack: the Web API methods tunebot calls (recorded), response URLs, signed delivery of
+events, commands and interactivity, and the sandbox's web page (`tunebot sandbox`)."""

@@ -37,6 +37,12 @@ class SlackDelivery:
         self.workspace = workspace
         self._ids = itertools.count(1)
 
+    def _trigger(self, user: str) -> str:
+        """A new trigger_id, remembered with its user so views.open can be shown to them."""
+        trigger_id = f"trigger.{next(self._ids)}"
+        self.workspace.triggers[trigger_id] = user
+        return trigger_id
+
     # -- transport ---------------------------------------------------------------------------
     def post(
         self,
@@ -153,7 +159,7 @@ class SlackDelivery:
                 "command": "/tune",
                 "text": text,
                 "response_url": response_url,
-                "trigger_id": f"trigger.{next(self._ids)}",
+                "trigger_id": self._trigger(user),
             }
         )
 
@@ -166,7 +172,7 @@ class SlackDelivery:
             "user": {"id": user},
             "api_app_id": "A0SANDBOX",
             "token": "sandbox-verification",
-            "trigger_id": f"trigger.{next(self._ids)}",
+            "trigger_id": self._trigger(user),
             "channel": {"id": channel},
             "container": {"type": "message", "message_ts": message["ts"], "channel_id": channel},
             "message": message,
@@ -193,7 +199,7 @@ class SlackDelivery:
             "channel": {"id": channel},
             "message": message,
             "message_ts": message["ts"],
-            "trigger_id": f"trigger.{next(self._ids)}",
+            "trigger_id": self._trigger(user),
             "response_url": response_url,
             "token": "sandbox-verification",
         }
@@ -206,7 +212,7 @@ class SlackDelivery:
             "user": {"id": user},
             "api_app_id": "A0SANDBOX",
             "token": "sandbox-verification",
-            "trigger_id": f"trigger.{next(self._ids)}",
+            "trigger_id": self._trigger(user),
             "view": {**view, "id": "V0SANDBOX", "state": {"values": values}},
         }
         return self.post_form({"payload": json.dumps(payload)})

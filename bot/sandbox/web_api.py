@@ -1,8 +1,9 @@
 """A Slack-compatible Web API on a local port, holding channels' messages in memory.
 
 Implements what tunebot calls (auth.test, chat.postMessage/update/postEphemeral,
-conversations.replies, reactions.add, views.open) with Slack's request formats (form, JSON, query)
-and response shapes, and records every call so tests and the sandbox can read them back.
+conversations.replies, reactions.add, usergroups.users.list, views.open/publish) with Slack's
+request formats (form, JSON, query) and response shapes, and records every call so tests and the
+sandbox page can read them back. Other paths can be mounted (the sandbox's web page).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import itertools
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -34,6 +36,12 @@ class Workspace:
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     calls: list[ApiCall] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)  # posts to response_url
+    ephemerals: list[dict[str, Any]] = field(default_factory=list)  # chat.postEphemeral, with "user"
+    views: dict[str, dict[str, Any]] = field(default_factory=dict)  # views.open by trigger_id
+    triggers: dict[str, str] = field(default_factory=dict)  # trigger_id -> the user who caused it
+    users: dict[str, str] = field(default_factory=dict)  # user id -> display name
+    channels: dict[str, str] = field(default_factory=dict)  # channel id -> name (D…: a direct message)
+    version: int = 0  # bumped by every change, so a page can poll cheaply
     home_views: dict[str, dict[str, Any]] = field(default_factory=dict)  # App Home tab per user
     user_groups: dict[str, list[str]] = field(default_factory=dict)  # S… id -> member user ids
     # method -> (calls still to refuse, Retry-After seconds): Slack's HTTP 429 "ratelimited"
@@ -43,12 +51,48 @@ class Workspace:
 
     def next_ts(self) -> str:
         with self._lock:
-            return f"{int(time.time())}.{next(self._clock):06d}"
+            return self._ts()
+
+    def _ts(self) -> str:
+        return f"{int(time.time())}.{next(self._clock):06d}"
+
+    def touch(self) -> None:
+        with self._lock:
+            self.version += 1
 
     def add_message(self, channel: str, message: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             self.messages.setdefault(channel, []).append(message)
+            self.version += 1
         return message
+
+    def react(self, channel: str, ts: str, name: str, user: str, *, add: bool = True) -> bool:
+        """Add (or remove) `user`'s reaction `name`; False when nothing changed."""
+        message = self.find(channel, ts)
+        if message is None:
+            return False
+        with self._lock:
+            reactions = message.setdefault("reactions", [])
+            reaction = next((r for r in reactions if r["name"] == name), None)
+            if add == (reaction is not None and user in reaction["users"]):
+                return False
+            if add and reaction is None:
+                reactions.append({"name": name, "users": [user], "count": 1})
+            elif add and reaction is not None:
+                reaction["users"].append(user)
+                reaction["count"] += 1
+            elif reaction is not None:
+                reaction["users"].remove(user)
+                reaction["count"] -= 1
+                if not reaction["users"]:
+                    reactions.remove(reaction)
+            self.version += 1
+        return True
+
+    def record_response(self, path: str, args: dict[str, Any]) -> None:
+        with self._lock:
+            self.responses.append({"url": path, **args, "received_ts": self._ts()})
+            self.version += 1
 
     def find(self, channel: str, ts: str) -> dict[str, Any] | None:
         return next((m for m in self.messages.get(channel, []) if m["ts"] == ts), None)
@@ -131,10 +175,24 @@ class _Methods:
         message["text"] = args.get("text", message["text"])
         if args.get("blocks") is not None:
             message["blocks"] = _json_arg(args["blocks"])
+        self.ws.touch()
         return _ok(channel=args["channel"], ts=message["ts"], text=message["text"])
 
     def chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
-        return _ok(message_ts=self.ws.next_ts())
+        if not args.get("channel") or not args.get("user"):
+            return _error("invalid_arguments")
+        message = {
+            "ts": self.ws.next_ts(),
+            "channel": args["channel"],
+            "user": args["user"],
+            "text": args.get("text", ""),
+            "blocks": _json_arg(args.get("blocks")) or [],
+        }
+        if args.get("thread_ts"):
+            message["thread_ts"] = args["thread_ts"]
+        self.ws.ephemerals.append(message)
+        self.ws.touch()
+        return _ok(message_ts=message["ts"])
 
     def conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
         channel, ts = args.get("channel", ""), args.get("ts", "")
@@ -145,12 +203,11 @@ class _Methods:
         return _ok(messages=messages[:limit], has_more=len(messages) > limit)
 
     def reactions_add(self, args: dict[str, Any]) -> dict[str, Any]:
-        message = self.ws.find(args.get("channel", ""), args.get("timestamp", ""))
-        if message is None:
+        channel, ts = args.get("channel", ""), args.get("timestamp", "")
+        if self.ws.find(channel, ts) is None:
             return _error("message_not_found")
-        reaction = next((r for r in message.setdefault("reactions", []) if r["name"] == args["name"]), None)
-        if reaction is None:
-            message["reactions"].append({"name": args["name"], "users": [self.ws.bot_user_id], "count": 1})
+        if not self.ws.react(channel, ts, args.get("name", ""), self.ws.bot_user_id):
+            return _error("already_reacted")
         return _ok()
 
     def usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -162,12 +219,15 @@ class _Methods:
         if not args.get("user_id") or not isinstance(view, dict) or view.get("type") != "home":
             return _error("invalid_arguments")
         self.ws.home_views[args["user_id"]] = view
+        self.ws.touch()
         return _ok(view={"id": f"V{self.ws.next_ts().replace('.', '')}", **view})
 
     def views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         view = _json_arg(args.get("view"))
         if not args.get("trigger_id") or not isinstance(view, dict):
             return _error("invalid_arguments")
+        self.ws.views[args["trigger_id"]] = view
+        self.ws.touch()
         return _ok(view={"id": f"V{self.ws.next_ts().replace('.', '')}", **view})
 
 
@@ -180,19 +240,29 @@ def _json_arg(value: Any) -> Any:
     return value
 
 
+# A mounted page: (HTTP method, path, query args, body) -> (status, content type, body), or None
+# when the path is not its own.
+Page = Callable[[str, str, dict[str, Any], bytes], "tuple[int, str, bytes] | None"]
+
+
 class SlackWebApi:
     """Serves the Web API on 127.0.0.1:`port` (0: any free port) in a background thread."""
 
     def __init__(self, workspace: Workspace | None = None, port: int = 0):
         self.workspace = workspace or Workspace()
         self._methods = _Methods(self.workspace)
+        self.pages: list[Page] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
     @property
+    def root_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/"
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/api/"
+        return self.root_url + "api/"
 
     def response_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}/respond/{name}"
@@ -215,12 +285,16 @@ class SlackWebApi:
 
             def do_GET(self) -> None:
                 parsed = urlparse(self.path)
-                self._dispatch(parsed.path, _flat(parse_qs(parsed.query)))
+                if not self._page("GET", parsed.path, _flat(parse_qs(parsed.query)), b""):
+                    self._dispatch(parsed.path, _flat(parse_qs(parsed.query)))
 
             def do_POST(self) -> None:
                 parsed = urlparse(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode()
+                body = self.rfile.read(length)
+                if self._page("POST", parsed.path, _flat(parse_qs(parsed.query)), body):
+                    return
+                raw = body.decode()
                 if "json" in (self.headers.get("Content-Type") or ""):
                     args = json.loads(raw or "{}")
                 else:
@@ -228,10 +302,25 @@ class SlackWebApi:
                 args.update(_flat(parse_qs(parsed.query)))
                 self._dispatch(parsed.path, args)
 
+            def _page(self, method: str, path: str, query: dict[str, Any], body: bytes) -> bool:
+                for page in api.pages:
+                    if (answer := page(method, path, query, body)) is not None:
+                        status, content_type, payload = answer
+                        self.send_response(status)
+                        self.send_header("Content-Type", content_type)
+                        self.send_header("Content-Length", str(len(payload)))
+                        self.send_header("Cache-Control", "no-store")
+                        self.end_headers()
+                        self.wfile.write(payload)
+                        return True
+                return False
+
             def _dispatch(self, path: str, args: dict[str, Any]) -> None:
                 if path.startswith("/respond/"):
-                    api.workspace.responses.append({"url": path, **args})
+                    api.workspace.record_response(path, args)
                     return self._reply({"ok": True})
+                if not path.startswith("/api/"):
+                    return self._reply(_error("not_found"), status=404)
                 method = path.removeprefix("/api/")
                 auth = self.headers.get("Authorization") or ""
                 token = auth.removeprefix("Bearer ") or args.get("token")
