@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import socket
+import uuid
 from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -14,21 +20,54 @@ from storage.models import CycleLock, TrainingRun, utcnow
 CYCLE_LOCK = "tune-cycle"
 
 
+@cache
+def _machine() -> str:
+    """This machine and PID namespace: where a holder's pid can be checked (a container has its own)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "unknown"
+    return hashlib.sha256(f"{socket.gethostname()}/{boot}/{namespace}".encode()).hexdigest()[:12]
+
+
+def new_holder() -> str:
+    """A lock holder id for this process: host:pid:machine:nonce."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{_machine()}:{uuid.uuid4().hex[:8]}"
+
+
+def holder_is_gone(holder: str | None) -> bool:
+    """Whether `holder` was a process on this machine that no longer exists (a crash or SIGKILL):
+    its lock need not wait for the TTL. Holders elsewhere are judged by the TTL alone."""
+    parts = (holder or "").split(":")
+    if len(parts) != 4 or parts[2] != _machine() or parts[2] == "unknown" or not parts[1].isdigit():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def acquire_lock(session: Session, holder: str, ttl: timedelta, name: str = CYCLE_LOCK) -> bool:
-    """Take the named lock if it is free or its holder stopped renewing it. Commits."""
-    if session.get(CycleLock, name) is None:
+    """Take the named lock if it is free, its holder stopped renewing it or died. Commits."""
+    lock = session.get(CycleLock, name)
+    if lock is None:
         try:
             with session.begin_nested():
                 session.add(CycleLock(name=name, holder=None, expires_at=None))
         except IntegrityError:
             pass  # another process inserted it first; the update below decides
+    dead = lock.holder if lock is not None and holder_is_gone(lock.holder) else None
     now = utcnow()
+    free = (CycleLock.holder.is_(None)) | (CycleLock.expires_at < now) | (CycleLock.holder == holder)
+    if dead is not None:
+        free = free | (CycleLock.holder == dead)
     result = session.execute(
         update(CycleLock)
-        .where(
-            CycleLock.name == name,
-            (CycleLock.holder.is_(None)) | (CycleLock.expires_at < now) | (CycleLock.holder == holder),
-        )
+        .where(CycleLock.name == name, free)
         .values(holder=holder, expires_at=now + ttl)
         .execution_options(synchronize_session=False)
     )
@@ -61,7 +100,7 @@ def lock_holder(session: Session, name: str = CYCLE_LOCK) -> str | None:
     lock = session.get(CycleLock, name)
     if lock is None or lock.holder is None or (lock.expires_at and lock.expires_at < utcnow()):
         return None
-    return lock.holder
+    return None if holder_is_gone(lock.holder) else lock.holder
 
 
 def start_run(session: Session, trigger: str) -> TrainingRun:

@@ -25,6 +25,7 @@ def main(argv: list[str]) -> int:
     def emit(message: dict[str, Any]) -> None:
         protocol.write(json.dumps(message) + "\n")
 
+    _die_with_parent()
     from tuner.training import TrainingJob, train_and_evaluate
 
     emit({"event": "started", "pid": os.getpid()})
@@ -32,10 +33,32 @@ def main(argv: list[str]) -> int:
         train_and_evaluate(TrainingJob.load(Path(argv[0])), emit)
     except Exception as exc:
         traceback.print_exc()
-        emit({"event": "error", "error": f"{type(exc).__name__}: {exc}"})
+        emit({"event": "error", "error": describe_error(exc)})
         return 1
     emit({"event": "done"})
     return 0
+
+
+def describe_error(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return f"out of memory ({text}); lower training.batch_size or training.max_length in the policy"
+    return text
+
+
+def _die_with_parent() -> None:
+    """On Linux, have the kernel kill this process when the bot that started it dies, so a
+    SIGKILLed bot leaves no trainer behind (the next start marks the run failed)."""
+    parent = os.environ.get("TUNEBOT_PARENT_PID")
+    if sys.platform != "linux" or not parent:
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != int(parent):  # the parent died before prctl took effect
+        os._exit(1)
 
 
 if __name__ == "__main__":

@@ -10,23 +10,25 @@ import json
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
 from policies import Policies
 from policies.promotion import decide
 from storage import Database
 from storage.audit import paused_by
 from storage.exchanges import training_examples
+from storage.models import Adapter
 from storage.registry import (
     live_adapter,
     promote_candidate,
@@ -41,6 +43,7 @@ from storage.runs import (
     finish_run,
     get_run,
     last_run,
+    new_holder,
     release_lock,
     renew_lock,
     start_run,
@@ -81,7 +84,7 @@ class TuneCycle:
         self.data_dir = data_dir
         self.base_model = base_model
         self.on_live_change = on_live_change
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.holder = new_holder()
         self.child_started: Callable[[int], None] | None = None  # hook: the child's pid
 
     def run(
@@ -99,8 +102,13 @@ class TuneCycle:
         try:
             return self._run_locked(trigger, force, method, say)
         finally:
-            with self.db.session() as session:
-                release_lock(session, self.holder)
+            try:
+                with self.db.session() as session:
+                    release_lock(session, self.holder)
+            except SQLAlchemyError as exc:
+                log.error(
+                    "could not release the cycle lock (%s); it expires within %s", _short(exc), LOCK_TTL
+                )
 
     def _run_locked(self, trigger: str, force: bool, method: str | None, say: Progress) -> CycleResult:
         policy = self.policies.training
@@ -173,19 +181,36 @@ class TuneCycle:
                 for user in e.contributors
             }
         )
-        return self._decide(
-            run_id,
-            job,
-            result,
-            final_dir,
-            (snapshot.fingerprint, contributors, live_erased),
-            train_seconds,
-            say,
-        )
+        try:
+            return self._decide(
+                run_id,
+                job,
+                result,
+                final_dir,
+                (snapshot.fingerprint, contributors, live_erased),
+                train_seconds,
+                say,
+            )
+        except SQLAlchemyError as exc:  # the registry did not change: promotion is one transaction
+            message = (
+                f"database unavailable at promotion ({_short(exc)}); nothing was promoted and the "
+                "live adapter keeps serving"
+            )
+            log.error("run %s: %s", run_id, message)
+            say(f"failed: {message}")
+            return CycleResult("failed", message, run_id)
 
     def _sweep_half_written(self) -> None:
-        """Folders a crashed cycle left behind; safe to remove while we hold the cycle lock."""
-        for leftover in (self.data_dir / "adapters").glob(".tmp-run-*"):
+        """Folders a crashed cycle left behind; safe to remove while we hold the cycle lock: half-
+        written ones, and finished ones it could not register (the database failed at promotion)."""
+        adapters = self.data_dir / "adapters"
+        with self.db.session() as session:
+            registered = {Path(path).name for path in session.scalars(select(Adapter.path))}
+        leftovers = [
+            *adapters.glob(".tmp-run-*"),
+            *(p for p in adapters.glob("run-*") if p.name not in registered),
+        ]
+        for leftover in leftovers:
             log.warning("removing %s, left by an interrupted cycle", leftover.name)
             shutil.rmtree(leftover, ignore_errors=True)
         for scratch in (self.data_dir / "runs").glob("run-*/trainer"):
@@ -256,6 +281,7 @@ class TuneCycle:
         log_path = run_dir / "train.log"
         env = {
             **os.environ,
+            "TUNEBOT_PARENT_PID": str(os.getpid()),  # the child dies with this process
             "TOKENIZERS_PARALLELISM": "false",
             "HF_HUB_OFFLINE": "1",
             "HF_DATASETS_OFFLINE": "1",
@@ -283,8 +309,11 @@ class TuneCycle:
         while child.poll() is None:
             time.sleep(0.2)
             if time.monotonic() - last_renew > 30:
-                with self.db.session() as session:
-                    renew_lock(session, self.holder, LOCK_TTL)
+                try:
+                    with self.db.session() as session:
+                        renew_lock(session, self.holder, LOCK_TTL)
+                except SQLAlchemyError as exc:  # training goes on; the lock may lapse meanwhile
+                    log.warning("could not renew the cycle lock: %s", _short(exc))
                 last_renew = time.monotonic()
             if time.monotonic() > deadline:
                 child.kill()
@@ -336,6 +365,12 @@ def _public_metrics(metrics: dict[str, Any], result: dict[str, Any] | None = Non
     if result is not None:
         public.update({k: result[k] for k in ("train_loss", "train_steps", "train_seconds", "device")})
     return public
+
+
+def _short(exc: BaseException) -> str:
+    """The first line of a database error, without SQLAlchemy's statement dump."""
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _count_lines(path: Path) -> int:

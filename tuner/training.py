@@ -101,10 +101,16 @@ def _progress_callback(emit: Emit):  # type: ignore[no-untyped-def]
     from transformers import TrainerCallback
 
     class ReportProgress(TrainerCallback):
-        """Reports each optimizer step and its loss to the parent process."""
+        """Reports each optimizer step and its loss to the parent process; stops training at the
+        first step whose loss is not finite (nothing after it could be saved)."""
 
         def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
             if logs and "loss" in logs:
+                if not math.isfinite(float(logs["loss"])):
+                    raise TrainingFailed(
+                        f"training loss became {logs['loss']} at step {state.global_step}; no adapter "
+                        "was saved (lower training.learning_rate in the policy)"
+                    )
                 emit(
                     {
                         "event": "step",
@@ -149,6 +155,7 @@ def train_and_evaluate(job: TrainingJob, emit: Emit) -> dict[str, Any]:
         lr_scheduler_type="cosine",
         warmup_steps=0,
         logging_steps=1,
+        logging_nan_inf_filter=False,  # the filter would hide a diverging loss from the check below
         save_strategy="no",
         report_to=[],
         disable_tqdm=True,
