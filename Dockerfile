@@ -7,8 +7,8 @@ RUN apt-get update \
  && useradd --create-home --uid 10001 tunebot
 
 WORKDIR /app
-COPY --chown=tunebot:tunebot . /app
-USER tunebot
+COPY --chown=10001:10001 . /app
+USER 10001
 # The CUDA build of torch; scripts/install.sh pins it before the project so nothing replaces it.
 ENV TORCH_SPEC="torch==2.13.0" PYTHON=python3
 RUN scripts/install.sh /app/.venv
@@ -17,9 +17,10 @@ ENV PATH="/app/.venv/bin:$PATH" \
     TUNEBOT_DATA_DIR=/data \
     TUNEBOT_HOST=0.0.0.0 \
     TUNEBOT_PORT=3000 \
+    HF_HOME=/data/huggingface \
     HF_HUB_OFFLINE=1
 VOLUME ["/data"]
 EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s \
-  CMD curl -fsS http://127.0.0.1:3000/healthz || exit 1
+  CMD ["curl", "-fsS", "http://127.0.0.1:3000/healthz"]
 CMD ["tunebot", "serve"]
