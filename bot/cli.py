@@ -154,13 +154,19 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def history(ctx: click.Context) -> None:
-    """Recent adapters, their scores and the decisions about them."""
+def history(ctx: click.Context, as_json: bool) -> None:
+    """Recent adapters, their scores and decisions, and the audit trail (promotions, rollbacks,
+    erasures, pauses, policy changes: who and why)."""
     from bot.views import history_text
     from tuner.status import tune_status
 
-    click.echo(history_text(tune_status(_runtime(ctx).db, _runtime(ctx).policies)).replace("*", ""))
+    state = tune_status(_runtime(ctx).db, _runtime(ctx).policies)
+    if as_json:
+        click.echo(json.dumps({"adapters": state["adapters"], "events": state["events"]}, indent=2))
+    else:
+        click.echo(history_text(state).replace("*", ""))
 
 
 @main.command()

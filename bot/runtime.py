@@ -6,7 +6,10 @@ never opens the database. Nothing here runs at import time.
 
 from __future__ import annotations
 
+import getpass
 import logging
+import os
+import socket
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +22,7 @@ from bot.services.tune import TuneService
 from bot.settings import Settings
 from policies import Policies, load_policies
 from storage import Database
+from storage.audit import note_policy
 from storage.deliveries import first_delivery
 from storage.registry import live_adapter
 from tuner.base_model import resolve_base_model
@@ -36,12 +40,20 @@ class Runtime:
     def __init__(self, settings: Settings, policies: Policies | None = None):
         self.settings = settings
         self.policies = policies or load_policies(settings.policy_file)
+        self._configured = self.policies  # as configured, before any in-process override (sandbox)
         self.data_dir: Path = settings.data_dir.resolve()
 
     @cached_property
     def db(self) -> Database:
         database = Database(self.settings.resolved_database_url)
         database.upgrade()
+        with database.session() as session:  # a changed policy file is an audit event
+            note_policy(
+                session,
+                self._configured.model_dump(mode="json"),
+                actor=_whoami(),
+                source=str(self.settings.policy_file or "built-in defaults"),
+            )
         return database
 
     @cached_property
@@ -105,3 +117,12 @@ class Runtime:
             feedback=FeedbackService(self.db, self.scrubber, self.policies.feedback, self.metrics),
             tune=TuneService(self.db, self.policies, self.cycle, lambda: self.sync_live_model(), scheduler),
         )
+
+
+def _whoami() -> str:
+    """user@host of this process, for audit events (a container's uid may have no name)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid{os.getuid()}"
+    return f"{user}@{socket.gethostname()}"[:64]

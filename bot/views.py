@@ -110,12 +110,25 @@ def status_text(status: dict[str, Any]) -> str:
 
 
 def history_text(status: dict[str, Any]) -> str:
-    if not status["adapters"]:
-        return "No adapters trained yet."
-    return "\n".join(
+    """Recent adapters with their scores and decisions, then the audit trail: who did what, why."""
+    lines = [
         f"• *{a['version']}* {a['status']} ({_score(a['metrics'])}) — {a['decision'] or ''}"
         for a in status["adapters"]
-    )
+    ] or ["No adapters trained yet."]
+    if status.get("events"):
+        lines.append("*Recent events:*")
+        lines += [_event_line(e) for e in status["events"]]
+    return "\n".join(lines)
+
+
+def _event_line(event: dict[str, Any]) -> str:
+    what = f"{event['action']} {event['subject'] or ''}".strip()
+    if event["action"] == "policy":
+        what = "policy"  # the subject is a fingerprint
+    elif event["action"] == "rollback" and event.get("from"):
+        what = f"rollback {event['from']} → {event['subject']}"
+    reason = f" — {event['reason']}" if event.get("reason") else ""
+    return f"• {event['at'][:16].replace('T', ' ')}Z {what} by {event['actor']}{reason}"
 
 
 def text_blocks(text: str) -> list[dict[str, Any]]:

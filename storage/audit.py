@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from sqlalchemy import select
@@ -37,3 +39,37 @@ def paused_by(session: Session) -> AuditEvent | None:
         .limit(1)
     )
     return latest if latest is not None and latest.action == "pause" else None
+
+
+def note_policy(session: Session, policy: dict[str, Any], *, actor: str, source: str) -> AuditEvent | None:
+    """Record the policy in force when it differs from the last one on record (a `policy` event
+    naming the changed keys); None when nothing changed."""
+    fingerprint = hashlib.sha256(json.dumps(policy, sort_keys=True).encode()).hexdigest()[:16]
+    previous = session.scalar(
+        select(AuditEvent).where(AuditEvent.action == "policy").order_by(AuditEvent.id.desc()).limit(1)
+    )
+    if previous is not None and previous.details.get("fingerprint") == fingerprint:
+        return None
+    before = previous.details.get("policy", {}) if previous is not None else {}
+    changed = sorted(_changed_keys(before, policy)) if previous is not None else []
+    reason = f"changed {', '.join(changed)}" if changed else "first policy on record"
+    return record_event(
+        session,
+        actor=actor,
+        action="policy",
+        subject=fingerprint,
+        details={
+            "reason": reason,
+            "source": source,
+            "fingerprint": fingerprint,
+            "changed": changed,
+            "policy": policy,
+        },
+    )
+
+
+def _changed_keys(before: Any, after: Any, prefix: str = "") -> set[str]:
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys = set(before) | set(after)
+        return {k for key in keys for k in _changed_keys(before.get(key), after.get(key), f"{prefix}{key}.")}
+    return {prefix.rstrip(".")} if before != after else set()

@@ -11,7 +11,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from policies import Policies
 from policies.schema import ScheduleSpec
 from storage import Database
-from storage.audit import paused_by
+from storage.audit import paused_by, recent_events
 from storage.exchanges import feedback_counts, training_examples
 from storage.registry import history, live_adapter
 from storage.runs import examples_since, last_run
@@ -43,6 +43,7 @@ def tune_status(db: Database, policies: Policies, next_run: datetime | None = No
         upcoming = next_run or next_scheduled_run(policies)
         heldout = sum(is_heldout(e.key, policies.training.heldout_percent) for e in examples)
         pause = paused_by(session)
+        events = recent_events(session, 10)
         return {
             "live": _adapter_view(live) if live else {"version": "base", "metrics": {}},
             "dataset": {
@@ -58,7 +59,20 @@ def tune_status(db: Database, policies: Policies, next_run: datetime | None = No
             "next_run": upcoming.isoformat() if upcoming else None,
             "paused": {"by": pause.actor, "at": pause.at.isoformat()} if pause else None,
             "adapters": [_adapter_view(a) for a in recent],
+            "events": [_event_view(e) for e in events],
         }
+
+
+def _event_view(event: Any) -> dict[str, Any]:
+    details = event.details or {}
+    return {
+        "at": event.at.isoformat(),
+        "actor": event.actor,
+        "action": event.action,
+        "subject": event.subject,
+        "from": details.get("from"),  # rollbacks: the version taken down
+        "reason": details.get("reason"),
+    }
 
 
 def _adapter_view(adapter: Any) -> dict[str, Any]:

@@ -49,6 +49,10 @@ def test_every_command_has_help() -> None:
         "status",
         "history",
         "rollback",
+        "sandbox",
+        "pause",
+        "resume",
+        "forget",
         "ask",
         "scrub",
         "db",
@@ -106,6 +110,17 @@ def test_import_tune_status_ask_rollback(env: dict[str, str]) -> None:
     assert rolled.returncode == 0 and "Rolled back v1; now serving the base model." in rolled.stdout
     again = tunebot("rollback", env=env)
     assert again.returncode == 1 and "nothing to roll back" in again.stderr
+
+    # The audit trail: who did what and why, newest first; a changed policy file is an event too.
+    history = tunebot("history", env=env).stdout
+    assert "Recent events:" in history and "rollback v1 → base by cli" in history
+    assert "promote v1 by tuner — heldout_nll" in history
+    policy = Path(env["TUNEBOT_POLICY_FILE"])
+    policy.write_text(policy.read_text().replace("0.005", "0.001") + "access:\n  admins: [U0BOSS]\n")
+    events = json.loads(tunebot("history", "--json", env=env).stdout)["events"]
+    assert [e["action"] for e in events[:3]] == ["policy", "rollback", "promote"]
+    assert events[0]["reason"] == "changed access.admins, training.learning_rate"
+    assert events[-1]["action"] == "policy" and events[-1]["reason"] == "first policy on record"
 
 
 def test_bad_policy_file_stops_with_path_and_field(env: dict[str, str], tmp_path: Path) -> None:
