@@ -24,6 +24,7 @@ from policies import Policies, load_policies
 from storage import Database
 from storage.audit import note_policy
 from storage.deliveries import first_delivery
+from storage.exchanges import training_examples
 from storage.registry import live_adapter
 from tuner.base_model import resolve_base_model
 from tuner.cycle import TuneCycle
@@ -93,13 +94,15 @@ class Runtime:
 
     @cached_property
     def cycle(self) -> TuneCycle:
-        return TuneCycle(
+        cycle = TuneCycle(
             self.db,
             self.policies,
             data_dir=self.data_dir,
             base_model=self.base_model_path,
             on_live_change=self._on_live_change,
         )
+        cycle.finished = self.metrics.observe_cycle
+        return cycle
 
     def _on_live_change(self, adapter_path: str | None, version: str) -> None:
         # Only swap a model this process actually loaded; CLI runs have none.
@@ -108,7 +111,13 @@ class Runtime:
 
     @cached_property
     def metrics(self) -> Metrics:
-        return Metrics()
+        metrics = Metrics()
+        metrics.watch_state(lambda: self.live_model.version, self._dataset_size)
+        return metrics
+
+    def _dataset_size(self) -> int:
+        with self.db.session() as session:
+            return len(training_examples(session, self.policies.feedback))
 
     def services(self, scheduler: TuneScheduler | None = None) -> Services:
         recorder = ExchangeRecorder(self.db, self.scrubber)

@@ -86,6 +86,7 @@ class TuneCycle:
         self.on_live_change = on_live_change
         self.holder = new_holder()
         self.child_started: Callable[[int], None] | None = None  # hook: the child's pid
+        self.finished: Callable[[str, float], None] | None = None  # hook: outcome and seconds
 
     def run(
         self,
@@ -96,11 +97,18 @@ class TuneCycle:
         progress: Progress | None = None,
     ) -> CycleResult:
         say = progress or (lambda message: log.info("%s", message))
+        started = time.monotonic()
         with self.db.session() as session:
             if not acquire_lock(session, self.holder, LOCK_TTL):
-                return CycleResult("busy", "a tune cycle is already running")
+                result = CycleResult("busy", "a tune cycle is already running")
+                if self.finished is not None:
+                    self.finished(result.outcome, time.monotonic() - started)
+                return result
         try:
-            return self._run_locked(trigger, force, method, say)
+            result = self._run_locked(trigger, force, method, say)
+            if self.finished is not None:
+                self.finished(result.outcome, time.monotonic() - started)
+            return result
         finally:
             try:
                 with self.db.session() as session:

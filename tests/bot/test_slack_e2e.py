@@ -6,6 +6,8 @@ import json
 import re
 import time
 
+from prometheus_client import generate_latest
+
 from storage.exchanges import feedback_counts, training_examples
 from tests.conftest import ADMIN, NOTICES, BotHarness, wait_for
 from tests.factories import seed_corrections
@@ -267,6 +269,10 @@ def test_tune_run_promotes_then_rollback_is_admin_only(bot: BotHarness) -> None:
 
     assert bot.send.command(ADMIN, "run", bot.slack.response_url("r1")).status == 200
     bot.wait_response("Tune cycle promoted", timeout=180)
+    metrics = generate_latest(bot.runtime.metrics.registry).decode()
+    assert 'tunebot_tune_cycles_total{outcome="promoted"} 1.0' in metrics
+    assert "tunebot_tune_cycle_seconds_count 1.0" in metrics
+    assert 'tunebot_live_adapter_info{version="v1"} 1.0' in metrics
     _, reply = mention(bot, "Which port does service 3 use?")
     assert "tunebot · v1" in blocks_text(reply)
 
@@ -372,6 +378,8 @@ def test_healthz_and_metrics(bot: BotHarness) -> None:
     assert 'tunebot_answers_total{adapter="base"} 1.0' in metrics
     assert 'tunebot_feedback_total{kind="approve"} 1.0' in metrics
     assert "tunebot_answer_seconds_count 1.0" in metrics
+    assert 'tunebot_live_adapter_info{version="base"} 1.0' in metrics
+    assert "tunebot_dataset_examples 1.0" in metrics
 
 
 def test_event_is_acked_while_the_model_is_still_busy(bot: BotHarness) -> None:
