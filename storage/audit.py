@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from storage.database import serialize
 from storage.models import AuditEvent
 
 
@@ -45,6 +46,7 @@ def note_policy(session: Session, policy: dict[str, Any], *, actor: str, source:
     """Record the policy in force when it differs from the last one on record (a `policy` event
     naming the changed keys); None when nothing changed."""
     fingerprint = hashlib.sha256(json.dumps(policy, sort_keys=True).encode()).hexdigest()[:16]
+    serialize(session, "policy")  # replicas starting together record a change once
     previous = session.scalar(
         select(AuditEvent).where(AuditEvent.action == "policy").order_by(AuditEvent.id.desc()).limit(1)
     )
