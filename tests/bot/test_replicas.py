@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import pytest
 
 from bot.sandbox.delivery import SlackDelivery
 from bot.sandbox.web_api import SlackWebApi
-from tests.bot.test_serve import _health
+from tests.bot.test_serve import _health, start_serve
 from tests.conftest import SIGNING_SECRET, _free_port, wait_for
 from tests.factories import seed_corrections
 
@@ -47,17 +46,7 @@ def replicas(postgres_url: str, tmp_path: Path, tiny_model: str) -> Iterator[tup
             "SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "SLACK_API_URL": slack.url,
         }
-        env.pop("SLACK_APP_TOKEN", None)
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "serve"],
-                cwd=REPO,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        )
+        processes.append(start_serve(env))
         urls.append(f"http://127.0.0.1:{port}")
     try:
         for process, url in zip(processes, urls, strict=True):

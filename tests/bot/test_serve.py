@@ -25,6 +25,19 @@ def _health(url: str) -> dict | None:
         return None
 
 
+def start_serve(env: dict[str, str]) -> subprocess.Popen[str]:
+    """`tunebot serve` in HTTP mode (never Socket Mode) as its own process."""
+    env = {k: v for k, v in env.items() if k != "SLACK_APP_TOKEN"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "serve"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 def test_serve_answers_a_signed_mention(tmp_path: Path, tiny_model: str) -> None:
     slack = SlackWebApi().start()
     port = _free_port()
@@ -39,15 +52,7 @@ def test_serve_answers_a_signed_mention(tmp_path: Path, tiny_model: str) -> None
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": slack.url,
     }
-    env.pop("SLACK_APP_TOKEN", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server = start_serve(env)
     url = f"http://127.0.0.1:{port}"
     try:
         assert wait_for(
