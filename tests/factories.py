@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from storage import Database
 from storage.exchanges import add_feedback, record_exchange
 
@@ -44,3 +46,31 @@ def make_exchange(session, n: int = 1, *, reply: str = "answer", **fields):  # t
         adapter_version="base",
         **fields,
     )
+
+
+def save_tiny_model(folder: Path) -> str:
+    """A 2-layer Llama with SmolLM2's tokenizer and chat template, random weights, saved to `folder`."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from tuner.base_model import _gguf_path
+
+    gguf = _gguf_path()
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)

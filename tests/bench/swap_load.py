@@ -23,33 +23,6 @@ from pathlib import Path
 from typing import Any
 
 
-def _tiny_model(folder: Path) -> str:
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from tuner.base_model import _gguf_path
-
-    gguf = _gguf_path()
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
-
-
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -93,10 +66,10 @@ def main() -> None:
     from policies import Policies
     from policies.schema import PromotionPolicy, TrainingPolicy
     from storage.registry import history
-    from tests.factories import seed_corrections
+    from tests.factories import save_tiny_model, seed_corrections
 
     work = Path(tempfile.mkdtemp(prefix="tunebot-swap-load-"))
-    base = _tiny_model(work / "tiny") if args.model == "tiny" else "smollm2"
+    base = save_tiny_model(work / "tiny") if args.model == "tiny" else "smollm2"
     settings = Settings(
         data_dir=work / "data",
         database_url=f"sqlite:///{work / 'tunebot.db'}",
