@@ -96,6 +96,12 @@ def test_sandbox_command_says_when_the_port_is_taken(tmp_path: Path) -> None:
 
 
 @pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """SQLite only: the page does not depend on the backend, which the other e2e tests cover."""
+    return f"sqlite:///{tmp_path / 'tunebot.db'}"
+
+
+@pytest.fixture
 def sandbox(runtime: Any) -> Iterator[Any]:
     from bot.sandbox.app import Sandbox
 
