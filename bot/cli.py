@@ -9,7 +9,9 @@ from typing import Any
 
 import click
 
+from bot.progress import CliProgress, progress_option
 from policies import PolicyError
+from tuner.methods import METHODS
 
 
 def _runtime(ctx: click.Context):  # type: ignore[no-untyped-def]
@@ -94,8 +96,9 @@ def sandbox(ctx: click.Context, port: int, demo: bool) -> None:
 @main.command("import")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--bot-user", multiple=True, help="User id of the bot in the export (repeatable).")
+@progress_option("a bar of each channel's threads", "a line per channel")
 @click.pass_context
-def import_(ctx: click.Context, path: Path, bot_user: tuple[str, ...]) -> None:
+def import_(ctx: click.Context, path: Path, bot_user: tuple[str, ...], progress: str) -> None:
     """Import a Slack workspace export (zip or folder) as scrubbed exchanges and feedback."""
     from bot.services.chat import ExchangeRecorder
     from bot.services.feedback import FeedbackService
@@ -103,16 +106,20 @@ def import_(ctx: click.Context, path: Path, bot_user: tuple[str, ...]) -> None:
 
     runtime = _runtime(ctx)
     click.echo(f"importing {path} …")
+    out = CliProgress(progress)
     try:
         report = import_export(
             path,
             ExchangeRecorder(runtime.db, runtime.scrubber),
             FeedbackService(runtime.db, runtime.scrubber, runtime.policies.feedback),
             bot_users=list(bot_user),
-            progress=click.echo,
+            progress=out.say,
+            on_thread=lambda channel, done, total: out.advance(f"#{channel}", done, total),
         )
     except ExportError as exc:
         raise click.ClickException(str(exc)) from exc
+    finally:
+        out.close()
     feedback = ", ".join(f"{n} {k}" for k, n in sorted(report.feedback.items())) or "none"
     click.echo(
         f"imported {report.exchanges} exchanges from {report.messages} messages in "
@@ -124,12 +131,25 @@ def import_(ctx: click.Context, path: Path, bot_user: tuple[str, ...]) -> None:
 
 @main.command()
 @click.option("--now", is_flag=True, help="Run even if too few new examples arrived since the last cycle.")
-@click.option("--method", type=click.Choice(["qlora", "lora"]), help="Override the policy's method.")
+@progress_option("a bar of the training steps", "a line per step")
+@click.option(
+    "--method",
+    type=click.Choice(list(METHODS)),
+    help="Train with this method for this run only (default: the policy's training.method).",
+)
 @click.pass_context
-def tune(ctx: click.Context, now: bool, method: str | None) -> None:
+def tune(ctx: click.Context, now: bool, progress: str, method: str | None) -> None:
     """Run one tune cycle: snapshot, train, evaluate, promote if it wins."""
     runtime = _runtime(ctx)
-    result = runtime.cycle.run("cli", force=now, method=method, progress=click.echo)
+    out = CliProgress(progress)
+
+    def step(done: int, total: int, loss: float) -> None:
+        out.advance("training", done, total, f"  step {done}/{total}  loss {loss:.4f}", loss=f"{loss:.4f}")
+
+    try:
+        result = runtime.cycle.run("cli", force=now, method=method, progress=out.say, on_step=step)
+    finally:
+        out.close()
     click.echo(
         f"decision: {result.outcome}" + (f" {result.adapter_version}" if result.adapter_version else "")
     )
@@ -167,6 +187,19 @@ def history(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps({"adapters": state["adapters"], "events": state["events"]}, indent=2))
     else:
         click.echo(history_text(state).replace("*", ""))
+
+
+@main.command()
+@click.argument("version")
+@click.pass_context
+def approve(ctx: click.Context, version: str) -> None:
+    """Let VERSION, a candidate held by promotion.require_approval, go live."""
+    from bot.services.tune import approve as approve_version
+
+    result = approve_version(_runtime(ctx).db, "cli", version)
+    if not result.ok:
+        raise click.ClickException(result.message)
+    click.echo(result.message)
 
 
 @main.command()
@@ -223,17 +256,20 @@ def forget(ctx: click.Context, user_id: str) -> None:
 
 
 @main.command()
-@click.argument("question")
+@click.argument("questions", nargs=-1, required=True)
 @click.option("--adapter", default="live", show_default=True, help="live, base, or a version (v3).")
+@click.option(
+    "--json", "as_json", is_flag=True, help='One JSON line per question: {"question", "adapter", "answer"}.'
+)
 @click.pass_context
-def ask(ctx: click.Context, question: str, adapter: str) -> None:
-    """One answer from the model, no Slack."""
+def ask(ctx: click.Context, questions: tuple[str, ...], adapter: str, as_json: bool) -> None:
+    """Answers from the model, no Slack: each QUESTION on its own (the model loads once)."""
     from storage.registry import RegistryError, get_adapter, live_adapter
     from tuner.live_model import LiveModel
 
     runtime = _runtime(ctx)
-    if not question.strip():
-        raise click.BadParameter("the question is empty", param_hint="QUESTION")
+    if any(not question.strip() for question in questions):
+        raise click.BadParameter("a question is empty", param_hint="QUESTIONS")
     try:
         with runtime.db.session() as session:
             chosen = (
@@ -246,8 +282,13 @@ def ask(ctx: click.Context, question: str, adapter: str) -> None:
         raise click.ClickException(str(exc)) from exc
     model = LiveModel(runtime.base_model_path, max_new_tokens=runtime.settings.max_new_tokens)
     model.swap(path, label)
-    answer = model.generate([{"role": "user", "content": question}])
-    click.echo(f"[{answer.adapter_version}] {answer.text}")
+    for question in questions:
+        answer = model.generate([{"role": "user", "content": question}])
+        if as_json:
+            record = {"question": question, "adapter": answer.adapter_version, "answer": answer.text}
+            click.echo(json.dumps(record, ensure_ascii=False))
+        else:
+            click.echo(f"[{answer.adapter_version}] {answer.text}")
 
 
 @main.command()

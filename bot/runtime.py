@@ -24,7 +24,7 @@ from policies import Policies, load_policies
 from storage import Database
 from storage.audit import note_policy
 from storage.deliveries import first_delivery
-from storage.exchanges import training_examples
+from storage.exchanges import InGroup, training_examples
 from storage.registry import live_adapter
 from tuner.base_model import resolve_base_model
 from tuner.cycle import TuneCycle
@@ -93,6 +93,19 @@ class Runtime:
             log.exception("could not follow the registry; still serving %s", self.live_model.version)
 
     @cached_property
+    def in_group(self) -> InGroup | None:
+        """Slack user group membership (trusted raters and admins given as S… ids), when a bot token
+        lets us read it; without one only user ids count."""
+        if not self.settings.slack_bot_token:
+            return None
+        from slack_sdk import WebClient
+
+        from bot.services.user_groups import UserGroups
+
+        client = WebClient(token=self.settings.slack_bot_token, base_url=self.settings.slack_api_url)
+        return UserGroups(client).contains
+
+    @cached_property
     def cycle(self) -> TuneCycle:
         cycle = TuneCycle(
             self.db,
@@ -100,6 +113,7 @@ class Runtime:
             data_dir=self.data_dir,
             base_model=self.base_model_path,
             on_live_change=self._on_live_change,
+            in_group=self.in_group,
         )
         cycle.finished = self.metrics.observe_cycle
         return cycle
@@ -117,7 +131,7 @@ class Runtime:
 
     def _dataset_size(self) -> int:
         with self.db.session() as session:
-            return len(training_examples(session, self.policies.feedback))
+            return len(training_examples(session, self.policies.feedback, self.in_group))
 
     def services(self, scheduler: TuneScheduler | None = None) -> Services:
         recorder = ExchangeRecorder(self.db, self.scrubber)

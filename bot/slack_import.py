@@ -142,7 +142,9 @@ def import_export(
     *,
     bot_users: list[str] | None = None,
     progress: Callable[[str], None] = lambda _m: None,
+    on_thread: Callable[[str, int, int], None] | None = None,
 ) -> ImportReport:
+    """`progress` gets a line per channel; `on_thread` (channel, threads done, threads in it) each thread."""
     export = _Export(path)
     try:
         channels = export.read("channels.json")
@@ -156,9 +158,11 @@ def import_export(
         for message in _messages(export, channel, report):
             report.messages += 1
             threads[message.get("thread_ts") or message["ts"]].append(message)
-        for thread_ts, messages in threads.items():
+        for done, (thread_ts, messages) in enumerate(threads.items(), 1):
             messages.sort(key=lambda m: float(m["ts"]))
             _import_thread(channel["id"], thread_ts, messages, bots, recorder, feedback, report)
+            if on_thread is not None:
+                on_thread(channel["name"], done, len(threads))
         progress(f"#{channel['name']}: {report.exchanges} exchanges so far")
     return report
 

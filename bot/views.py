@@ -16,6 +16,7 @@ HELP_TEXT = (
     "• `/tune history` — recent adapters and the decisions about them\n"
     "• `/tune run` — start a tune cycle now (admins)\n"
     "• `/tune rollback [VERSION]` — put the previous (or a given) adapter back (admins)\n"
+    "• `/tune approve VERSION` — let a candidate waiting for approval go live (admins)\n"
     "• `/tune pause` / `/tune resume` — stop or restart scheduled cycles (admins; `/tune run` still works)\n"
     "• `/tune forget [@someone]` — erase your (or, for admins, someone's) exchanges and feedback\n"
     "• `/tune help` — this message"
@@ -82,8 +83,10 @@ def message_modal(title: str, text: str) -> dict[str, Any]:
 
 
 def _score(metrics: dict[str, Any]) -> str:
-    nll = metrics.get("heldout_nll")
-    return f"held-out NLL {nll:.4f}" if isinstance(nll, int | float) else "no score yet"
+    nll, chrf = metrics.get("heldout_nll"), metrics.get("chrf")
+    if not isinstance(nll, int | float):
+        return "no score yet"
+    return f"held-out NLL {nll:.4f}" + (f", chrF {chrf:.1f}" if isinstance(chrf, int | float) else "")
 
 
 def status_text(status: dict[str, Any]) -> str:

@@ -123,8 +123,13 @@ class LoraSpec(_Section):
 class TrainingPolicy(_Section):
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
     enabled: bool = Field(default=True, description="Whether the scheduler runs cycles at all.")
-    method: Literal["qlora", "lora"] = Field(
-        default="qlora", description="qlora: 4-bit NF4 base + LoRA; lora: full-precision base."
+    method: Literal[
+        "qlora", "lora", "dora", "ia3", "prompt_tuning", "prefix_tuning", "bitfit", "full", "kto", "dpo"
+    ] = Field(
+        default="qlora",
+        description="qlora: 4-bit NF4 base + LoRA (default); lora, dora, ia3, prompt_tuning, "
+        "prefix_tuning: peft on a full-precision base; bitfit: bias terms only; full: every weight; "
+        "kto, dpo: preference learning (4-bit base + LoRA) from corrections.",
     )
     min_examples: int = Field(
         default=4, ge=2, description="Training examples (train + held-out) needed for a cycle."
@@ -142,6 +147,23 @@ class TrainingPolicy(_Section):
     epochs: float = Field(default=3.0, gt=0, description="Passes over the training examples.")
     max_steps: int = Field(default=-1, description="Stop after this many steps (-1: use epochs).")
     learning_rate: float = Field(default=2e-4, gt=0, description="Peak AdamW learning rate.")
+    learning_rates: dict[str, float] = Field(
+        default={},
+        description="Per-method learning rates that override learning_rate (soft prompts need larger "
+        "steps, full fine-tuning smaller ones).",
+    )
+    replay_examples: int = Field(
+        default=8,
+        ge=0,
+        description="General prompts answered by the base model before training and trained on with "
+        "the team's examples, against forgetting (0: none).",
+    )
+    replay_prompts_file: str | None = Field(
+        default=None, description="Replay prompts, one per line (null: the shipped replay_prompts.txt)."
+    )
+    virtual_tokens: int = Field(
+        default=20, ge=1, description="Soft prompt length for prompt_tuning and prefix_tuning."
+    )
     batch_size: int = Field(default=4, ge=1, description="Examples per optimizer step.")
     max_length: int = Field(default=1024, ge=32, description="Token limit per example.")
     seed: int = Field(default=42, description="Seed for the data order and adapter init.")
@@ -150,17 +172,53 @@ class TrainingPolicy(_Section):
     )
 
 
+class RegressionGuard(_Section):
+    prompts_file: str | None = Field(
+        default=None,
+        description="General prompts, one per line (null: the shipped policies/general_prompts.txt).",
+    )
+    max_nll_increase: float | None = Field(
+        default=0.5,
+        ge=0.0,
+        description="How far (nats per token) the candidate's NLL of the base model's own answers to "
+        "the general prompts may rise above the base model's; null turns the guard off.",
+    )
+
+
 class PromotionPolicy(_Section):
-    metric: Literal["heldout_nll"] = Field(
+    metric: Literal["heldout_nll", "chrf"] = Field(
         default="heldout_nll",
-        description="Mean per-token negative log-likelihood of the reference replies (lower wins).",
+        description="heldout_nll: mean per-token NLL of the reference replies (lower wins); chrf: chrF "
+        "(0-100) of the greedy answer against the reference reply (higher wins).",
     )
     min_relative_improvement: float = Field(
         default=0.01, ge=0.0, description="Candidate must beat live by this fraction to go live."
     )
+    confidence: float = Field(
+        default=0.9,
+        ge=0.0,
+        lt=1.0,
+        description="Paired bootstrap over held-out examples: the improvement's lower confidence bound "
+        "at this level must be above zero (0 turns the check off).",
+    )
+    bootstrap_samples: int = Field(default=2000, ge=100, description="Bootstrap resamples.")
     min_heldout_examples: int = Field(
         default=1, ge=1, description="Held-out examples needed before anything is promoted."
     )
+    max_new_tokens: int = Field(
+        default=48, ge=1, description="Length of the generated answers that chrF and the guard score."
+    )
+    regression_guard: RegressionGuard = Field(default_factory=RegressionGuard)
+    require_approval: bool = Field(
+        default=False,
+        description="Hold a winning candidate until an admin runs `/tune approve VERSION`.",
+    )
+
+    @model_validator(mode="after")
+    def _one_sided(self) -> PromotionPolicy:
+        if 0 < self.confidence < 0.5:
+            raise ValueError("confidence is a one-sided level: 0 (off) or between 0.5 and 1")
+        return self
 
 
 class AccessPolicy(_Section):
@@ -174,6 +232,7 @@ class AccessPolicy(_Section):
             "forget": "everyone",
             "forget_others": "admins",
             "rollback": "admins",
+            "approve": "admins",
             "run": "admins",
             "pause": "admins",
             "resume": "admins",

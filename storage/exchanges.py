@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -155,11 +156,26 @@ def _active_feedback(
     )
 
 
-def training_examples(session: Session, policy: FeedbackPolicy) -> list[TrainingExample]:
+InGroup = Callable[[str, str], bool]  # (user group id, user id) -> member?
+
+
+def rater_counts(user_id: str, policy: FeedbackPolicy, in_group: InGroup | None = None) -> bool:
+    """Whether the policy counts this user's feedback: everyone's, or trusted raters' only (user ids,
+    or members of user groups given as S… ids, read through `in_group` when there is a way to)."""
+    if policy.raters == "everyone" or user_id in policy.allowed_raters:
+        return True
+    groups = [g for g in policy.allowed_raters if g.startswith("S")]
+    return in_group is not None and any(in_group(group, user_id) for group in groups)
+
+
+def training_examples(
+    session: Session, policy: FeedbackPolicy, in_group: InGroup | None = None
+) -> list[TrainingExample]:
     """Every exchange that the feedback policy turns into a training example, oldest first.
 
     A correction wins (the newest counted one is the target); otherwise an answer needs
-    `min_approvals` distinct approvers and more approvals than rejections.
+    `min_approvals` distinct approvers and more approvals than rejections. Feedback from raters the
+    policy does not trust is not counted at all.
     """
     exchanges = session.scalars(
         select(Exchange)
@@ -170,17 +186,17 @@ def training_examples(session: Session, policy: FeedbackPolicy) -> list[Training
     ).all()
     examples = []
     for exchange in exchanges:
-        example = _example_from(exchange, policy)
+        example = _example_from(exchange, policy, in_group)
         if example is not None:
             examples.append(example)
     return examples
 
 
-def _example_from(exchange: Exchange, policy: FeedbackPolicy) -> TrainingExample | None:
+def _example_from(
+    exchange: Exchange, policy: FeedbackPolicy, in_group: InGroup | None
+) -> TrainingExample | None:
     counted = [
-        f
-        for f in exchange.feedback
-        if f.withdrawn_at is None and (policy.raters == "everyone" or f.user_id in policy.allowed_raters)
+        f for f in exchange.feedback if f.withdrawn_at is None and rater_counts(f.user_id, policy, in_group)
     ]
     if not counted:
         return None

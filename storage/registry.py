@@ -73,6 +73,7 @@ def promote_candidate(session: Session, adapter: Adapter, *, actor: str, reason:
     """Make `adapter` live and retire the current one; caller commits (one transaction)."""
     if adapter.status != "candidate":
         raise RegistryError(f"{adapter.label} is {adapter.status}, only a candidate can be promoted")
+    _supersede_pending(session, adapter)
     previous = live_adapter(session)
     if previous is not None:
         previous.status = "retired"
@@ -86,6 +87,53 @@ def promote_candidate(session: Session, adapter: Adapter, *, actor: str, reason:
         subject=adapter.label,
         details={"previous": previous.label if previous else "base", "reason": reason},
     )
+
+
+def hold_candidate(session: Session, adapter: Adapter, *, reason: str) -> list[str]:
+    """The candidate won the gate and waits for an admin (`promotion.require_approval`). Older
+    pending candidates are superseded: they were compared with an older state. Returns those."""
+    superseded = _supersede_pending(session, adapter)
+    adapter.status = "pending"
+    adapter.decision = reason
+    record_event(session, actor="tuner", action="hold", subject=adapter.label, details={"reason": reason})
+    return superseded
+
+
+def approve_candidate(session: Session, version: int | str, *, actor: str) -> Adapter:
+    """An admin lets a pending candidate go live; one transaction with its audit event."""
+    adapter = get_adapter(session, version)
+    if adapter.status != "pending":
+        raise RegistryError(
+            f"{adapter.label} is {adapter.status}; only a candidate waiting for approval (pending) "
+            "can be approved"
+        )
+    if adapter.erased:
+        raise RegistryError(f"{adapter.label} was trained on erased data and cannot serve")
+    current = live_adapter(session)
+    if current is not None and current.promoted_at and current.promoted_at > adapter.created_at:
+        raise RegistryError(
+            f"{current.label} went live after {adapter.label} was scored against the adapter before "
+            "it; run a new tune cycle"
+        )
+    record_event(
+        session,
+        actor=actor,
+        action="approve",
+        subject=adapter.label,
+        details={"reason": adapter.decision},
+    )
+    adapter.status = "candidate"
+    promote_candidate(session, adapter, actor=actor, reason=f"approved by {actor}; {adapter.decision}")
+    return adapter
+
+
+def _supersede_pending(session: Session, newer: Adapter) -> list[str]:
+    pending = session.scalars(
+        select(Adapter).where(Adapter.status == "pending", Adapter.id != newer.id)
+    ).all()
+    for old in pending:
+        reject_candidate(session, old, actor="tuner", reason=f"superseded by {newer.label}")
+    return [old.label for old in pending]
 
 
 def reject_candidate(session: Session, adapter: Adapter, *, actor: str, reason: str) -> None:
@@ -107,7 +155,7 @@ def rollback(
         assert target is not None
         if target.erased:
             raise RegistryError(f"{target.label} was trained on erased data and cannot serve again")
-        if target.status in ("rejected", "candidate"):
+        if target.status in ("rejected", "candidate", "pending"):
             raise RegistryError(
                 f"{target.label} was never live ({target.status}); roll back to an adapter "
                 f"that was promoted before"

@@ -48,8 +48,9 @@ def make_exchange(session, n: int = 1, *, reply: str = "answer", **fields):  # t
     )
 
 
-def save_tiny_model(folder: Path) -> str:
-    """A 2-layer Llama with SmolLM2's tokenizer and chat template, random weights, saved to `folder`."""
+def save_tiny_model(folder: Path, *, biases: bool = False) -> str:
+    """A 2-layer Llama with SmolLM2's tokenizer and chat template, random weights, saved to `folder`
+    (`biases`: with bias terms in attention and MLP, for bitfit)."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
@@ -69,6 +70,8 @@ def save_tiny_model(folder: Path) -> str:
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        attention_bias=biases,
+        mlp_bias=biases,
     )
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(folder)

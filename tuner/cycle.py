@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,9 +27,10 @@ from policies import Policies
 from policies.promotion import decide
 from storage import Database
 from storage.audit import paused_by
-from storage.exchanges import training_examples
+from storage.exchanges import InGroup, training_examples
 from storage.models import Adapter
 from storage.registry import (
+    hold_candidate,
     live_adapter,
     promote_candidate,
     register_candidate,
@@ -49,6 +50,7 @@ from storage.runs import (
     start_run,
 )
 from tuner.dataset import build_snapshot
+from tuner.regression import SHIPPED_REPLAY, load_prompts
 from tuner.retention import apply_retention
 from tuner.split import is_heldout
 from tuner.training import TrainingJob
@@ -57,11 +59,12 @@ log = logging.getLogger(__name__)
 
 LOCK_TTL = timedelta(minutes=2)
 Progress = Callable[[str], None]
+OnStep = Callable[[int, int, float], None]  # optimizer step, steps in all, its loss
 
 
 @dataclass(frozen=True)
 class CycleResult:
-    outcome: str  # promoted | rejected | skipped | failed | busy
+    outcome: str  # promoted | held (waits for /tune approve) | rejected | skipped | failed | busy
     message: str
     run_id: int | None = None
     adapter_version: str | None = None
@@ -78,12 +81,14 @@ class TuneCycle:
         data_dir: Path,
         base_model: str,
         on_live_change: Callable[[str | None, str], None] | None = None,
+        in_group: InGroup | None = None,
     ):
         self.db = db
         self.policies = policies
         self.data_dir = data_dir
         self.base_model = base_model
         self.on_live_change = on_live_change
+        self.in_group = in_group  # user group membership, for trusted raters given as groups
         self.holder = new_holder()
         self.child_started: Callable[[int], None] | None = None  # hook: the child's pid
         self.finished: Callable[[str, float], None] | None = None  # hook: outcome and seconds
@@ -95,7 +100,10 @@ class TuneCycle:
         force: bool = False,
         method: str | None = None,
         progress: Progress | None = None,
+        on_step: OnStep | None = None,
     ) -> CycleResult:
+        """`progress` gets each message (default: the log); `on_step` each training step (default:
+        a message per step)."""
         say = progress or (lambda message: log.info("%s", message))
         started = time.monotonic()
         with self.db.session() as session:
@@ -105,7 +113,7 @@ class TuneCycle:
                     self.finished(result.outcome, time.monotonic() - started)
                 return result
         try:
-            result = self._run_locked(trigger, force, method, say)
+            result = self._run_locked(trigger, force, method, say, on_step)
             if self.finished is not None:
                 self.finished(result.outcome, time.monotonic() - started)
             return result
@@ -118,13 +126,15 @@ class TuneCycle:
                     "could not release the cycle lock (%s); it expires within %s", _short(exc), LOCK_TTL
                 )
 
-    def _run_locked(self, trigger: str, force: bool, method: str | None, say: Progress) -> CycleResult:
-        policy = self.policies.training
+    def _run_locked(
+        self, trigger: str, force: bool, method: str | None, say: Progress, on_step: OnStep | None
+    ) -> CycleResult:
+        policy, promotion = self.policies.training, self.policies.promotion
         apply_retention(self.db, self.policies.privacy)
         self._sweep_half_written()
         with self.db.session() as session:
             fail_running_runs(session)  # we hold the lock: a 'running' run lost its process
-            examples = training_examples(session, self.policies.feedback)
+            examples = training_examples(session, self.policies.feedback, self.in_group)
             previous = last_run(session, trained=True)
             new = examples_since(examples, previous.started_at if previous else None)
             snapshot = build_snapshot(examples, policy.heldout_percent)
@@ -146,6 +156,21 @@ class TuneCycle:
             baseline = None if live_erased else live
             live_path = baseline.path if baseline else None
             run_id = run.id
+            try:
+                general_prompts = (
+                    load_prompts(promotion.regression_guard.prompts_file)
+                    if promotion.regression_guard.max_nll_increase is not None
+                    else []
+                )
+                replay = (
+                    load_prompts(policy.replay_prompts_file, SHIPPED_REPLAY)[: policy.replay_examples]
+                    if policy.replay_examples
+                    else []
+                )
+            except ValueError as exc:
+                finish_run(session, run, state="failed", error=str(exc))
+                say(f"failed: {exc}")
+                return CycleResult("failed", str(exc), run_id)
         say(
             f"run {run_id}: {train_n} training and {heldout_n} held-out examples "
             f"(dataset {snapshot.fingerprint}), baseline {baseline.label if baseline else 'base model'}"
@@ -159,6 +184,10 @@ class TuneCycle:
         job = TrainingJob.from_policy(
             policy,
             method=method,
+            eval_max_new_tokens=promotion.max_new_tokens,
+            general_prompts=general_prompts,
+            replay_prompts=replay,
+            replay_cache=str(self.data_dir / "cache"),
             base_model=self.base_model,
             dataset_dir=str(run_dir / "dataset"),
             adapter_dir=str(tmp_dir),
@@ -167,7 +196,7 @@ class TuneCycle:
         )
         job.save(run_dir / "job.json")
         started = time.monotonic()
-        error = self._train_in_child(run_dir, run_id, policy.timeout_minutes * 60, say)
+        error = self._train_in_child(run_dir, run_id, policy.timeout_minutes * 60, say, on_step)
         train_seconds = round(time.monotonic() - started, 2)
         shutil.rmtree(run_dir / "trainer", ignore_errors=True)
         if error is not None:
@@ -234,9 +263,12 @@ class TuneCycle:
         train_seconds: float,
         say: Progress,
     ) -> CycleResult:
+        decision = decide(
+            result["candidate"], result["baseline"], self.policies.promotion, result.get("regression")
+        )
         candidate_metrics = _public_metrics(result["candidate"], result)
+        candidate_metrics["gate"] = decision.numbers
         baseline_metrics = _public_metrics(result["baseline"])
-        decision = decide(result["candidate"], result["baseline"], self.policies.promotion)
         fingerprint, contributors, live_erased = data
         serving: tuple[str | None, str] | None = None  # what serves now, when that changed
         with self.db.session() as session:
@@ -253,7 +285,13 @@ class TuneCycle:
                 contributors=contributors,
             )
             run = get_run(session, run_id)
-            if decision.promote:
+            if decision.promote and self.policies.promotion.require_approval:
+                hold_candidate(session, adapter, reason=decision.reason)
+                outcome = "held"
+                decision = replace(
+                    decision, reason=f"{decision.reason}; waiting for `/tune approve {adapter.label}`"
+                )
+            elif decision.promote:
                 promote_candidate(session, adapter, actor="tuner", reason=decision.reason)
                 outcome = "promoted"
                 serving = (str(adapter_dir), adapter.label)
@@ -284,7 +322,9 @@ class TuneCycle:
                 return CycleResult(outcome, message, run_id, label)
         return CycleResult(outcome, decision.reason, run_id, label)
 
-    def _train_in_child(self, run_dir: Path, run_id: int, timeout_s: float, say: Progress) -> str | None:
+    def _train_in_child(
+        self, run_dir: Path, run_id: int, timeout_s: float, say: Progress, on_step: OnStep | None
+    ) -> str | None:
         """Run the child to completion; None on success, else why it failed."""
         log_path = run_dir / "train.log"
         env = {
@@ -309,7 +349,10 @@ class TuneCycle:
             self.child_started(child.pid)
         messages: list[dict[str, Any]] = []
         reader = threading.Thread(
-            target=_read_protocol, args=(child, messages, say), daemon=True, name="train-progress"
+            target=_read_protocol,
+            args=(child, messages, say, on_step),
+            daemon=True,
+            name="train-progress",
         )
         reader.start()
         deadline = time.monotonic() + timeout_s
@@ -338,7 +381,9 @@ class TuneCycle:
         return f"training process exited with status {child.returncode} (see {log_path})"
 
 
-def _read_protocol(child: subprocess.Popen[bytes], messages: list[dict[str, Any]], say: Progress) -> None:
+def _read_protocol(
+    child: subprocess.Popen[bytes], messages: list[dict[str, Any]], say: Progress, on_step: OnStep | None
+) -> None:
     assert child.stdout is not None
     for raw in child.stdout:
         try:
@@ -346,7 +391,9 @@ def _read_protocol(child: subprocess.Popen[bytes], messages: list[dict[str, Any]
         except json.JSONDecodeError:
             continue
         messages.append(message)
-        if message.get("event") == "step":
+        if message.get("event") == "step" and on_step is not None:
+            on_step(message["step"], message["max_steps"], message["loss"])
+        elif message.get("event") == "step":
             say(f"  step {message['step']}/{message['max_steps']}  loss {message['loss']:.4f}")
         elif message.get("event") == "phase":
             say(f"  {message['phase']}…")
@@ -369,9 +416,10 @@ def _skip_reason(
 
 
 def _public_metrics(metrics: dict[str, Any], result: dict[str, Any] | None = None) -> dict[str, Any]:
-    public = {k: v for k, v in metrics.items() if k != "per_example"}
+    public = {k: v for k, v in metrics.items() if not k.startswith("per_example")}
     if result is not None:
-        public.update({k: result[k] for k in ("train_loss", "train_steps", "train_seconds", "device")})
+        keys = ("train_loss", "train_steps", "train_seconds", "eval_seconds", "device", "peak_memory_bytes")
+        public.update({k: result.get(k) for k in keys})
     return public
 
 

@@ -20,6 +20,12 @@ def _row(example: TrainingExample) -> dict[str, object]:
         "key": example.key,
         "prompt": chat_messages(example.prompt),
         "completion": [{"role": "assistant", "content": example.target}],
+        # The answer a correction replaced: the rejected side for kto and dpo.
+        "rejected": (
+            [{"role": "assistant", "content": example.original_reply}]
+            if example.source == "corrected"
+            else []
+        ),
         "source": example.source,
     }
 
@@ -59,7 +65,7 @@ def build_snapshot(examples: list[TrainingExample], heldout_percent: int) -> Sna
 def _to_dataset(rows: list[dict[str, object]]) -> Dataset:
     if rows:
         return Dataset.from_list(rows)
-    return Dataset.from_dict({"key": [], "prompt": [], "completion": [], "source": []})
+    return Dataset.from_dict({"key": [], "prompt": [], "completion": [], "rejected": [], "source": []})
 
 
 def _fingerprint(train: Dataset, heldout: Dataset) -> str:

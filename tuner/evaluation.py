@@ -33,6 +33,7 @@ def heldout_nll(model: Any, tokenizer: Any, rows: list[dict], max_length: int) -
     for row in rows:
         ids, n_prompt = reply_token_ids(tokenizer, row["prompt"], row["completion"], max_length)
         if len(ids) - n_prompt < 1:
+            per_example.append(math.nan)  # keeps examples aligned across models; ignored in the mean
             continue
         input_ids = torch.tensor([ids], device=device)
         labels = input_ids.clone()
@@ -48,6 +49,60 @@ def heldout_nll(model: Any, tokenizer: Any, rows: list[dict], max_length: int) -
     return {
         "heldout_nll": mean,
         "tokens": tokens,
-        "examples": len(per_example),
+        "examples": sum(1 for loss in per_example if math.isfinite(loss)),
         "per_example": per_example,
     }
+
+
+@torch.inference_mode()
+def generate_replies(
+    model: Any, tokenizer: Any, prompts: list[list[dict]], max_new_tokens: int, batch_size: int = 8
+) -> list[str]:
+    """Greedy answers to chat prompts, a batch at a time (left-padded), as the live model answers."""
+    device = next(model.parameters()).device
+    was_training, padding_side = model.training, tokenizer.padding_side
+    model.eval()
+    tokenizer.padding_side = "left"
+    replies: list[str] = []
+    try:
+        for start in range(0, len(prompts), batch_size):
+            texts = [
+                tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False)
+                for p in prompts[start : start + batch_size]
+            ]
+            batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+            output = model.generate(
+                **batch,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                repetition_penalty=1.1,
+                use_cache=True,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+            new = output[:, batch["input_ids"].shape[1] :]
+            replies += [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
+    finally:
+        tokenizer.padding_side = padding_side
+        if was_training:
+            model.train()
+    return replies
+
+
+def chrf_scores(replies: list[str], references: list[str]) -> list[float]:
+    """Each reply's chrF (0-100) against its reference (sacrebleu's sentence-level chrF)."""
+    from sacrebleu.metrics import CHRF
+
+    chrf = CHRF()
+    return [chrf.sentence_score(reply, [ref]).score for reply, ref in zip(replies, references, strict=True)]
+
+
+def score_heldout(
+    model: Any, tokenizer: Any, rows: list[dict], max_length: int, max_new_tokens: int
+) -> dict[str, Any]:
+    """Held-out NLL plus the chrF of greedy answers against the reference replies, per example."""
+    scores = heldout_nll(model, tokenizer, rows, max_length)
+    replies = generate_replies(model, tokenizer, [row["prompt"] for row in rows], max_new_tokens)
+    chrf = chrf_scores(replies, [row["completion"][-1]["content"] for row in rows])
+    scores["chrf"] = sum(chrf) / len(chrf) if chrf else math.nan
+    scores["per_example_chrf"] = chrf
+    return scores

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from tuner.chat_format import bounded_turns, chat_messages
+from tuner.weights import check_weights, load_biases, loads_alongside, restore_biases, weights_kind
 
 log = logging.getLogger(__name__)
 
@@ -26,17 +25,11 @@ class AdapterError(RuntimeError):
 
 
 def check_adapter(path: str) -> None:
-    """Read the adapter's config and every tensor, so a damaged folder fails before any swap."""
-    from safetensors.torch import load_file
-
-    folder = Path(path)
+    """Read the folder's config and every tensor, so a damaged one fails before any swap."""
     try:
-        config = json.loads((folder / "adapter_config.json").read_text())
-        if not isinstance(config, dict) or "peft_type" not in config:
-            raise ValueError("adapter_config.json has no peft_type")
-        load_file(folder / "adapter_model.safetensors")
+        check_weights(path)
     except Exception as exc:
-        raise AdapterError(f"adapter at {folder} is unusable: {type(exc).__name__}: {exc}") from exc
+        raise AdapterError(f"adapter at {path} is unusable: {type(exc).__name__}: {exc}") from exc
 
 
 class LiveModel:
@@ -52,8 +45,11 @@ class LiveModel:
         model: Any = AutoModelForCausalLM.from_pretrained(
             base_model, dtype=torch.bfloat16 if cuda else torch.float32
         )
-        self._model: Any = model.to(self._device).eval()
+        self._dtype = torch.bfloat16 if cuda else torch.float32
+        self._base: Any = model.to(self._device).eval()
+        self._model: Any = self._base  # what answers: the base, a peft wrapper of it, or a full model
         self._peft: Any = None
+        self._biases: dict[str, Any] | None = None  # the base's own biases while a bitfit one serves
         self._lock = threading.Lock()
         self.version = "base"
         self.max_new_tokens = max_new_tokens
@@ -99,29 +95,59 @@ class LiveModel:
         """Serve `adapter_path` as `version` (None: the base model). Raises if it cannot load."""
         if version == self.version:
             return
+        kind, full_model = None, None
         if adapter_path is not None:
             check_adapter(adapter_path)  # before touching the model that is serving
+            kind = weights_kind(adapter_path)
+            if kind == "full":  # loaded before taking the lock: answers go on meanwhile
+                full_model = self._load_full(adapter_path)
         with self._lock:
             old = self.version
             if version == old:  # another thread (e.g. the registry follower) got here first
                 return
             if adapter_path is None:
-                if self._peft is not None:
-                    self._model = self._peft.unload()
-                    self._peft = None
-            elif self._peft is None:
-                from peft import PeftModel
-
-                self._peft = PeftModel.from_pretrained(self._model, adapter_path, adapter_name=version)
-                self._model = self._peft
-            else:
+                self._to_base()
+            elif kind == "full":
+                self._to_base()
+                self._model = full_model
+            elif kind == "bitfit":
+                self._to_base()
+                self._biases = load_biases(self._base, adapter_path)
+            elif self._peft is not None and loads_alongside(self._peft.peft_config.get(old), adapter_path):
                 self._peft.load_adapter(adapter_path, adapter_name=version)
                 self._peft.set_adapter(version)
-                if old != version and old in self._peft.peft_config:
+                if old in self._peft.peft_config:
                     self._peft.delete_adapter(old)
+            else:
+                from peft import PeftModel
+
+                self._to_base()
+                self._peft = PeftModel.from_pretrained(self._base, adapter_path, adapter_name=version)
+                self._model = self._peft
             self._model.eval()
             self.version = version
         log.info("live model now serves %s (was %s)", version, old)
+
+    def _to_base(self) -> None:
+        if self._peft is not None:
+            if self._peft.peft_config[self._peft.active_adapter].is_prompt_learning:
+                self._peft.get_base_model()  # soft prompts never touched the base's modules
+            else:
+                self._peft.unload()  # takes the injected layers out of the base's modules
+            self._peft = None
+        if self._biases is not None:
+            restore_biases(self._base, self._biases)
+            self._biases = None
+        self._model = self._base
+
+    def _load_full(self, path: str) -> Any:
+        from transformers import AutoModelForCausalLM
+
+        try:
+            model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=self._dtype)
+        except Exception as exc:
+            raise AdapterError(f"model at {path} is unusable: {type(exc).__name__}: {exc}") from exc
+        return model.to(self._device).eval()
 
 
 def _text_so_far(tokenizer: Any, on_text: Callable[[str], None]) -> Any:

@@ -12,7 +12,7 @@ from policies import Policies
 from policies.schema import ScheduleSpec
 from storage import Database
 from storage.audit import paused_by, recent_events
-from storage.exchanges import feedback_counts, training_examples
+from storage.exchanges import InGroup, feedback_counts, training_examples
 from storage.registry import history, live_adapter
 from storage.runs import examples_since, last_run
 from tuner.split import is_heldout
@@ -31,11 +31,13 @@ def next_scheduled_run(policies: Policies, now: datetime | None = None) -> datet
     return schedule_trigger(policies.training.schedule).get_next_fire_time(None, now)
 
 
-def tune_status(db: Database, policies: Policies, next_run: datetime | None = None) -> dict[str, Any]:
+def tune_status(
+    db: Database, policies: Policies, next_run: datetime | None = None, in_group: InGroup | None = None
+) -> dict[str, Any]:
     """A plain dict (JSON-ready) that `tunebot status` and `/tune status` both render."""
     with db.session() as session:
         live = live_adapter(session)
-        examples = training_examples(session, policies.feedback)
+        examples = training_examples(session, policies.feedback, in_group)
         trained = last_run(session, trained=True)
         latest = last_run(session)
         counts = feedback_counts(session)
@@ -80,6 +82,7 @@ def _adapter_view(adapter: Any) -> dict[str, Any]:
         "version": adapter.label,
         "status": adapter.status,
         "method": adapter.method,
+        "path": adapter.path,
         "metrics": adapter.metrics,
         "baseline": adapter.baseline,
         "decision": adapter.decision,

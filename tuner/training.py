@@ -5,6 +5,7 @@ Runs inside the child process started by `tuner.child`; nothing here touches the
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 from collections.abc import Callable
@@ -14,8 +15,11 @@ from typing import Any
 
 from policies.schema import TrainingPolicy
 from tuner.dataset import Snapshot
-from tuner.evaluation import heldout_nll, reply_token_ids
 from tuner.methods import get_method
+from tuner.replay import replay_rows
+from tuner.scoring import evaluate
+from tuner.trainers import build_trainer, prepare_own_weights
+from tuner.weights import save_weights
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -37,6 +41,11 @@ class TrainingJob:
     batch_size: int = 4
     max_length: int = 1024
     seed: int = 42
+    virtual_tokens: int = 20  # prompt_tuning and prefix_tuning
+    eval_max_new_tokens: int = 48  # generated answers scored by chrF and the regression guard
+    general_prompts: list[str] = field(default_factory=list)  # the regression guard's; empty: off
+    replay_prompts: list[str] = field(default_factory=list)  # base-answered, trained on (sft methods)
+    replay_cache: str | None = None  # folder where the base model's replay answers are kept
 
     @classmethod
     def from_policy(cls, policy: TrainingPolicy, method: str | None = None, **paths: Any) -> TrainingJob:
@@ -45,7 +54,8 @@ class TrainingJob:
             lora=policy.lora.model_dump(),
             epochs=policy.epochs,
             max_steps=policy.max_steps,
-            learning_rate=policy.learning_rate,
+            learning_rate=policy.learning_rates.get(method or policy.method, policy.learning_rate),
+            virtual_tokens=policy.virtual_tokens,
             batch_size=policy.batch_size,
             max_length=policy.max_length,
             seed=policy.seed,
@@ -64,14 +74,14 @@ class TrainingFailed(RuntimeError):
     """Training finished without a usable adapter (e.g. the loss became NaN)."""
 
 
-def _load_base(job: TrainingJob):  # type: ignore[no-untyped-def]
+def _load_base(job: TrainingJob, quantize: bool):  # type: ignore[no-untyped-def]
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
     cuda = torch.cuda.is_available()
     compute_dtype = torch.bfloat16 if cuda else torch.float32
     kwargs: dict[str, Any] = {"dtype": compute_dtype, "device_map": {"": 0 if cuda else "cpu"}}
-    if get_method(job.method).quantize_4bit:
+    if quantize:
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
@@ -83,18 +93,6 @@ def _load_base(job: TrainingJob):  # type: ignore[no-untyped-def]
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(job.base_model, **kwargs)
     return model, tokenizer, cuda
-
-
-def tokenized(rows: Any, tokenizer: Any, max_length: int) -> Any:
-    """input_ids + completion_mask per example, laid out exactly as the held-out scoring reads them."""
-    from datasets import Dataset
-
-    out = []
-    for row in rows:
-        ids, n_prompt = reply_token_ids(tokenizer, row["prompt"], row["completion"], max_length)
-        if len(ids) > n_prompt:  # a reply cut off entirely by max_length teaches nothing
-            out.append({"input_ids": ids, "completion_mask": [0] * n_prompt + [1] * (len(ids) - n_prompt)})
-    return Dataset.from_list(out)
 
 
 def _progress_callback(emit: Emit):  # type: ignore[no-untyped-def]
@@ -124,95 +122,69 @@ def _progress_callback(emit: Emit):  # type: ignore[no-untyped-def]
 
 
 def train_and_evaluate(job: TrainingJob, emit: Emit) -> dict[str, Any]:
-    """Train a fresh adapter into `job.adapter_dir`, score it and the baseline, write the result."""
+    """Train fresh weights into `job.adapter_dir`, score them and the baseline, write the result."""
     import torch
-    from peft import LoraConfig
     from transformers import set_seed
-    from trl import SFTConfig, SFTTrainer
 
     set_seed(job.seed)
+    method = get_method(job.method)
     snapshot = Snapshot.load(Path(job.dataset_dir))
-    emit(
-        {
-            "event": "phase",
-            "phase": "load",
-            "train": len(snapshot.train),
-            "heldout": len(snapshot.heldout),
-        }
-    )
-    model, tokenizer, cuda = _load_base(job)
+    emit({"event": "phase", "phase": "load", "train": len(snapshot.train), "heldout": len(snapshot.heldout)})
+    model, tokenizer, cuda = _load_base(job, method.quantize_4bit)
     # No KV cache in training: with one, transformers would not mask attention between the examples
     # of a padding-free batch (SFTTrainer also passes use_cache=False; this holds for every version).
     model.config.use_cache = False
-    config = SFTConfig(
-        output_dir=str(Path(job.result_path).parent / "trainer"),  # scratch; removed by the cycle
-        num_train_epochs=job.epochs,
-        max_steps=job.max_steps,
-        learning_rate=job.learning_rate,
-        per_device_train_batch_size=job.batch_size,
-        max_length=None,  # examples are truncated to job.max_length when tokenized (below)
-        completion_only_loss=True,
-        lr_scheduler_type="cosine",
-        warmup_steps=0,
-        logging_steps=1,
-        logging_nan_inf_filter=False,  # the filter would hide a diverging loss from the check below
-        save_strategy="no",
-        report_to=[],
-        disable_tqdm=True,
-        use_cpu=not cuda,
-        bf16=cuda,
-        seed=job.seed,
-        data_seed=job.seed,
-        gradient_checkpointing=cuda,
-        dataloader_num_workers=0,
-        # Chat examples vary in length: a batch is one row of its examples back to back, position
-        # ids restarting at each, instead of rows padded to the longest (transformers masks
-        # attention across examples). Measured in docs/perf-notes.md.
-        padding_free=True,
-    )
-    lora = job.lora
-    trainer = SFTTrainer(
-        model=model,
-        args=config,
-        train_dataset=tokenized(snapshot.train, tokenizer, job.max_length),
-        processing_class=tokenizer,
-        peft_config=LoraConfig(
-            r=lora.get("r", 16),
-            lora_alpha=lora.get("alpha", 32),
-            lora_dropout=lora.get("dropout", 0.05),
-            target_modules=lora.get("target_modules", "all-linear"),
-            task_type="CAUSAL_LM",
-        ),
-        callbacks=[_progress_callback(emit)],
-    )
+    prepare_own_weights(method, model, job.base_model)
+    common = {
+        "output_dir": str(Path(job.result_path).parent / "trainer"),  # scratch; removed by the cycle
+        "num_train_epochs": job.epochs,
+        "max_steps": job.max_steps,
+        "learning_rate": job.learning_rate,
+        "per_device_train_batch_size": job.batch_size,
+        "lr_scheduler_type": "cosine",
+        "warmup_steps": 0,
+        "logging_steps": 1,
+        "logging_nan_inf_filter": False,  # the filter would hide a diverging loss from the check
+        "save_strategy": "no",
+        "report_to": [],
+        "disable_tqdm": True,
+        "use_cpu": not cuda,
+        "bf16": cuda,
+        "seed": job.seed,
+        "data_seed": job.seed,
+        "gradient_checkpointing": cuda,
+        "dataloader_num_workers": 0,
+    }
+    rows = snapshot.train.to_list()
+    if job.replay_prompts and method.trainer == "sft":
+        replay = replay_rows(model, tokenizer, job)
+        emit({"event": "phase", "phase": "replay", "examples": len(replay)})
+        rows += replay
+    trainer = build_trainer(method, model, tokenizer, job, rows, common, _progress_callback(emit))
     emit({"event": "phase", "phase": "train"})
     output = trainer.train()
     if not math.isfinite(output.training_loss):
         raise TrainingFailed(f"training loss is {output.training_loss}; no adapter was saved")
-    peft_model: Any = trainer.model
-    peft_model.save_pretrained(job.adapter_dir)
+    save_weights(trainer.model, method.weights, job.adapter_dir)
+    peak = torch.cuda.max_memory_allocated() if cuda else None
+    del trainer, model  # evaluation loads the base as the live model serves it
+    gc.collect()
+    if cuda:
+        torch.cuda.empty_cache()
 
     emit({"event": "phase", "phase": "evaluate"})
-    heldout = snapshot.heldout.to_list()
-    candidate = heldout_nll(peft_model, tokenizer, heldout, job.max_length)
-    if job.live_adapter:
-        peft_model.load_adapter(job.live_adapter, adapter_name="live")
-        peft_model.set_adapter("live")
-        baseline = heldout_nll(peft_model, tokenizer, heldout, job.max_length)
-        baseline_label = "live"
-    else:
-        with peft_model.disable_adapter():
-            baseline = heldout_nll(peft_model, tokenizer, heldout, job.max_length)
-        baseline_label = "base"
-    result = {
-        "train_loss": output.training_loss,
-        "train_steps": output.global_step,
-        "train_seconds": output.metrics.get("train_runtime"),
-        "candidate": candidate,
-        "baseline": {**baseline, "label": baseline_label},
-        "device": "cuda" if cuda else "cpu",
-        "peak_memory_bytes": torch.cuda.max_memory_allocated() if cuda else None,
-    }
+    result = evaluate(
+        tokenizer, job, snapshot.heldout.to_list(), lambda: _load_base(job, quantize=False)[0].eval()
+    )
+    result.update(
+        {
+            "train_loss": output.training_loss,
+            "train_steps": output.global_step,
+            "train_seconds": output.metrics.get("train_runtime"),
+            "device": "cuda" if cuda else "cpu",
+            "peak_memory_bytes": peak,  # training's
+        }
+    )
     tmp = Path(job.result_path + ".tmp")
     tmp.write_text(json.dumps(result))
     tmp.replace(job.result_path)

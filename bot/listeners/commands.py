@@ -1,4 +1,5 @@
-"""`/tune status | history | run | rollback [VERSION] | pause | resume | forget [@someone] | help`."""
+"""`/tune status | history | run | rollback [VERSION] | approve VERSION | pause | resume | forget [@someone] |
+help`."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from tuner.cycle import CycleResult
 
 log = logging.getLogger(__name__)
 
-SUBCOMMANDS = ("status", "history", "run", "rollback", "pause", "resume", "forget", "help")
+SUBCOMMANDS = ("status", "history", "run", "rollback", "approve", "pause", "resume", "forget", "help")
 _USER_REF = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]{2,})$")
 
 
@@ -71,6 +72,19 @@ def register(app: Any, services: Services) -> None:
             respond(
                 response_type="in_channel" if result.ok else "ephemeral",
                 text=(":rewind: " if result.ok else ":warning: ") + result.message,
+            )
+        elif sub == "approve":
+            if len(words) != 2:
+                ack(
+                    response_type="ephemeral",
+                    text="Usage: `/tune approve VERSION` (a pending candidate, e.g. v3).",
+                )
+                return
+            ack(response_type="ephemeral", text=f"Approving {words[1]}…")
+            result = tune.approve(actor=user, version=words[1])
+            respond(
+                response_type="in_channel" if result.ok else "ephemeral",
+                text=(":white_check_mark: " if result.ok else ":warning: ") + result.message,
             )
         elif sub == "run":
             ack(response_type="ephemeral", text="Starting a tune cycle; I'll report back here.")

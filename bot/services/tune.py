@@ -12,7 +12,7 @@ from policies.access import AccessDecision, may_run
 from storage import Database
 from storage.audit import paused_by, record_event
 from storage.erasure import ErasureReport, forget_user
-from storage.registry import RegistryError, rollback
+from storage.registry import RegistryError, approve_candidate, rollback
 from tuner.cycle import CycleResult, TuneCycle
 from tuner.scheduler import TuneScheduler
 from tuner.status import tune_status
@@ -21,12 +21,14 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class RollbackResult:
+class RegistryChange:
+    """The outcome of a rollback or an approval, worded for the person who asked."""
+
     ok: bool
     message: str
 
 
-def roll_back(db: Database, actor: str, to_version: str | None = None) -> RollbackResult:
+def roll_back(db: Database, actor: str, to_version: str | None = None) -> RegistryChange:
     """The registry half of a rollback (one transaction + audit event), for Slack and the CLI."""
     try:
         with db.session() as session:
@@ -34,14 +36,25 @@ def roll_back(db: Database, actor: str, to_version: str | None = None) -> Rollba
             taken_down = previous.label if previous else "base model"
             serving = now_live.label if now_live else "the base model"
     except RegistryError as exc:
-        return RollbackResult(False, str(exc))
+        return RegistryChange(False, str(exc))
     log.info("rollback by %s: %s -> %s", actor, taken_down, serving)
-    return RollbackResult(True, f"Rolled back {taken_down}; now serving {serving}.")
+    return RegistryChange(True, f"Rolled back {taken_down}; now serving {serving}.")
+
+
+def approve(db: Database, actor: str, version: str) -> RegistryChange:
+    """The registry half of `/tune approve VERSION` and `tunebot approve VERSION`."""
+    try:
+        with db.session() as session:
+            label = approve_candidate(session, version, actor=actor).label
+    except RegistryError as exc:
+        return RegistryChange(False, str(exc))
+    log.info("%s approved by %s", label, actor)
+    return RegistryChange(True, f"Approved {label}; it is live now.")
 
 
 def forget_and_report(
     db: Database, user_id: str, actor: str, on_erasure: str = "rollback"
-) -> tuple[ErasureReport, RollbackResult | None]:
+) -> tuple[ErasureReport, RegistryChange | None]:
     """Erase a user's data. If the live adapter learned from it, roll back to a clean one (or the
     base model) now, or with `on_erasure: retrain` leave it serving until the next cycle replaces it.
     """
@@ -68,7 +81,7 @@ def set_paused(db: Database, actor: str, *, paused: bool) -> str:
     return "Scheduled tune cycles are running again."
 
 
-def describe_erasure(report: ErasureReport, rolled: RollbackResult | None) -> str:
+def describe_erasure(report: ErasureReport, rolled: RegistryChange | None) -> str:
     text = (
         f"Erased {report.exchanges} exchange(s) and {report.feedback} feedback record(s) "
         f"of <@{report.user_id}>."
@@ -107,10 +120,16 @@ class TuneService:
 
     def status(self) -> dict[str, Any]:
         next_run = self.scheduler.next_run_time() if self.scheduler else None
-        return tune_status(self.db, self.policies, next_run)
+        return tune_status(self.db, self.policies, next_run, self.cycle.in_group)
 
-    def rollback(self, actor: str, to_version: str | None = None) -> RollbackResult:
+    def rollback(self, actor: str, to_version: str | None = None) -> RegistryChange:
         result = roll_back(self.db, actor, to_version)
+        if result.ok:
+            self.sync_live_model()
+        return result
+
+    def approve(self, actor: str, version: str) -> RegistryChange:
+        result = approve(self.db, actor, version)
         if result.ok:
             self.sync_live_model()
         return result

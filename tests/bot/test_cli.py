@@ -84,12 +84,13 @@ def test_scrub_reads_and_writes_json_lines() -> None:
 
 
 def test_import_tune_status_ask_rollback(env: dict[str, str]) -> None:
-    imported = tunebot("import", str(EXPORT), env=env)
+    imported = tunebot("import", str(EXPORT), "--progress", "bar", env=env)
     assert imported.returncode == 0, imported.stderr
     assert "imported 18 exchanges" in imported.stdout
     assert "13 correct" in imported.stdout and "5 approve" in imported.stdout
+    assert "#ask-tunebot: 100%" in imported.stderr and "18/18" in imported.stderr  # tqdm's bar
 
-    tuned = tunebot("tune", "--now", env=env)
+    tuned = tunebot("tune", "--now", env=env)  # not a terminal: a line per step
     assert tuned.returncode == 0, tuned.stdout + tuned.stderr
     assert "step 1/" in tuned.stdout and "evaluate" in tuned.stdout
     assert "decision: promoted v1" in tuned.stdout
@@ -121,6 +122,13 @@ def test_import_tune_status_ask_rollback(env: dict[str, str]) -> None:
     assert [e["action"] for e in events[:3]] == ["policy", "rollback", "promote"]
     assert events[0]["reason"] == "changed access.admins, training.learning_rate"
     assert events[-1]["action"] == "policy" and events[-1]["reason"] == "first policy on record"
+
+    # On a terminal (or asked to) the training steps are a progress bar; --method overrides the policy.
+    barred = tunebot("tune", "--now", "--progress", "bar", "--method", "lora", env=env)
+    assert barred.returncode == 0, barred.stdout + barred.stderr
+    assert "step 1/" not in barred.stdout and "training: 100%" in barred.stderr and "loss=" in barred.stderr
+    assert "v2: " in barred.stdout
+    assert json.loads(tunebot("history", "--json", env=env).stdout)["adapters"][0]["method"] == "lora"
 
 
 def test_bad_policy_file_stops_with_path_and_field(env: dict[str, str], tmp_path: Path) -> None:

@@ -262,6 +262,33 @@ def _audit(bot: BotHarness) -> list:
         return recent_events(session, 5)
 
 
+def test_tune_approve_puts_a_held_candidate_live(bot: BotHarness) -> None:
+    from tuner.cycle import TuneCycle
+
+    seed_corrections(bot.runtime.db, 16)
+    policies = bot.runtime.policies
+    held = policies.model_copy(
+        update={"promotion": policies.promotion.model_copy(update={"require_approval": True})}
+    )
+    cycle = TuneCycle(
+        bot.runtime.db, held, data_dir=bot.runtime.data_dir, base_model=bot.runtime.base_model_path
+    )
+    assert cycle.run("test").outcome == "held"
+    assert bot.runtime.live_model.version == "base"
+
+    denied = bot.send.command(ALICE, "approve v1", bot.slack.response_url("ap0")).json()
+    assert "only tunebot admins may run `/tune approve`" in denied["text"]
+    usage = bot.send.command(ADMIN, "approve", bot.slack.response_url("ap1")).json()
+    assert usage["text"].startswith("Usage: `/tune approve VERSION`")
+    assert bot.send.command(ADMIN, "approve v1", bot.slack.response_url("ap2")).status == 200
+    bot.wait_response("Approved v1; it is live now.")
+    assert bot.runtime.live_model.version == "v1"
+    _, reply = mention(bot, "Which port does service 3 use?")
+    assert "tunebot · v1" in blocks_text(reply)
+    history = bot.send.command(ALICE, "history", bot.slack.response_url("h")).json()["text"]
+    assert f"approve v1 by {ADMIN}" in history
+
+
 def test_tune_run_promotes_then_rollback_is_admin_only(bot: BotHarness) -> None:
     seed_corrections(bot.runtime.db, 16)
     refused = bot.send.command(ALICE, "run", bot.slack.response_url("r0")).json()

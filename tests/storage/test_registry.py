@@ -9,6 +9,8 @@ import pytest
 from storage.audit import recent_events
 from storage.registry import (
     RegistryError,
+    approve_candidate,
+    hold_candidate,
     live_adapter,
     promote_candidate,
     register_candidate,
@@ -48,6 +50,48 @@ def test_promote_then_rollback_chain(db) -> None:  # type: ignore[no-untyped-def
             rollback(session, actor="U1")
         actions = [e.action for e in recent_events(session)]
         assert actions[:3] == ["rollback"] * 3 and actions.count("promote") == 3
+
+
+def test_a_held_candidate_goes_live_only_when_approved(db) -> None:  # type: ignore[no-untyped-def]
+    with db.session() as session:
+        promote_candidate(session, _candidate(session, 1), actor="tuner", reason="better")
+        hold_candidate(session, _candidate(session, 2), reason="heldout_nll 0.5 vs live 1.0")
+        assert live_adapter(session).label == "v1"
+        with pytest.raises(RegistryError, match="v1 is live; only a candidate waiting for approval"):
+            approve_candidate(session, "v1", actor="U0ADMIN")
+        with pytest.raises(RegistryError, match="never live"):
+            rollback(session, actor="U1", to_version="v2")
+    with db.session() as session:
+        approved = approve_candidate(session, "v2", actor="U0ADMIN")
+        assert approved.status == "live" and approved.decision.startswith("approved by U0ADMIN")
+        assert live_adapter(session).label == "v2"
+        events = [(e.action, e.subject, e.actor) for e in recent_events(session)][:3]
+        assert events == [("promote", "v2", "U0ADMIN"), ("approve", "v2", "U0ADMIN"), ("hold", "v2", "tuner")]
+        with pytest.raises(RegistryError, match="v2 is live"):
+            approve_candidate(session, "v2", actor="U0ADMIN")
+
+
+def test_a_newer_candidate_supersedes_a_pending_one(db) -> None:  # type: ignore[no-untyped-def]
+    with db.session() as session:
+        hold_candidate(session, _candidate(session, 1), reason="won")
+        assert hold_candidate(session, _candidate(session, 2), reason="won too") == ["v1"]
+        promote_candidate(session, _candidate(session, 3), actor="tuner", reason="better")
+    with db.session() as session:
+        with pytest.raises(RegistryError, match="v1 is rejected"):
+            approve_candidate(session, "v1", actor="U0ADMIN")
+        with pytest.raises(RegistryError, match="v2 is rejected"):  # superseded by v3's promotion
+            approve_candidate(session, "v2", actor="U0ADMIN")
+
+
+def test_approval_is_refused_when_another_adapter_went_live_since(db) -> None:  # type: ignore[no-untyped-def]
+    with db.session() as session:
+        for n in (1, 2):
+            promote_candidate(session, _candidate(session, n), actor="tuner", reason="better")
+        hold_candidate(session, _candidate(session, 3), reason="won against v2")
+    with db.session() as session:
+        rollback(session, actor="U1")  # v1 serves again: v3 was never compared with it
+    with db.session() as session, pytest.raises(RegistryError, match="v1 went live after v3 was scored"):
+        approve_candidate(session, "v3", actor="U0ADMIN")
 
 
 def test_rollback_to_a_named_version(db) -> None:  # type: ignore[no-untyped-def]

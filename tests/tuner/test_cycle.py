@@ -6,13 +6,15 @@ import os
 import signal
 from pathlib import Path
 
-from bot.services.tune import describe_erasure, forget_and_report
+from bot.services.tune import approve, describe_erasure, forget_and_report
+from bot.views import history_text
 from policies import Policies
 from storage.audit import recent_events
 from storage.registry import history, live_adapter
 from storage.runs import last_run
 from tests.factories import seed_corrections
 from tuner.cycle import TuneCycle
+from tuner.status import tune_status
 
 
 def make_cycle(runtime, policies: Policies, swaps: list | None = None) -> TuneCycle:  # type: ignore[no-untyped-def]
@@ -53,6 +55,28 @@ def test_cycle_promotes_a_better_adapter_then_refuses_a_worse_one(runtime, polic
         assert (rejected.label, rejected.status) == ("v2", "rejected")
         assert rejected.baseline["label"] == "live"
         assert rejected.metrics["heldout_nll"] > rejected.baseline["heldout_nll"]
+
+
+def test_a_winning_candidate_waits_for_an_admin(runtime, policies) -> None:  # type: ignore[no-untyped-def]
+    seed_corrections(runtime.db, 16)
+    held = policies.model_copy(
+        update={"promotion": policies.promotion.model_copy(update={"require_approval": True})}
+    )
+    swaps: list[str] = []
+    result = make_cycle(runtime, held, swaps).run("test")
+    assert result.outcome == "held" and "waiting for `/tune approve v1`" in result.message
+    assert swaps == []
+    with runtime.db.session() as session:
+        assert live_adapter(session) is None and history(session)[0].status == "pending"
+
+    assert not approve(runtime.db, "U0ADMIN", "v2").ok
+    approved = approve(runtime.db, "U0ADMIN", "v1")
+    assert approved.ok and approved.message == "Approved v1; it is live now.", approved.message
+    with runtime.db.session() as session:
+        assert live_adapter(session).label == "v1"
+    text = history_text(tune_status(runtime.db, held))
+    assert "approve v1 by U0ADMIN" in text and "hold v1 by tuner" in text
+    assert "promote v1 by U0ADMIN" in text
 
 
 def test_retrain_on_erasure_serves_until_the_next_cycle_replaces_it(runtime, policies) -> None:  # type: ignore[no-untyped-def]

@@ -6,7 +6,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-from tuner.training import tokenized
+from tuner.trainers import sft_dataset as tokenized
 
 ROWS = [
     {

@@ -1,0 +1,66 @@
+"""Regression guard: does the candidate still talk like the base model on general prompts?
+
+The base model answers the shipped general prompts (greedy); the guard compares the mean per-token
+NLL of those very answers under the base model and under the candidate. An adapter that forgot how
+to talk (overfit into gibberish, or answering everything with company facts) finds the base model's
+ordinary answers unlikely, and its NLL rises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+from tuner.chat_format import chat_messages
+from tuner.evaluation import generate_replies, heldout_nll
+
+POLICIES = Path(__file__).resolve().parent.parent / "policies"
+SHIPPED_PROMPTS = POLICIES / "general_prompts.txt"
+SHIPPED_REPLAY = POLICIES / "replay_prompts.txt"
+
+
+def load_prompts(path: str | Path | None, shipped: Path = SHIPPED_PROMPTS) -> list[str]:
+    """One prompt per line, `#` comments and blank lines skipped; None: the shipped file."""
+    source = Path(path) if path else shipped
+    try:
+        lines = source.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ValueError(f"general prompts file {source}: {exc.strerror or exc}") from exc
+    prompts = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if not prompts:
+        raise ValueError(f"general prompts file {source} has no prompts")
+    return prompts
+
+
+def regression_scores(
+    model: Any,
+    tokenizer: Any,
+    prompts: list[str],
+    base_only: Callable[[], AbstractContextManager[Any]],
+    *,
+    max_length: int,
+    max_new_tokens: int,
+) -> dict[str, Any]:
+    """NLL of the base model's own answers to `prompts`, under the base model and the candidate.
+
+    `base_only()` is a context in which `model` is the base model (the adapter disabled).
+    """
+    chats = [chat_messages([{"role": "user", "content": prompt}]) for prompt in prompts]
+    with base_only():
+        answers = generate_replies(model, tokenizer, chats, max_new_tokens)
+    rows = [
+        {"prompt": chat, "completion": [{"role": "assistant", "content": answer}]}
+        for chat, answer in zip(chats, answers, strict=True)
+        if answer
+    ]
+    with base_only():
+        base = heldout_nll(model, tokenizer, rows, max_length)
+    candidate = heldout_nll(model, tokenizer, rows, max_length)
+    return {
+        "prompts": len(rows),
+        "base_nll": base["heldout_nll"],
+        "candidate_nll": candidate["heldout_nll"],
+        "increase": candidate["heldout_nll"] - base["heldout_nll"],
+    }
