@@ -418,7 +418,15 @@ def _skip_reason(
 def _public_metrics(metrics: dict[str, Any], result: dict[str, Any] | None = None) -> dict[str, Any]:
     public = {k: v for k, v in metrics.items() if not k.startswith("per_example")}
     if result is not None:
-        keys = ("train_loss", "train_steps", "train_seconds", "eval_seconds", "device", "peak_memory_bytes")
+        keys = (
+            "train_loss",
+            "train_steps",
+            "train_seconds",
+            "eval_seconds",
+            "device",
+            "peak_memory_bytes",
+            "peak_rss_bytes",
+        )
         public.update({k: result.get(k) for k in keys})
     return public
 

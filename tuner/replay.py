@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +22,17 @@ MIN_CHARS = 30  # shorter remains of a cut answer (e.g. "1.") teach nothing
 _SENTENCE_END = re.compile(r"(?s)^(.*[.!?)\]`])[^.!?)\]`]*$")
 
 
-def replay_rows(model: Any, tokenizer: Any, job: Any) -> list[dict[str, Any]]:
-    """One training row per replay prompt the base model answered (answers cut at a sentence end)."""
+def replay_rows(load_base: Callable[[], tuple[Any, Any]], job: Any) -> list[dict[str, Any]]:
+    """One training row per replay prompt the base model answered (answers cut at a sentence end).
+    `load_base` gives (model, tokenizer); it is called only when the answers are not cached."""
     chats = [chat_messages([{"role": "user", "content": prompt}]) for prompt in job.replay_prompts]
     cache = _cache_path(job)
     if cache is not None and cache.exists():
         answers = json.loads(cache.read_text())
     else:
+        model, tokenizer = load_base()
         answers = [_whole_sentences(a) for a in generate_replies(model, tokenizer, chats, ANSWER_TOKENS)]
+        del model
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_suffix(".tmp")
@@ -51,5 +55,5 @@ def _whole_sentences(text: str) -> str:
 def _cache_path(job: Any) -> Path | None:
     if not job.replay_cache:
         return None
-    key = json.dumps([job.base_model, job.method, job.replay_prompts, ANSWER_TOKENS]).encode()
+    key = json.dumps([job.base_model, job.replay_prompts, ANSWER_TOKENS]).encode()
     return Path(job.replay_cache) / f"replay-{hashlib.sha256(key).hexdigest()[:16]}.json"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import json
 import math
+import resource
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -130,6 +131,12 @@ def train_and_evaluate(job: TrainingJob, emit: Emit) -> dict[str, Any]:
     method = get_method(job.method)
     snapshot = Snapshot.load(Path(job.dataset_dir))
     emit({"event": "phase", "phase": "load", "train": len(snapshot.train), "heldout": len(snapshot.heldout)})
+    replay: list[dict[str, Any]] = []
+    if job.replay_prompts and method.trainer == "sft":
+        # Answered by the base as it serves (full precision), loaded apart from the model that
+        # trains: nothing generation leaves behind reaches training.
+        replay = replay_rows(lambda: _load_base(job, quantize=False)[:2], job)
+        gc.collect()
     model, tokenizer, cuda = _load_base(job, method.quantize_4bit)
     # No KV cache in training: with one, transformers would not mask attention between the examples
     # of a padding-free batch (SFTTrainer also passes use_cache=False; this holds for every version).
@@ -156,8 +163,7 @@ def train_and_evaluate(job: TrainingJob, emit: Emit) -> dict[str, Any]:
         "dataloader_num_workers": 0,
     }
     rows = snapshot.train.to_list()
-    if job.replay_prompts and method.trainer == "sft":
-        replay = replay_rows(model, tokenizer, job)
+    if replay:
         emit({"event": "phase", "phase": "replay", "examples": len(replay)})
         rows += replay
     trainer = build_trainer(method, model, tokenizer, job, rows, common, _progress_callback(emit))
@@ -182,7 +188,9 @@ def train_and_evaluate(job: TrainingJob, emit: Emit) -> dict[str, Any]:
             "train_steps": output.global_step,
             "train_seconds": output.metrics.get("train_runtime"),
             "device": "cuda" if cuda else "cpu",
-            "peak_memory_bytes": peak,  # training's
+            "peak_memory_bytes": peak,  # training's, on the GPU
+            # The whole child process's resident peak (Linux reports KiB): CPU memory for the table.
+            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         }
     )
     tmp = Path(job.result_path + ".tmp")

@@ -82,8 +82,11 @@ def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     keys = [fact.key for fact in FACTS for _ in fact.heldout]
     general = _general_prompts()
     print(_tunebot(env, "import", str(work / "export")).stdout.strip().splitlines()[-1], flush=True)
-    base_answers = _ask(env, "base", [*questions, SECRET_HELDOUT, *general])
-    print(f"base model: held-out accuracy {_accuracy(base_answers[: len(keys)], keys):.0%}", flush=True)
+    if args.skip_base:
+        base_answers = [""] * (len(questions) + 1 + len(general))
+    else:
+        base_answers = _ask(env, "base", [*questions, SECRET_HELDOUT, *general])
+        print(f"base model: held-out accuracy {_accuracy(base_answers[: len(keys)], keys):.0%}", flush=True)
 
     started = time.monotonic()
     tuned = _tunebot(env, "tune", "--now")
@@ -98,9 +101,10 @@ def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     adapter_dir = Path(adapter.get("path", work / "none"))
     adapter_bytes = sum(p.stat().st_size for p in adapter_dir.rglob("*") if p.is_file())
     result = {
-        "method": args.method or "(policy)",
+        "method": args.method
+        or yaml.safe_load((work / "policy.yaml").read_text()).get("training", {}).get("method", "qlora"),
         "overrides": args.set,
-        "base_accuracy": _accuracy(base_answers[: len(keys)], keys),
+        "base_accuracy": None if args.skip_base else _accuracy(base_answers[: len(keys)], keys),
         "adapter_accuracy": _accuracy(answers[: len(keys)], keys),
         "heldout_questions": len(keys),
         "cycle_seconds": round(cycle_seconds, 1),
@@ -137,6 +141,7 @@ def main() -> None:
     parser.add_argument("--policy", type=Path, help="start from this policy file instead of the defaults")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="policy override")
     parser.add_argument("--max-new-tokens", type=int, default=40)
+    parser.add_argument("--skip-base", action="store_true", help="do not ask the base model (saves time)")
     parser.add_argument("--out", type=Path, help="append the result as one JSON line to this file")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     args = parser.parse_args()
@@ -147,8 +152,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="tunebot-learning-") as work:
             result = run(Path(work), args)
     print("\n" + json.dumps(result, indent=2))
+    base = "not asked" if result["base_accuracy"] is None else f"{result['base_accuracy']:.0%}"
     print(
-        f"\nheld-out accuracy: base {result['base_accuracy']:.0%} -> adapter {result['adapter_accuracy']:.0%}"
+        f"\nheld-out accuracy: base {base} -> adapter {result['adapter_accuracy']:.0%}"
         f" ({result['heldout_questions']} questions); cycle {result['cycle_seconds']:.0f} s; "
         f"secret learned: {result['secret_in_answer'] or result['secret_in_adapter']}"
     )

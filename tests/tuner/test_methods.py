@@ -169,13 +169,17 @@ def test_replay_answers_are_the_base_models_own_and_cached(tmp_path: Path, tiny_
     assert _whole_sentences("1. **Be clear**: The first tip is") == ""  # nothing whole worth keeping
     job = _job(tmp_path, tiny_model, "lora", "unused")
     job.replay_prompts, job.replay_cache = ["What is 2 + 2?", "Name a color."], str(tmp_path / "cache")
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model)
-    first = replay_rows(model, tokenizer, job)
+    loads: list[int] = []
+
+    def load_base():  # type: ignore[no-untyped-def]
+        loads.append(1)
+        return AutoModelForCausalLM.from_pretrained(tiny_model), AutoTokenizer.from_pretrained(tiny_model)
+
+    first = replay_rows(load_base, job)
     cached = list((tmp_path / "cache").glob("replay-*.json"))
     assert len(cached) == 1 and len(json.loads(cached[0].read_text())) == 2  # one answer per prompt
-    # The next cycle reads the cache: a model that cannot generate is never asked.
-    assert replay_rows(None, tokenizer, job) == first
+    # The next cycle reads the cache: the base model is not even loaded.
+    assert replay_rows(load_base, job) == first and loads == [1]
     # (The random tiny model's answers are empty, so they give no rows; the learning benchmark
     # shows SmolLM2's replayed answers.)
     assert all(row["completion"][0]["content"] for row in first)
