@@ -144,11 +144,18 @@ class TrainingPolicy(_Section):
         description="Share of examples kept out of training for evaluation.",
     )
     lora: LoraSpec = Field(default_factory=LoraSpec)
-    epochs: float = Field(default=3.0, gt=0, description="Passes over the training examples.")
+    epochs: float = Field(default=8.0, gt=0, description="Passes over the training examples.")
     max_steps: int = Field(default=-1, description="Stop after this many steps (-1: use epochs).")
-    learning_rate: float = Field(default=2e-4, gt=0, description="Peak AdamW learning rate.")
+    learning_rate: float = Field(default=2e-3, gt=0, description="Peak AdamW learning rate.")
     learning_rates: dict[str, float] = Field(
-        default={},
+        default={
+            "ia3": 1e-2,
+            "prompt_tuning": 3e-2,
+            "prefix_tuning": 1e-2,
+            "full": 5e-5,
+            "kto": 5e-4,
+            "dpo": 5e-4,
+        },
         description="Per-method learning rates that override learning_rate (soft prompts need larger "
         "steps, full fine-tuning smaller ones).",
     )

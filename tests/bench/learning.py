@@ -10,7 +10,8 @@ promote), then `tunebot ask` on the same questions with the promoted adapter. Pr
 accuracy (the answer contains the fact) before and after, the cycle time and the gate's numbers,
 checks that the password taught in chat never comes back, and shows base and adapter answers to
 the shipped general prompts side by side (an overfit adapter answers them with gibberish or with
-company facts). The policy is the default one unless --policy/--set change it.
+company facts). The policy is the default one plus the company's product names in
+privacy.allow_list (see learning_data.ALLOW_LIST), unless --policy/--set change it.
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ from typing import Any
 
 import yaml
 
-from tests.bench.learning_data import FACTS, SECRET, SECRET_HELDOUT, build
+from tests.bench.learning_data import ALLOW_LIST, FACTS, SECRET, SECRET_HELDOUT, build
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _tunebot(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def _tunebot(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         [sys.executable, "-m", "bot.cli", *args],
         capture_output=True,
@@ -40,7 +41,7 @@ def _tunebot(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
         env={**os.environ, **env},
         cwd=REPO,
     )
-    if done.returncode != 0:
+    if check and done.returncode != 0:
         sys.exit(f"tunebot {args[0]} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return done
 
@@ -52,7 +53,7 @@ def _ask(env: dict[str, str], adapter: str, questions: list[str]) -> list[str]:
 
 def _policy(path: Path, base: Path | None, overrides: list[str], method: str | None) -> None:
     policy: dict[str, Any] = yaml.safe_load(base.read_text()) if base else {}
-    policy = policy or {}
+    policy = policy or {"privacy": {"allow_list": ALLOW_LIST}}
     for item in overrides:  # section.key=value, the value read as YAML
         dotted, _, raw = item.partition("=")
         node = policy
@@ -89,10 +90,21 @@ def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
         print(f"base model: held-out accuracy {_accuracy(base_answers[: len(keys)], keys):.0%}", flush=True)
 
     started = time.monotonic()
-    tuned = _tunebot(env, "tune", "--now")
+    tuned = _tunebot(env, "tune", "--now", check=False)
     cycle_seconds = time.monotonic() - started
     decision = tuned.stdout.strip().splitlines()[-1]
     print(tuned.stdout, flush=True)
+    if tuned.returncode != 0:  # e.g. bitfit on a model without biases: the refusal is the result
+        failure = next((line for line in tuned.stdout.splitlines() if line.startswith("failed: ")), decision)
+        return {
+            "method": args.method,
+            "overrides": args.set,
+            "adapter_accuracy": None,
+            "base_accuracy": None,
+            "cycle_seconds": round(cycle_seconds, 1),
+            "decision": failure,
+            "adapter_metrics": None,
+        }
     history = json.loads(_tunebot(env, "history", "--json").stdout)
     adapter = history["adapters"][0] if history["adapters"] else {}
     answers = _ask(env, adapter.get("version", "base"), [*questions, SECRET_HELDOUT, *general])
@@ -133,6 +145,27 @@ def _general_prompts() -> list[str]:
     return load_prompts(None)
 
 
+def table(path: Path) -> str:
+    """The methods comparison (docs/learning.md) from result lines written with --out."""
+    lines = [
+        "| method | held-out accuracy | decision | cycle s | train s | eval s | adapter MiB | peak RSS GiB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for raw in path.read_text().splitlines():
+        r = json.loads(raw)
+        m = r.get("adapter_metrics") or {}
+        decision = r["decision"].removeprefix("decision: ")
+        if m:
+            lines.append(
+                f"| {r['method']} | {r['adapter_accuracy']:.0%} | {decision} | {r['cycle_seconds']:.0f} | "
+                f"{m.get('train_seconds') or 0:.0f} | {m.get('eval_seconds') or 0:.0f} | "
+                f"{r['adapter_bytes'] / 2**20:.1f} | {(m.get('peak_rss_bytes') or 0) / 2**30:.2f} |"
+            )
+        else:
+            lines.append(f"| {r['method']} | – | {decision} | {r['cycle_seconds']:.0f} | | | | |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -144,7 +177,11 @@ def main() -> None:
     parser.add_argument("--skip-base", action="store_true", help="do not ask the base model (saves time)")
     parser.add_argument("--out", type=Path, help="append the result as one JSON line to this file")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument("--table", type=Path, help="print the methods table of a results file and exit")
     args = parser.parse_args()
+    if args.table:
+        print(table(args.table))
+        return
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
         result = run(args.keep, args)
@@ -153,11 +190,14 @@ def main() -> None:
             result = run(Path(work), args)
     print("\n" + json.dumps(result, indent=2))
     base = "not asked" if result["base_accuracy"] is None else f"{result['base_accuracy']:.0%}"
-    print(
-        f"\nheld-out accuracy: base {base} -> adapter {result['adapter_accuracy']:.0%}"
-        f" ({result['heldout_questions']} questions); cycle {result['cycle_seconds']:.0f} s; "
-        f"secret learned: {result['secret_in_answer'] or result['secret_in_adapter']}"
-    )
+    if result["adapter_accuracy"] is None:
+        print(f"\nno adapter: {result['decision']}")
+    else:
+        print(
+            f"\nheld-out accuracy: base {base} -> adapter {result['adapter_accuracy']:.0%}"
+            f" ({result['heldout_questions']} questions); cycle {result['cycle_seconds']:.0f} s; "
+            f"secret learned: {result['secret_in_answer'] or result['secret_in_adapter']}"
+        )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with args.out.open("a") as handle:

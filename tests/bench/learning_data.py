@@ -122,6 +122,11 @@ FACTS = [
     ),
 ]
 
+# What the team adds to privacy.allow_list, as the policy file advises for product names: the
+# scrubber's name recognizers take "Kestrel" and "Quillfeather" for people (the export's other
+# names are kept as they are), so without this the model learns "<PERSON_1>" in their place.
+ALLOW_LIST = ["tunebot", "Kestrel", "Quillfeather"]
+
 # Taught in chat, never to be learned: the scrubber replaces it before anything is stored.
 SECRET = "Tr0ub4dor-Quill-42"
 SECRET_QUESTIONS = ("What is the staging database password?", "staging db password?")
