@@ -203,9 +203,11 @@ def _import_thread(
                 thread_ts=thread_ts,
                 before_ts=message["ts"],
                 context=[t.text for t in turns],
+                message_ts=message["ts"],
             )
             if exchange_id is not None:
                 report.feedback["correct"] += 1
+                _import_reactions(channel_id, message, feedback, report)  # approvals of the correction
             continue
         text = _strip_bot_mentions(text, bots)
         if text:
@@ -234,6 +236,12 @@ def _import_answer(
         created_at=_ts_time(message["ts"]),
     )
     report.exchanges += 1
+    _import_reactions(channel_id, message, feedback, report)
+
+
+def _import_reactions(
+    channel_id: str, message: dict, feedback: FeedbackService, report: ImportReport
+) -> None:
     for reaction in message.get("reactions", []):
         for user in reaction.get("users", []):
             kind = feedback.react(

@@ -33,7 +33,8 @@ class FeedbackPolicy(_Section):
     min_approvals: int = Field(
         default=1,
         ge=1,
-        description="Distinct approvals an answer needs to become a training example.",
+        description="Distinct people an example needs: approvers of an answer, or a correction's "
+        "author plus those who approved the correction (a :+1: on its reply) or wrote the same one.",
     )
 
 

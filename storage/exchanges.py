@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 from policies.schema import FeedbackPolicy
 from storage.models import Exchange, Feedback, utcnow
 
-FEEDBACK_KINDS = ("approve", "reject", "correct")
+FEEDBACK_KINDS = ("approve", "reject", "correct", "endorse")
 
 
 @dataclass(frozen=True)
@@ -96,10 +96,12 @@ def add_feedback(
     reaction: str | None = None,
     corrected_reply: str | None = None,
     created_at: datetime | None = None,
+    message_ts: str | None = None,
 ) -> Feedback:
-    """Store feedback; the same vote or the same correction by the same user is kept once."""
-    if kind not in FEEDBACK_KINDS:
-        raise ValueError(f"unknown feedback kind {kind!r}; expected one of {FEEDBACK_KINDS}")
+    """Store feedback; the same vote or the same correction by the same user is kept once.
+    `message_ts`: the Slack message of a correction made by a thread reply."""
+    if kind not in FEEDBACK_KINDS or kind == "endorse":
+        raise ValueError(f"unknown feedback kind {kind!r}; expected approve, reject or correct")
     if kind == "correct" and not (corrected_reply or "").strip():
         raise ValueError("a correction needs the corrected reply text")
     if kind == "correct":
@@ -125,10 +127,53 @@ def add_feedback(
         reaction=reaction,
         corrected_reply=corrected_reply,
         created_at=created_at or utcnow(),
+        message_ts=message_ts,
     )
     session.add(feedback)
     session.flush()
     return feedback
+
+
+def find_correction(session: Session, channel_id: str, message_ts: str) -> Feedback | None:
+    """The correction made by the thread reply at `message_ts` in `channel_id`."""
+    return session.scalar(
+        select(Feedback)
+        .join(Exchange)
+        .where(
+            Exchange.channel_id == channel_id, Feedback.message_ts == message_ts, Feedback.kind == "correct"
+        )
+    )
+
+
+def endorse(
+    session: Session, correction: Feedback, *, user_id: str, reaction: str, withdraw: bool = False
+) -> bool:
+    """Record (or withdraw) `user_id`'s approval of someone's correction. True if anything changed."""
+    active = session.scalar(
+        select(Feedback).where(
+            Feedback.endorses_id == correction.id,
+            Feedback.user_id == user_id,
+            Feedback.reaction == reaction,
+            Feedback.withdrawn_at.is_(None),
+        )
+    )
+    if withdraw:
+        if active is not None:
+            active.withdrawn_at = utcnow()
+        return active is not None
+    if active is not None or user_id == correction.user_id:  # one's own correction counts already
+        return False
+    session.add(
+        Feedback(
+            exchange_id=correction.exchange_id,
+            kind="endorse",
+            user_id=user_id,
+            reaction=reaction,
+            endorses_id=correction.id,
+        )
+    )
+    session.flush()
+    return True
 
 
 def withdraw_feedback(
@@ -173,9 +218,10 @@ def training_examples(
 ) -> list[TrainingExample]:
     """Every exchange that the feedback policy turns into a training example, oldest first.
 
-    A correction wins (the newest counted one is the target); otherwise an answer needs
-    `min_approvals` distinct approvers and more approvals than rejections. Feedback from raters the
-    policy does not trust is not counted at all.
+    A correction wins (the newest one backed by `min_approvals` distinct people: its author and
+    those who approved it is the target; a correction nobody else backed yet blocks the answer it
+    corrects); otherwise an answer needs `min_approvals` distinct approvers and more approvals than
+    rejections. Feedback from raters the policy does not trust is not counted at all.
     """
     exchanges = session.scalars(
         select(Exchange)
@@ -204,7 +250,10 @@ def _example_from(
     updated_at = max(f.created_at for f in counted)
     corrections = [f for f in counted if f.kind == "correct"]
     if corrections:
-        newest = max(corrections, key=lambda f: (f.created_at, f.id))
+        backed = [f for f in corrections if len(_backers(f, counted)) >= policy.min_approvals]
+        if not backed:
+            return None
+        newest = max(backed, key=lambda f: (f.created_at, f.id))
         target, source = newest.corrected_reply or "", "corrected"
     else:
         approvers = {f.user_id for f in counted if f.kind == "approve"}
@@ -221,6 +270,14 @@ def _example_from(
         updated_at=updated_at,
         contributors=tuple(sorted(set(exchange.participants or []) | {f.user_id for f in counted})),
     )
+
+
+def _backers(correction: Feedback, counted: list[Feedback]) -> set[str]:
+    """Who stands behind a correction: its author, and whoever endorsed it or wrote the same."""
+    same = {
+        f.user_id for f in counted if f.kind == "correct" and f.corrected_reply == correction.corrected_reply
+    }
+    return same | {f.user_id for f in counted if f.kind == "endorse" and f.endorses_id == correction.id}
 
 
 def purge_unrated(session: Session, older_than: datetime) -> int:

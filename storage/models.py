@@ -78,16 +78,22 @@ class Exchange(Base):
 
 
 class Feedback(Base):
-    """An approval, rejection or correction of one exchange by one person."""
+    """An approval, rejection or correction of one exchange by one person, or an endorsement: an
+    approval of someone's correction (a :+1: on the correction's message)."""
 
     __tablename__ = "feedback"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # approve | reject | correct
+    kind: Mapped[str] = mapped_column(String(16))  # approve | reject | correct | endorse
     user_id: Mapped[str] = mapped_column(String(32))
     reaction: Mapped[str | None] = mapped_column(String(64))
     corrected_reply: Mapped[str | None] = mapped_column(Text)
+    # A correction made by a thread reply: that message's ts, so reactions on it can endorse it.
+    message_ts: Mapped[str | None] = mapped_column(String(32), index=True, default=None)
+    endorses_id: Mapped[int | None] = mapped_column(
+        ForeignKey("feedback.id", ondelete="CASCADE", name="fk_feedback_endorses"), default=None
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     withdrawn_at: Mapped[datetime | None] = mapped_column(default=None)
 

@@ -69,6 +69,7 @@ def _correction(services: Services, event: dict, client: WebClient, bot_user: st
         thread_ts=event["thread_ts"],
         before_ts=event["ts"],
         context=[t.text for t in earlier],
+        message_ts=event["ts"],
     )
     if exchange_id is not None:
         client.reactions_add(channel=event["channel"], timestamp=event["ts"], name="memo")

@@ -1,4 +1,5 @@
-"""Reactions on bot answers: approvals and rejections, withdrawn when the reaction is removed."""
+"""Reactions on bot answers (approvals and rejections) and on corrections (approvals of the
+correction), withdrawn when the reaction is removed."""
 
 from __future__ import annotations
 
@@ -12,8 +13,7 @@ def register(app: Any, services: Services) -> None:
         item = event.get("item") or {}
         if item.get("type") != "message" or event.get("user") == context.get("bot_user_id"):
             return
-        if event.get("item_user") not in (None, context.get("bot_user_id")):
-            return  # a reaction on someone else's message
+        # On a bot answer, or on a person's message that may be a correction: the service looks it up.
         services.feedback.react(
             channel_id=item["channel"],
             message_ts=item["ts"],

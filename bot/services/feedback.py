@@ -10,6 +10,8 @@ from policies.schema import FeedbackPolicy
 from storage import Database
 from storage.exchanges import (
     add_feedback,
+    endorse,
+    find_correction,
     find_exchange,
     get_exchange,
     latest_exchange_in_thread,
@@ -53,14 +55,22 @@ class FeedbackService:
         user_id: str,
         removed: bool = False,
     ) -> str | None:
-        """Record (or withdraw) a reaction on a bot answer. Returns the feedback kind, if any."""
+        """Record (or withdraw) a reaction on a bot answer, or an approval of someone's correction
+        (a :+1: on the correction's thread reply). Returns the feedback kind, if any."""
         kind = self.reaction_kind(reaction)
         if kind is None:
             return None
         with self.db.session() as session:
             exchange = find_exchange(session, channel_id, message_ts)
             if exchange is None:
-                return None
+                correction = find_correction(session, channel_id, message_ts) if kind == "approve" else None
+                if correction is None:
+                    return None
+                changed = endorse(session, correction, user_id=user_id, reaction=reaction, withdraw=removed)
+                if changed:
+                    self._count("endorse_withdrawn" if removed else "endorse")
+                    log.info("correction %s endorsed%s", correction.id, " (withdrawn)" if removed else "")
+                return "endorse" if changed else None
             if removed:
                 withdraw_feedback(session, exchange, kind=kind, user_id=user_id, reaction=reaction)
             else:
@@ -98,11 +108,13 @@ class FeedbackService:
         thread_ts: str | None = None,
         before_ts: str | None = None,
         context: Sequence[str] = (),
+        message_ts: str | None = None,
     ) -> int | None:
         """Correct the exchange with `exchange_id`, or the thread's latest answer before `before_ts`.
 
         `context` is the raw thread before the correction: scrubbed together with it (and then
         dropped), so the same person or value gets the same placeholder as in the stored prompt.
+        `message_ts`: the thread reply that made the correction, so reactions on it can back it.
         """
         scrubbed = self.scrubber.scrub_conversation([*context, corrected])[-1]
         with self.db.session() as session:
@@ -114,7 +126,14 @@ class FeedbackService:
                 raise ValueError("a correction needs an exchange id or a thread")
             if exchange is None:
                 return None
-            add_feedback(session, exchange, kind="correct", user_id=user_id, corrected_reply=scrubbed)
+            add_feedback(
+                session,
+                exchange,
+                kind="correct",
+                user_id=user_id,
+                corrected_reply=scrubbed,
+                message_ts=message_ts,
+            )
             exchange_id = exchange.id
         self._count("correct")
         log.info("feedback correct on exchange %s", exchange_id)

@@ -138,6 +138,41 @@ def test_bad_policy_file_stops_with_path_and_field(env: dict[str, str], tmp_path
     assert env["TUNEBOT_POLICY_FILE"] in result.stderr and "privacy.entitites: unknown field" in result.stderr
 
 
+def test_import_counts_approvals_of_a_correction(env: dict[str, str], tmp_path: Path) -> None:
+    """A :+1: on a `correction:` reply in the export backs that correction (min_approvals: 2)."""
+    export = tmp_path / "export"
+    (export / "general").mkdir(parents=True)
+    (export / "channels.json").write_text(json.dumps([{"id": "C0GEN", "name": "general"}]))
+    (export / "users.json").write_text(json.dumps([{"id": "UBOT", "name": "tunebot", "is_bot": True}]))
+    thread = [
+        {"type": "message", "user": "U0ANN", "ts": "100.000100", "text": "<@UBOT> which port is billing on?"},
+        {
+            "type": "message",
+            "user": "UBOT",
+            "ts": "105.000200",
+            "thread_ts": "100.000100",
+            "text": "No idea.",
+        },
+        {
+            "type": "message",
+            "user": "U0BEN",
+            "ts": "160.000300",
+            "thread_ts": "100.000100",
+            "text": "correction: Billing listens on port 7781.",
+            "reactions": [{"name": "+1", "users": ["U0BEN", "U0CAT"], "count": 2}],
+        },
+    ]
+    (export / "general" / "2026-01-01.json").write_text(json.dumps(thread))
+    Path(env["TUNEBOT_POLICY_FILE"]).write_text("feedback:\n  min_approvals: 2\n")
+    imported = tunebot("import", str(export), env=env)
+    assert imported.returncode == 0, imported.stderr
+    assert "feedback: 1 correct, 1 endorse" in imported.stdout  # the author's own +1 does not count
+    out = tmp_path / "dataset.jsonl"
+    assert tunebot("dataset", "export", str(out), env=env).returncode == 0
+    [row] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert row["messages"][-1]["content"] == "Billing listens on port 7781."
+
+
 def test_import_rejects_what_is_not_an_export(env: dict[str, str], tmp_path: Path) -> None:
     (tmp_path / "junk").mkdir()
     result = tunebot("import", str(tmp_path / "junk"), env=env)

@@ -8,6 +8,7 @@ import time
 
 from prometheus_client import generate_latest
 
+from policies.schema import FeedbackPolicy
 from storage.exchanges import feedback_counts, training_examples
 from tests.conftest import ADMIN, NOTICES, BotHarness, wait_for
 from tests.factories import seed_corrections
@@ -135,6 +136,21 @@ def test_correction_reply_in_thread_becomes_the_target(bot: BotHarness) -> None:
     found = wait_for(lambda: examples(bot), message="a corrected example")
     assert found[0].source == "corrected"
     assert found[0].target == "orders uses PostgreSQL on db-orders-01."
+
+    # A :+1: from someone else on the correction's reply backs it (policy min_approvals: 2 needs
+    # that); removing it withdraws it.
+    correction = next(m for m in bot.workspace.thread(CHANNEL, message["ts"]) if m.get("user") == BOB)
+    assert bot.send.reaction(CHANNEL, ALICE, correction["ts"], "+1").status == 200
+    backed = FeedbackPolicy(min_approvals=2)
+    with_backing = wait_for(lambda: _examples_under(bot, backed), message="a backed correction")
+    assert "U0ALICE01" in with_backing[0].contributors
+    assert bot.send.reaction(CHANNEL, ALICE, correction["ts"], "+1", removed=True).status == 200
+    wait_for(lambda: not _examples_under(bot, backed), message="the backing withdrawn")
+
+
+def _examples_under(bot: BotHarness, policy: FeedbackPolicy) -> list:
+    with bot.runtime.db.session() as session:
+        return training_examples(session, policy)
 
 
 def _placeholders(text: str) -> list[str]:
