@@ -11,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -38,13 +39,16 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def _lock_key(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"tunebot:{name}".encode()).digest()[:8], "big", signed=True)
+
+
 def serialize(connection: Connection | Session, name: str) -> None:
     """Hold a database-wide lock named `name` until the current transaction ends, so processes
     sharing the database take turns (PostgreSQL advisory lock; SQLite already has one writer)."""
     dialect = connection.dialect if isinstance(connection, Connection) else connection.get_bind().dialect
     if dialect.name == "postgresql":
-        key = int.from_bytes(hashlib.sha256(f"tunebot:{name}".encode()).digest()[:8], "big", signed=True)
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(name)})
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -82,6 +86,29 @@ class Database:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        """On PostgreSQL, try a session advisory lock named `name` on a connection held until the
+        block ends; yields whether it was taken. The server frees it the moment that connection
+        dies, whichever machine the holder ran on. On SQLite it yields True (the caller's lock row
+        is the lock there)."""
+        if self.engine.dialect.name != "postgresql":
+            yield True
+            return
+        key = _lock_key(name)
+        with self.engine.connect() as connection:
+            taken = bool(connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar())
+            connection.commit()
+            try:
+                yield taken
+            finally:
+                if taken:
+                    try:
+                        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                        connection.commit()
+                    except SQLAlchemyError:  # the connection is gone, and the lock with it
+                        pass
 
     def dispose(self) -> None:
         self.engine.dispose()

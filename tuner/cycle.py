@@ -1,7 +1,10 @@
 """One tune cycle: snapshot → train a fresh adapter in a child process → evaluate → decide → swap.
 
-Only one cycle runs at a time across every process sharing the database (the cycle lock). The live
-adapter keeps serving whatever happens to the child; the registry changes in one transaction.
+Only one cycle runs at a time across every process sharing the database: on PostgreSQL a session
+advisory lock (freed by the server when its holder's connection dies), and on both backends a lock
+row (renewed while training; a dead local holder's is free at once, any other's after 2 minutes),
+which also tells `tunebot status` who runs. The live adapter keeps serving whatever happens to the
+child; the registry changes in one transaction.
 """
 
 from __future__ import annotations
@@ -106,25 +109,27 @@ class TuneCycle:
         a message per step)."""
         say = progress or (lambda message: log.info("%s", message))
         started = time.monotonic()
-        with self.db.session() as session:
-            if not acquire_lock(session, self.holder, LOCK_TTL):
-                result = CycleResult("busy", "a tune cycle is already running")
-                if self.finished is not None:
-                    self.finished(result.outcome, time.monotonic() - started)
-                return result
-        try:
-            result = self._run_locked(trigger, force, method, say, on_step)
-            if self.finished is not None:
-                self.finished(result.outcome, time.monotonic() - started)
-            return result
-        finally:
+        with self.db.exclusive("tune-cycle") as exclusive:
+            if not exclusive:  # PostgreSQL: another replica's cycle holds the advisory lock
+                return self._finished(CycleResult("busy", "a tune cycle is already running"), started)
+            with self.db.session() as session:
+                if not acquire_lock(session, self.holder, LOCK_TTL):
+                    return self._finished(CycleResult("busy", "a tune cycle is already running"), started)
             try:
-                with self.db.session() as session:
-                    release_lock(session, self.holder)
-            except SQLAlchemyError as exc:
-                log.error(
-                    "could not release the cycle lock (%s); it expires within %s", _short(exc), LOCK_TTL
-                )
+                return self._finished(self._run_locked(trigger, force, method, say, on_step), started)
+            finally:
+                try:
+                    with self.db.session() as session:
+                        release_lock(session, self.holder)
+                except SQLAlchemyError as exc:
+                    log.error(
+                        "could not release the cycle lock (%s); it expires within %s", _short(exc), LOCK_TTL
+                    )
+
+    def _finished(self, result: CycleResult, started: float) -> CycleResult:
+        if self.finished is not None:
+            self.finished(result.outcome, time.monotonic() - started)
+        return result
 
     def _run_locked(
         self, trigger: str, force: bool, method: str | None, say: Progress, on_step: OnStep | None

@@ -120,3 +120,53 @@ def test_cycle_lock_is_exclusive_and_expires(db) -> None:  # type: ignore[no-unt
         assert fail_abandoned_runs(session) == 1
         assert acquire_lock(session, "b", timedelta(seconds=-1))  # taken, but already expired
         assert acquire_lock(session, "c", timedelta(minutes=1))
+
+
+def test_postgresql_cycle_lock_is_an_advisory_lock_freed_with_its_connection(db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """One holder at a time across processes; a holder SIGKILLed on any machine frees it at once
+    (the server ends its session), so the next cycle runs without waiting for the lock row."""
+    import subprocess
+    import sys
+
+    from policies import Policies
+    from storage import Database
+    from tests.conftest import wait_for
+    from tuner.cycle import TuneCycle
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has the lock row only")
+    other = Database(db.url)
+    try:
+        with db.exclusive("tune-cycle") as mine:
+            assert mine
+            with other.exclusive("tune-cycle") as theirs:
+                assert not theirs
+            cycle = TuneCycle(other, Policies(), data_dir=tmp_path, base_model="unused")
+            busy = cycle.run("test")
+            assert (busy.outcome, busy.run_id) == ("busy", None)  # stopped before the lock row
+        holder = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys, time; from storage import Database; "
+                f"lock = Database({db.url!r}).exclusive('tune-cycle'); "
+                "assert lock.__enter__(); print('held', flush=True); time.sleep(120)",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+            with other.exclusive("tune-cycle") as theirs:
+                assert not theirs
+        finally:
+            holder.kill()
+            holder.wait()
+
+        def free() -> bool:
+            with other.exclusive("tune-cycle") as taken:
+                return taken
+
+        wait_for(free, timeout=10, message="the advisory lock freed by the killed holder's session")
+    finally:
+        other.dispose()
