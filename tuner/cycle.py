@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import subprocess
@@ -235,7 +236,7 @@ class TuneCycle:
             )
         except SQLAlchemyError as exc:  # the registry did not change: promotion is one transaction
             message = (
-                f"database unavailable at promotion ({_short(exc)}); nothing was promoted and the "
+                f"the database failed at promotion ({_short(exc)}); nothing was promoted and the "
                 "live adapter keeps serving"
             )
             log.error("run %s: %s", run_id, message)
@@ -271,9 +272,10 @@ class TuneCycle:
         decision = decide(
             result["candidate"], result["baseline"], self.policies.promotion, result.get("regression")
         )
-        candidate_metrics = _public_metrics(result["candidate"], result)
-        candidate_metrics["gate"] = decision.numbers
-        baseline_metrics = _public_metrics(result["baseline"])
+        candidate_metrics = _json_safe(
+            {**_public_metrics(result["candidate"], result), "gate": decision.numbers}
+        )
+        baseline_metrics = _json_safe(_public_metrics(result["baseline"]))
         fingerprint, contributors, live_erased = data
         serving: tuple[str | None, str] | None = None  # what serves now, when that changed
         with self.db.session() as session:
@@ -434,6 +436,17 @@ def _public_metrics(metrics: dict[str, Any], result: dict[str, Any] | None = Non
         )
         public.update({k: result.get(k) for k in keys})
     return public
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities as null: PostgreSQL's JSON has no such numbers (SQLite would take them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def _short(exc: BaseException) -> str:

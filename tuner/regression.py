@@ -45,22 +45,22 @@ def regression_scores(
 ) -> dict[str, Any]:
     """NLL of the base model's own answers to `prompts`, under the base model and the candidate.
 
-    `base_only()` is a context in which `model` is the base model (the adapter disabled).
+    `base_only()` is a context yielding the base model: `model` itself with its adapter disabled, or
+    a separate copy (bitfit, full).
     """
     chats = [chat_messages([{"role": "user", "content": prompt}]) for prompt in prompts]
-    with base_only():
-        answers = generate_replies(model, tokenizer, chats, max_new_tokens)
-    rows = [
-        {"prompt": chat, "completion": [{"role": "assistant", "content": answer}]}
-        for chat, answer in zip(chats, answers, strict=True)
-        if answer
-    ]
-    with base_only():
-        base = heldout_nll(model, tokenizer, rows, max_length)
+    with base_only() as base:
+        answers = generate_replies(base, tokenizer, chats, max_new_tokens)
+        rows = [
+            {"prompt": chat, "completion": [{"role": "assistant", "content": answer}]}
+            for chat, answer in zip(chats, answers, strict=True)
+            if answer
+        ]
+        base_scores = heldout_nll(base, tokenizer, rows, max_length)
     candidate = heldout_nll(model, tokenizer, rows, max_length)
     return {
         "prompts": len(rows),
-        "base_nll": base["heldout_nll"],
+        "base_nll": base_scores["heldout_nll"],
         "candidate_nll": candidate["heldout_nll"],
-        "increase": candidate["heldout_nll"] - base["heldout_nll"],
+        "increase": candidate["heldout_nll"] - base_scores["heldout_nll"],
     }

@@ -114,7 +114,7 @@ def test_database_unavailable_at_promotion(runtime: Any, policies: Any, database
             blocker.execute("ROLLBACK")
         blocker.close()
     assert locked and result.outcome == "failed", result.message
-    assert "database unavailable" in result.message and "keeps serving" in result.message
+    assert "database failed at promotion" in result.message and "keeps serving" in result.message
     assert swaps == [] and elapsed < 120
     with runtime.db.session() as session:
         assert live_adapter(session).label == "v1"
