@@ -9,9 +9,16 @@ from storage.exchanges import add_feedback, record_exchange
 
 
 def seed_corrections(
-    db: Database, count: int, *, channel: str = "C0SEED", start: int = 0, rater: str = "U0RATER01"
+    db: Database,
+    count: int,
+    *,
+    channel: str = "C0SEED",
+    start: int = 0,
+    rater: str = "U0RATER01",
+    corrected: str | None = None,
 ) -> None:
-    """`count` exchanges, each corrected to a templated fact the tiny model can learn."""
+    """`count` exchanges, each corrected to a templated fact the tiny model can learn (or to
+    `corrected`, the same text every time)."""
     with db.session() as session:
         for i in range(start, start + count):
             exchange = record_exchange(
@@ -29,7 +36,7 @@ def seed_corrections(
                 exchange,
                 kind="correct",
                 user_id=rater,
-                corrected_reply=f"Service {i} listens on port {8000 + i}.",
+                corrected_reply=corrected or f"Service {i} listens on port {8000 + i}.",
             )
 
 

@@ -42,10 +42,8 @@ class LiveModel:
         cuda = torch.cuda.is_available()
         self._device = "cuda" if cuda else "cpu"
         self._tokenizer: Any = AutoTokenizer.from_pretrained(base_model)
-        model: Any = AutoModelForCausalLM.from_pretrained(
-            base_model, dtype=torch.bfloat16 if cuda else torch.float32
-        )
         self._dtype = torch.bfloat16 if cuda else torch.float32
+        model: Any = AutoModelForCausalLM.from_pretrained(base_model, dtype=self._dtype)
         self._base: Any = model.to(self._device).eval()
         self._model: Any = self._base  # what answers: the base, a peft wrapper of it, or a full model
         self._peft: Any = None
