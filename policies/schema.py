@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -145,7 +145,11 @@ class TrainingPolicy(_Section):
         description="Share of examples kept out of training for evaluation.",
     )
     lora: LoraSpec = Field(default_factory=LoraSpec)
-    epochs: float = Field(default=8.0, gt=0, description="Passes over the training examples.")
+    epochs: Annotated[float, Field(gt=0)] | Literal["auto"] = Field(
+        default="auto",
+        description="Passes over the training examples. auto: 2,000 / examples, between 2 and 8 "
+        "(8 up to 250 examples, 2 from 1,000).",
+    )
     max_steps: int = Field(default=-1, description="Stop after this many steps (-1: use epochs).")
     learning_rate: float = Field(default=2e-3, gt=0, description="Peak AdamW learning rate.")
     learning_rates: dict[str, float] = Field(
@@ -172,7 +176,11 @@ class TrainingPolicy(_Section):
     virtual_tokens: int = Field(
         default=20, ge=1, description="Soft prompt length for prompt_tuning and prefix_tuning."
     )
-    batch_size: int = Field(default=4, ge=1, description="Examples per optimizer step.")
+    batch_size: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        default="auto",
+        description="Examples per optimizer step. auto: enough for 32 steps an epoch (4 to 64), fewer "
+        "where the longest examples would not fit the GPU's free memory.",
+    )
     max_length: int = Field(default=1024, ge=32, description="Token limit per example.")
     seed: int = Field(default=42, description="Seed for the data order and adapter init.")
     timeout_minutes: int = Field(

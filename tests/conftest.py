@@ -81,7 +81,12 @@ def policies() -> Policies:
     """Defaults, with training sized for the tiny model and one admin."""
     return Policies(
         training=TrainingPolicy(
-            epochs=2, learning_rate=5e-3, batch_size=4, heldout_percent=25, max_length=256, timeout_minutes=10
+            epochs=2,
+            learning_rate=5e-3,
+            batch_size="auto",
+            heldout_percent=25,
+            max_length=256,
+            timeout_minutes=10,
         ),
         promotion=PromotionPolicy(min_relative_improvement=0.01),
         access=AccessPolicy(admins=[ADMIN]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from storage import Database
@@ -16,18 +17,20 @@ def seed_corrections(
     start: int = 0,
     rater: str = "U0RATER01",
     corrected: str | None = None,
+    texts: Callable[[int], tuple[str, str]] | None = None,
 ) -> None:
     """`count` exchanges, each corrected to a templated fact the tiny model can learn (or to
-    `corrected`, the same text every time)."""
+    `corrected`, the same text every time; or `texts(i)` gives exchange i's question and correction)."""
     with db.session() as session:
         for i in range(start, start + count):
+            question, fact = texts(i) if texts else (f"Which port does service {i} use?", None)
             exchange = record_exchange(
                 session,
                 channel_id=channel,
                 thread_ts=f"{1000 + i}.000100",
                 question_ts=f"{1000 + i}.000100",
                 reply_ts=f"{1000 + i}.000200",
-                prompt=[{"role": "user", "content": f"Which port does service {i} use?"}],
+                prompt=[{"role": "user", "content": question}],
                 reply="I am not sure.",
                 adapter_version="base",
             )
@@ -36,7 +39,7 @@ def seed_corrections(
                 exchange,
                 kind="correct",
                 user_id=rater,
-                corrected_reply=corrected or f"Service {i} listens on port {8000 + i}.",
+                corrected_reply=fact or corrected or f"Service {i} listens on port {8000 + i}.",
             )
 
 
@@ -55,9 +58,10 @@ def make_exchange(session, n: int = 1, *, reply: str = "answer", **fields):  # t
     )
 
 
-def save_tiny_model(folder: Path, *, biases: bool = False) -> str:
+def save_tiny_model(folder: Path, *, biases: bool = False, initializer_range: float = 0.02) -> str:
     """A 2-layer Llama with SmolLM2's tokenizer and chat template, random weights, saved to `folder`
-    (`biases`: with bias terms in attention and MLP, for bitfit)."""
+    (`biases`: with bias terms in attention and MLP, for bitfit; a large `initializer_range` makes
+    it babble varied tokens instead of answering every prompt with the same newlines)."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
@@ -79,6 +83,7 @@ def save_tiny_model(folder: Path, *, biases: bool = False) -> str:
         pad_token_id=tokenizer.pad_token_id,
         attention_bias=biases,
         mlp_bias=biases,
+        initializer_range=initializer_range,
     )
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(folder)

@@ -402,6 +402,10 @@ def _read_protocol(
             on_step(message["step"], message["max_steps"], message["loss"])
         elif message.get("event") == "step":
             say(f"  step {message['step']}/{message['max_steps']}  loss {message['loss']:.4f}")
+        elif message.get("phase") == "sizing":
+            budget = message.get("token_budget")
+            room = f" (GPU memory left room for {budget:,} tokens a step)" if budget is not None else ""
+            say(f"  {message['batch_size']} examples per step{room}, {message['epochs']:g} epochs")
         elif message.get("event") == "phase":
             say(f"  {message['phase']}…")
 
@@ -433,6 +437,7 @@ def _public_metrics(metrics: dict[str, Any], result: dict[str, Any] | None = Non
             "device",
             "peak_memory_bytes",
             "peak_rss_bytes",
+            "step_size",
         )
         public.update({k: result.get(k) for k in keys})
     return public

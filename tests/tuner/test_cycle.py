@@ -39,6 +39,10 @@ def test_cycle_promotes_a_better_adapter_then_refuses_a_worse_one(runtime, polic
         assert live.metrics["heldout_nll"] < live.baseline["heldout_nll"]
         assert live.baseline["label"] == "base"
         assert Path(live.path, "adapter_model.safetensors").exists()
+        # batch_size auto: 12 training examples take the smallest automatic batch; no GPU, no budget.
+        step = live.metrics["step_size"]
+        assert (step["batch_size"], step["token_budget"]) == (4, None)
+        assert 4 * 8 < step["longest_step_tokens"] <= 4 * policies.training.max_length
 
     # Nothing new: a scheduled cycle skips; a forced one trains but barely moves from the base
     # model (one step at a negligible learning rate), so it cannot beat v1 and is rejected.

@@ -1,0 +1,111 @@
+"""Conversations answered together: each gets exactly the answer it would get alone, streamed."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.factories import save_tiny_model
+from tuner.live_model import LiveModel
+
+QUESTIONS = [
+    "Which port does service 3 use?",
+    "hello there, how are you",
+    "What is the capital of France?",
+    "Who owns the billing dashboard? It broke again after the deploy last night.",
+    "ok",
+    "Can you summarise the on-call rota for next week, please?",
+]
+
+
+@pytest.fixture(scope="module")
+def babbler(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny model that answers each prompt with different words (not the same newlines)."""
+    return save_tiny_model(tmp_path_factory.mktemp("babbler"), initializer_range=0.5)
+
+
+def test_concurrent_conversations_share_a_batch_and_get_their_own_answers(babbler: str) -> None:
+    model = LiveModel(babbler, max_new_tokens=12, max_batch=8)
+    budgets = [12, 5, 12, 9, 12, 3]
+    alone = [
+        model.generate([{"role": "user", "content": q}], max_new_tokens=n)
+        for q, n in zip(QUESTIONS, budgets, strict=True)
+    ]
+    assert len({a.text for a in alone}) == len(QUESTIONS) and all(a.text for a in alone)
+    assert model.batch_sizes == {1: len(QUESTIONS)}
+
+    answers: dict[int, str] = {}
+    streamed: dict[int, list[str]] = {i: [] for i in range(len(QUESTIONS))}
+
+    def ask(i: int) -> None:
+        answer = model.generate(
+            [{"role": "user", "content": QUESTIONS[i]}], max_new_tokens=budgets[i], on_text=streamed[i].append
+        )
+        answers[i] = answer.text
+
+    # The model is busy (its lock held, as during a swap) while all six arrive: one batch of six.
+    with model._lock:
+        askers = [threading.Thread(target=ask, args=(i,)) for i in range(len(QUESTIONS))]
+        for t in askers:
+            t.start()
+        deadline = time.monotonic() + 10
+        while len(model._queue) < len(QUESTIONS):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    for t in askers:
+        t.join()
+    assert model.batch_sizes[len(QUESTIONS)] == 1
+    # Left-padded in one batch, cut at each one's own budget: the same greedy answers as alone.
+    assert [answers[i] for i in range(len(QUESTIONS))] == [a.text for a in alone]
+    for i, texts in streamed.items():
+        # Streamed word by word: growing prefixes of the row's own answer, never another row's.
+        assert len(texts) > 1 and texts[-1] == answers[i]
+        assert all(answers[i].startswith(t) for t in texts)
+
+
+def test_more_conversations_than_a_batch_holds_wait_for_the_next(babbler: str, tmp_path: Path) -> None:
+    model = LiveModel(babbler, max_new_tokens=4, max_batch=3)
+    results: list[str] = []
+    with model._lock:
+        askers = [
+            threading.Thread(
+                target=lambda q=q: results.append(model.generate([{"role": "user", "content": q}]).text)
+            )
+            for q in QUESTIONS[:5]
+        ]
+        for t in askers:
+            t.start()
+        deadline = time.monotonic() + 10
+        while len(model._queue) < 5:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    for t in askers:
+        t.join()
+    assert sorted(model.batch_sizes.elements()) == [2, 3] and len(results) == 5
+
+
+def test_a_newcomer_joins_an_answer_in_flight_and_neither_changes(babbler: str) -> None:
+    """A question arriving mid-answer joins after a few tokens (the answer so far is prefilled
+    again with it) and gets its answer as soon as it ends; both are what they are alone."""
+    model = LiveModel(babbler, max_new_tokens=200)
+    long_q = [{"role": "user", "content": QUESTIONS[3]}]
+    short_q = [{"role": "user", "content": QUESTIONS[4]}]
+    long_alone, short_alone = model.generate(long_q), model.generate(short_q, max_new_tokens=3)
+    assert long_alone.tokens == 200 and model.batch_sizes == {1: 2}
+
+    started = threading.Event()
+    result: dict[str, object] = {}
+    worker = threading.Thread(
+        target=lambda: result.update(long=model.generate(long_q, on_text=lambda _: started.set()))
+    )
+    worker.start()
+    assert started.wait(30)
+    short = model.generate(short_q, max_new_tokens=3)
+    short_done_while_long_ran = worker.is_alive()
+    worker.join()
+    assert short == short_alone and result["long"] == long_alone
+    assert model.batch_sizes[2] == 1  # one round held both; the long answer went on alone after it
+    assert short_done_while_long_ran

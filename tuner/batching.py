@@ -1,0 +1,132 @@
+"""Answering several conversations at once: one `generate` call over their left-padded prompts,
+each row streamed to its own caller and cut at its own end, as if it had been answered alone.
+
+A batch runs in rounds: when another conversation is waiting and the batch has room, the round
+stops after a few tokens, and the next one continues every unfinished answer (its prompt and the
+tokens so far, prefilled again) together with the newcomers. So a new question waits a few tokens
+for its first one, not for the longest answer in flight.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+OnText = Callable[[str], None]
+
+
+@dataclass
+class Request:
+    """One conversation waiting for (the rest of) its answer; `done` is set once `text` or `error` is."""
+
+    input_ids: list[int]
+    max_new_tokens: int
+    on_text: OnText | None = None
+    generated: list[int] = field(default_factory=list)  # the answer's tokens so far
+    finished: bool = False  # end of sequence, or max_new_tokens reached
+    shown: str = ""  # the text last streamed
+    done: threading.Event = field(default_factory=threading.Event)
+    text: str = ""
+    version: str = ""
+    error: BaseException | None = None
+
+
+def generate_round(
+    model: Any,
+    tokenizer: Any,
+    requests: list[Request],
+    device: Any,
+    cut_short: Callable[[], bool] | None = None,
+    min_round_tokens: int = 8,
+) -> None:
+    """One round of greedy decoding for every unfinished request: extends each one's `generated`,
+    streams its text so far, marks it finished at its end. The round ends when any row ends, or
+    (after `min_round_tokens`) once `cut_short()` says others are waiting to join."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    prompts = [r.input_ids + r.generated for r in requests]
+    width = max(len(p) for p in prompts)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    ids = torch.full((len(requests), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(requests), width), dtype=torch.long)
+    for row, prompt in enumerate(prompts):  # left padding: every prompt ends where answers start
+        ids[row, width - len(prompt) :] = torch.tensor(prompt)
+        mask[row, width - len(prompt) :] = 1
+    rows = _Rows(tokenizer, requests)
+
+    class CutShort(StoppingCriteria):
+        """Ends the round for all rows once one has ended (its caller gets the answer now, not when
+        the longest is done) or when others wait to join."""
+
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            some_ended = any(rows.ended) and not all(rows.ended)
+            waiting = cut_short is not None and input_ids.shape[1] - width >= min_round_tokens and cut_short()
+            stop = some_ended or waiting
+            return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+    output = model.generate(
+        input_ids=ids.to(device),
+        attention_mask=mask.to(device),
+        max_new_tokens=max(r.max_new_tokens - len(r.generated) for r in requests),
+        do_sample=False,
+        repetition_penalty=1.1,
+        pad_token_id=pad,
+        streamer=rows,
+        stopping_criteria=StoppingCriteriaList([CutShort()]),
+    )
+    for row, tokens in enumerate(output[:, width:].tolist()):
+        rows.settle(row, tokens)
+
+
+class _Rows:
+    """A transformers streamer for a batch: hands each row's decoded text so far to its callback
+    as it grows; `settle` then takes the row's tokens from generate's output, up to its end."""
+
+    def __init__(self, tokenizer: Any, requests: list[Request]) -> None:
+        self.tokenizer = tokenizer
+        self.requests = requests
+        self.streamed: list[list[int]] = [list(r.generated) for r in requests]
+        self.ended = [False] * len(requests)
+        self.prompt_seen = False
+        eos = tokenizer.eos_token_id
+        self.eos = set(eos) if isinstance(eos, list) else {eos}
+
+    def put(self, value: Any) -> None:
+        if not self.prompt_seen:  # generate() first hands over the prompts
+            self.prompt_seen = True
+            return
+        for row, token in enumerate(value.reshape(-1).tolist()):
+            request, ids = self.requests[row], self.streamed[row]
+            if self.ended[row] or self._ends(request, ids, int(token)):
+                self.ended[row] = True  # after its end a row only gets padding
+                continue
+            ids.append(int(token))
+            if request.on_text is not None:
+                # A token cut mid-character decodes to U+FFFD: wait for the rest of it.
+                text = decode(self.tokenizer, ids).rstrip("\ufffd").strip()
+                if text and text != request.shown:
+                    request.shown = text
+                    request.on_text(text)
+
+    def end(self) -> None:
+        pass
+
+    def settle(self, row: int, tokens: list[int]) -> None:
+        """The row's tokens from generate's output (what the streamer saw, as returned)."""
+        request = self.requests[row]
+        for token in tokens:
+            if self._ends(request, request.generated, token):
+                request.finished = True
+                return
+            request.generated.append(token)
+        request.finished = len(request.generated) >= request.max_new_tokens
+
+    def _ends(self, request: Request, ids: list[int], token: int) -> bool:
+        return token in self.eos or len(ids) >= request.max_new_tokens
+
+
+def decode(tokenizer: Any, ids: list[int]) -> str:
+    return str(tokenizer.decode(ids, skip_special_tokens=True)).strip()
