@@ -54,9 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokenizer", help="a folder with SmolLM2's tokenizer (default: the bundled GGUF's)")
     parser.add_argument("--cache", default=os.environ.get("TMPDIR", "/tmp"), help="where random weights go")
     parser.add_argument("--out", help="append the JSON line to this file")
+    parser.add_argument("--learning-rate", type=float, help="override training.learning_rate")
     args = parser.parse_args(argv)
 
-    from policies.schema import Policies, PromotionPolicy, RegressionGuard
+    from policies.schema import Policies, PromotionPolicy, RegressionGuard, TrainingPolicy
     from storage import Database
     from storage.registry import history
     from storage.runs import last_run
@@ -68,10 +69,14 @@ def main(argv: list[str] | None = None) -> int:
     db.upgrade()
     seed_examples(db, args.examples)
     # Random weights answer nonsense either way: let the gate pass, so promotion is timed too.
+    training = (
+        TrainingPolicy() if args.learning_rate is None else TrainingPolicy(learning_rate=args.learning_rate)
+    )
     policies = Policies(
+        training=training,
         promotion=PromotionPolicy(
             min_relative_improvement=0, confidence=0, regression_guard=RegressionGuard(max_nll_increase=None)
-        )
+        ),
     )
     started = time.monotonic()
     marks: list[tuple[float, str]] = []
@@ -90,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     line = {
         "shape": args.shape,
         "examples": args.examples,
+        "learning_rate": training.learning_rate,
         "outcome": result.outcome,
         "message": result.message,
         "cycle_s": round(total, 1),

@@ -120,6 +120,7 @@ def build_checkpoint(shape: str, folder: Path, tokenizer_source: str | None = No
         pad_token_id=tokenizer.pad_token_id,
     )
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.manual_seed(0)  # the same random weights on every machine
     with torch.device(device):
         model = AutoModelForCausalLM.from_config(config, torch_dtype=torch.bfloat16)
     model.save_pretrained(path, safe_serialization=True)
