@@ -47,14 +47,14 @@ def generate_round(
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
 
-    prompts = [r.input_ids + r.generated for r in requests]
-    width = max(len(p) for p in prompts)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    ids = torch.full((len(requests), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(requests), width), dtype=torch.long)
-    for row, prompt in enumerate(prompts):  # left padding: every prompt ends where answers start
-        ids[row, width - len(prompt) :] = torch.tensor(prompt)
-        mask[row, width - len(prompt) :] = 1
+    # Left padding: every prompt (and the answer so far) ends where the new tokens start.
+    batch = tokenizer.pad(
+        {"input_ids": [r.input_ids + r.generated for r in requests]},
+        padding=True,
+        padding_side="left",
+        return_tensors="pt",
+    ).to(device)
+    width = batch["input_ids"].shape[1]
     rows = _Rows(tokenizer, requests)
 
     class CutShort(StoppingCriteria):
@@ -68,12 +68,11 @@ def generate_round(
             return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
     output = model.generate(
-        input_ids=ids.to(device),
-        attention_mask=mask.to(device),
+        **batch,
         max_new_tokens=max(r.max_new_tokens - len(r.generated) for r in requests),
         do_sample=False,
         repetition_penalty=1.1,
-        pad_token_id=pad,
+        pad_token_id=tokenizer.pad_token_id,
         streamer=rows,
         stopping_criteria=StoppingCriteriaList([CutShort()]),
     )

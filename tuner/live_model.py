@@ -64,6 +64,8 @@ class LiveModel:
         cuda = torch.cuda.is_available()
         self._device = "cuda" if cuda else "cpu"
         self._tokenizer: Any = AutoTokenizer.from_pretrained(base_model)
+        if self._tokenizer.pad_token is None:  # batches are left-padded; models without one pad with EOS
+            self._tokenizer.pad_token = self._tokenizer.eos_token
         self._dtype = torch.bfloat16 if cuda else torch.float32
         model: Any = AutoModelForCausalLM.from_pretrained(base_model, dtype=self._dtype)
         self._base: Any = model.to(self._device).eval()

@@ -204,27 +204,23 @@ def step_times(model: Any, rng: random.Random, args: argparse.Namespace) -> list
             with torch.inference_mode():
                 if how == "round":
                     generate_round(model._model, tokenizer, requests, model._device)
+                    steps = max(len(r.generated) for r in requests)  # a round may end at a row's end
                 else:
-                    width = max(len(p) for p in prompts)
-                    ids = torch.tensor(
-                        [[tokenizer.pad_token_id] * (width - len(p)) + list(p) for p in prompts]
-                    )
-                    mask = (
-                        torch.arange(width)[None, :]
-                        >= torch.tensor([width - len(p) for p in prompts])[:, None]
-                    ).long()
-                    model._model.generate(
-                        input_ids=ids.to(model._device),
-                        attention_mask=mask.to(model._device),
+                    batch_ids = tokenizer.pad(
+                        {"input_ids": prompts}, padding=True, padding_side="left", return_tensors="pt"
+                    ).to(model._device)
+                    output = model._model.generate(
+                        **batch_ids,
                         max_new_tokens=args.new_tokens,
                         min_new_tokens=args.new_tokens,
                         do_sample=False,
                         repetition_penalty=1.1,
                         pad_token_id=tokenizer.pad_token_id,
                     )
+                    steps = output.shape[1] - batch_ids["input_ids"].shape[1]
             _sync()
-            ms = (time.perf_counter() - start) * 1000 / args.new_tokens
-            out.append({"variant": f"step_{how}_batch{batch}", "ms_per_step": round(ms, 2)})
+            ms = (time.perf_counter() - start) * 1000 / max(steps, 1)
+            out.append({"variant": f"step_{how}_batch{batch}", "ms_per_step": round(ms, 2), "steps": steps})
             print(json.dumps(out[-1]), flush=True)
     if args.compile:  # a static KV cache: generate compiles the decoding step (CUDA graphs)
         ids = tokenizer.apply_chat_template(question(rng), add_generation_prompt=True, return_tensors="pt")

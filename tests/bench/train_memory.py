@@ -38,6 +38,7 @@ The examples are learnable (each reply repeats its prompt), so the loss falls as
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import json
 import math
@@ -264,9 +265,7 @@ def run_trainer(args: argparse.Namespace, variant: str, model: Any, batch: int, 
     """The standard recipe as most scripts run it: transformers' Trainer, bf16, AdamW."""
     from transformers import Trainer, TrainingArguments
 
-    examples = chat_examples(
-        (args.warmup + args.steps) * max(batch, 8), SHAPES[args.shape]["vocab_size"], seq, 1
-    )
+    examples = chat_examples(pool_size(args, batch), SHAPES[args.shape]["vocab_size"], seq, seed=1)
     rows = [{k: v[0] for k, v in inputs.items()} for inputs, _ in padded_batches(examples, 1, seq)]
     real = [int(r["attention_mask"].sum()) for r in rows]
     times: list[float] = []
@@ -305,6 +304,13 @@ def run_trainer(args: argparse.Namespace, variant: str, model: Any, batch: int, 
         "losses": [round(x, 4) for x in losses],
         "gradient_checkpointing": bool(getattr(model.base_model.model, "is_gradient_checkpointing", False)),
     }
+
+
+def pool_size(args: argparse.Namespace, batch: int) -> int:
+    """Examples the Trainer-run variants draw from: the same pool for `trainer` and `tunebot`, so
+    that with the same seed their samplers give the same examples to each step of equal size.
+    `tunebot`'s automatic batch (len/32, at most 64) is then 40 for 4 + 16 steps."""
+    return (args.warmup + args.steps) * max(64, batch)
 
 
 def step_clock(
@@ -359,9 +365,11 @@ def run_tunebot(args: argparse.Namespace, path: Path, config: str) -> dict[str, 
     model, tokenizer, cuda = _load_base(job, quantize=True)
     model.config.use_cache = False
     weights_gib = torch.cuda.memory_allocated() / 2**30 if cuda else 0.0
-    batch_hint = 8 if size == "auto" else int(size)
     examples = chat_examples(
-        (args.warmup + args.steps) * max(batch_hint, 64), SHAPES[args.shape]["vocab_size"], int(seq), seed=1
+        pool_size(args, 0 if size == "auto" else int(size)),
+        SHAPES[args.shape]["vocab_size"],
+        int(seq),
+        seed=1,
     )
     rows = [{"input_ids": ids, "completion_mask": [0] * n + [1] * (len(ids) - n)} for ids, n in examples]
     budget = cuda_token_budget(model)
@@ -387,8 +395,6 @@ def run_tunebot(args: argparse.Namespace, path: Path, config: str) -> dict[str, 
     result = trainer.train()
     gc_on = bool(getattr(trainer.model, "is_gradient_checkpointing", False))
     del trainer, model  # the next config loads its own
-    import gc
-
     gc.collect()
     if cuda:
         torch.cuda.empty_cache()
