@@ -280,7 +280,10 @@ def ask(ctx: click.Context, questions: tuple[str, ...], adapter: str, as_json: b
             path, label = (chosen.path, chosen.label) if chosen else (None, "base")
     except RegistryError as exc:
         raise click.ClickException(str(exc)) from exc
-    model = LiveModel(runtime.base_model_path, max_new_tokens=runtime.settings.max_new_tokens)
+    # A few questions: compiling the decoding step (a minute for an 8B model) would not pay off.
+    model = LiveModel(
+        runtime.base_model_path, max_new_tokens=runtime.settings.max_new_tokens, static_cache=False
+    )
     model.swap(path, label)
     for question in questions:
         answer = model.generate([{"role": "user", "content": question}])

@@ -69,7 +69,11 @@ class Runtime:
 
     @cached_property
     def live_model(self) -> LiveModel:
-        model = LiveModel(self.base_model_path, max_new_tokens=self.settings.max_new_tokens)
+        model = LiveModel(
+            self.base_model_path,
+            max_new_tokens=self.settings.max_new_tokens,
+            static_cache=None if self.settings.compile_decoding else False,
+        )
         self.sync_live_model(model)
         return model
 

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
         default="text", description="Log lines as text, or as JSON objects (one per line) for log shippers."
     )
     max_new_tokens: int = Field(default=200, ge=1, description="Longest answer, in tokens.")
+    compile_decoding: bool = Field(
+        default=True,
+        description="On a GPU, decode with fixed-size caches and a step compiled at start (about a minute).",
+    )
     stream_update_seconds: float = Field(
         default=1.0, gt=0, description="How often a streaming answer's Slack message is edited."
     )

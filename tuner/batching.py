@@ -12,9 +12,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tuner.static_decode import StaticDecoding
 
 OnText = Callable[[str], None]
+DECODING = {"do_sample": False, "repetition_penalty": 1.1}  # how every answer is decoded
 
 
 @dataclass
@@ -40,16 +44,25 @@ def generate_round(
     device: Any,
     cut_short: Callable[[], bool] | None = None,
     min_round_tokens: int = 8,
+    static: StaticDecoding | None = None,
 ) -> None:
     """One round of greedy decoding for every unfinished request: extends each one's `generated`,
     streams its text so far, marks it finished at its end. The round ends when any row ends, or
-    (after `min_round_tokens`) once `cut_short()` says others are waiting to join."""
+    (after `min_round_tokens`) once `cut_short()` says others are waiting to join. With `static`,
+    the batch is padded with copies of its last row to one of its sizes and decoded with its cache."""
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
 
+    sequences = [r.input_ids + r.generated for r in requests]
+    new_tokens = max(r.max_new_tokens - len(r.generated) for r in requests)
+    fixed = static.arguments(len(sequences), max(map(len, sequences)) + new_tokens) if static else None
+    extra: dict[str, Any] = {}
+    if fixed is not None:
+        size, extra = fixed
+        sequences += [sequences[-1]] * (size - len(sequences))  # their tokens are never read
     # Left padding: every prompt (and the answer so far) ends where the new tokens start.
     batch = tokenizer.pad(
-        {"input_ids": [r.input_ids + r.generated for r in requests]},
+        {"input_ids": sequences},
         padding=True,
         padding_side="left",
         return_tensors="pt",
@@ -62,21 +75,20 @@ def generate_round(
         the longest is done) or when others wait to join."""
 
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            some_ended = any(rows.ended) and not all(rows.ended)
             waiting = cut_short is not None and input_ids.shape[1] - width >= min_round_tokens and cut_short()
-            stop = some_ended or waiting
+            stop = any(rows.ended) or waiting
             return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
     output = model.generate(
         **batch,
-        max_new_tokens=max(r.max_new_tokens - len(r.generated) for r in requests),
-        do_sample=False,
-        repetition_penalty=1.1,
+        max_new_tokens=new_tokens,
+        **DECODING,
         pad_token_id=tokenizer.pad_token_id,
         streamer=rows,
         stopping_criteria=StoppingCriteriaList([CutShort()]),
+        **extra,
     )
-    for row, tokens in enumerate(output[:, width:].tolist()):
+    for row, tokens in enumerate(output[: len(requests), width:].tolist()):
         rows.settle(row, tokens)
 
 
@@ -97,7 +109,7 @@ class _Rows:
         if not self.prompt_seen:  # generate() first hands over the prompts
             self.prompt_seen = True
             return
-        for row, token in enumerate(value.reshape(-1).tolist()):
+        for row, token in enumerate(value.reshape(-1).tolist()[: len(self.requests)]):
             request, ids = self.requests[row], self.streamed[row]
             if self.ended[row] or self._ends(request, ids, int(token)):
                 self.ended[row] = True  # after its end a row only gets padding

@@ -1,11 +1,18 @@
 """The model that answers: the base model plus the live adapter, swapped without dropping requests.
 
 Answers are generated in batches: conversations that arrive while a batch is being answered wait
-for it and then go together (up to `max_batch`), each streamed on its own. LoRA-type adapters are
-merged into the base weights while they serve (no extra work per token); the base weights they
-change are kept aside once (on the GPU where it has room, else in CPU memory) and copied back
-when another adapter or the base takes over, so the base stays bit-for-bit what it was however
-many swaps happen.
+for it and then go together (up to `max_batch`), each streamed on its own. Adapters with weights
+(LoRA, DoRA, IA3...) are merged into the base weights while they serve (no extra work per
+token), prepared while answers go on and merged with the model lock held only for the merge
+(tuner/merging.py); the base weights they change are kept aside once (on the GPU where it has
+room, else in CPU memory) and copied back when another adapter or the base takes over, so the
+base stays bit-for-bit what it was however many swaps happen.
+
+On a GPU, answers are decoded with static KV caches and a compiled decoding step
+(tuner/static_decode.py): compiled for a batch of one and a full batch while the model starts,
+before the first answer, and kept across swaps (merging changes weights in place, so nothing is
+compiled again). Elsewhere, and for conversations longer than the cache, transformers' ordinary
+growing cache is used.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from typing import Any
 
 from tuner.batching import Request, decode, generate_round
 from tuner.chat_format import bounded_turns, chat_messages
+from tuner.merging import BaseWeights, PreparedAdapter, merge, prepare
+from tuner.static_decode import StaticDecoding
 from tuner.weights import check_weights, load_biases, loads_alongside, restore_biases, weights_kind
 
 log = logging.getLogger(__name__)
@@ -57,7 +66,13 @@ class LiveModel:
         max_context_tokens: int | None = None,
         max_batch: int = 8,
         merge: bool = True,
+        static_cache: bool | None = None,
+        compile_config: Any = None,
     ):
+        """`static_cache` (default: on a GPU, or where a `compile_config` is given) decodes with
+        fixed-shape caches; `compile_config` (default on a GPU: transformers' torch.compile with
+        CUDA graphs, fixed shapes) compiles their decoding step. On a CPU nothing is compiled
+        unless a config asks for it."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -68,26 +83,39 @@ class LiveModel:
             self._tokenizer.pad_token = self._tokenizer.eos_token
         self._dtype = torch.bfloat16 if cuda else torch.float32
         model: Any = AutoModelForCausalLM.from_pretrained(base_model, dtype=self._dtype)
-        self._base: Any = model.to(self._device).eval()
+        self._base: Any = model.to(self._device).eval().requires_grad_(False)  # as peft leaves it
         self._model: Any = self._base  # what answers: the base, a peft wrapper of it, or a full model
         self._peft: Any = None
         self._biases: dict[str, Any] | None = None  # the base's own biases while a bitfit one serves
         self._merge = merge
-        self._merged = False  # whether the base's weights hold a merged adapter now
-        self._pristine: dict[str, Any] = {}  # the base weights of layers merged into, by name
+        self._kept = BaseWeights()  # the base's values of what adapters were merged into
         self._lock = threading.Lock()  # held while a batch generates and while weights change
+        self._preparing = threading.Lock()
         self._queue: list[Request] = []
         self._queue_ready = threading.Condition()
         self._worker: threading.Thread | None = None
+        self._closed = False
         self.version = "base"
         self.max_new_tokens = max_new_tokens
         self.max_batch = max_batch
         self.last_swap_seconds: float | None = None  # weights changing, the lock held (not the wait)
+        self.last_swap_parts: dict[str, float] = {}  # where those seconds went, for benchmarks
         self.batch_sizes: Counter[int] = Counter()  # rounds of generation, by conversations in each
         self._swaps_waiting = 0
         # Thread context: what fits the model's window next to the answer (and the template's tokens).
         window = min(int(getattr(model.config, "max_position_embeddings", 2048)), 8192)
         self.max_context_tokens = max_context_tokens or max(256, window - max_new_tokens - 64)
+        use_static = cuda or compile_config is not None if static_cache is None else static_cache
+        if compile_config is None and cuda:
+            from transformers import CompileConfig
+
+            compile_config = CompileConfig(dynamic=False)  # one graph per batch size, CUDA graphs
+        self._static: StaticDecoding | None = None
+        if use_static:
+            self._static = StaticDecoding(self._base, max_batch, compile_config=compile_config)
+        self.warm_up_seconds: float | None = None
+        if self._static is not None and compile_config is not None:
+            self._start_worker()  # it compiles first; answers asked for meanwhile wait
 
     def generate(
         self,
@@ -108,26 +136,50 @@ class LiveModel:
             ids = ids["input_ids"]
         request = Request(list(ids), max_new_tokens or self.max_new_tokens, on_text)
         with self._queue_ready:
+            if self._closed:
+                raise RuntimeError("the live model is closed")
             self._queue.append(request)
-            if self._worker is None:
-                self._worker = threading.Thread(target=self._serve, name="live-model", daemon=True)
-                self._worker.start()
             self._queue_ready.notify()
+        self._start_worker()
         request.done.wait()
         if request.error is not None:
             raise request.error
         return Answer(request.text, request.version, len(request.generated))
 
+    def close(self) -> None:
+        """Stop the worker once the answers asked for so far are given; later ones raise."""
+        with self._queue_ready:
+            self._closed = True
+            self._queue_ready.notify_all()
+        if self._worker is not None:
+            self._worker.join()
+
+    def _start_worker(self) -> None:
+        with self._queue_ready:
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._serve, name="live-model", daemon=True)
+                self._worker.start()
+
     def _serve(self) -> None:
         """The worker: answers whatever is waiting, up to max_batch conversations at a time. Once it
         holds the model it keeps it until every answer it started has finished (an answer is made
-        by one version); newcomers join between rounds unless a swap is waiting."""
+        by one version); newcomers join between rounds unless a swap is waiting. It compiles the
+        decoding step first, where that is asked for (in this thread: CUDA graphs are per thread)."""
         import torch
 
+        if self._static is not None and self._static.compile_config is not None:
+            with self._lock, torch.inference_mode():
+                try:
+                    self.warm_up_seconds = self._static.warm_up(self._device, self._tokenizer.pad_token_id)
+                except Exception:  # answers still come, uncompiled
+                    log.exception("compiling the decoding step failed; answering without it")
+                    self._static = None
         while True:
             with self._queue_ready:
-                while not self._queue:
+                while not self._queue and not self._closed:
                     self._queue_ready.wait()
+                if not self._queue:  # closed, every answer given
+                    return
             time.sleep(GATHER_SECONDS)  # conversations arriving together start together
             active: list[Request] = []
             try:
@@ -141,7 +193,13 @@ class LiveModel:
                             break
                         self.batch_sizes[len(active)] += 1
                         generate_round(
-                            self._model, self._tokenizer, active, self._device, self._cut_short(active)
+                            self._model,
+                            self._tokenizer,
+                            active,
+                            self._device,
+                            self._cut_short(active),
+                            # the compiled step belongs to the base's modules (merged adapters too)
+                            static=self._static if self._model is self._base else None,
                         )
                         for request in active:
                             if request.finished:
@@ -165,27 +223,41 @@ class LiveModel:
         """Serve `adapter_path` as `version` (None: the base model). Raises if it cannot load."""
         if version == self.version:
             return
-        kind, full_model = None, None
-        if adapter_path is not None:
+        kind, full_model, prepared = None, None, None
+        started = time.perf_counter()
+        if adapter_path is not None:  # what can be done before taking the lock: answers go on
             check_adapter(adapter_path)  # before touching the model that is serving
             kind = weights_kind(adapter_path)
-            if kind == "full":  # loaded before taking the lock: answers go on meanwhile
-                full_model = self._load_full(adapter_path)
+            with self._preparing:  # one at a time (a cycle and the registry follower may swap at once)
+                if kind == "full":
+                    full_model = self._load_full(adapter_path)
+                elif kind == "peft" and self._merge:
+                    prepared = prepare(self._base, adapter_path, version)
+        prepare_seconds = round(time.perf_counter() - started, 4)
         with self._queue_ready:
             self._swaps_waiting += 1  # the worker lets answers in flight finish and takes no new ones
         try:
             with self._lock:
-                self._switch(adapter_path, version, kind, full_model)
+                self._switch(adapter_path, version, kind, full_model, prepared)
+                self.last_swap_parts["prepare"] = prepare_seconds
         finally:
             with self._queue_ready:
                 self._swaps_waiting -= 1
 
-    def _switch(self, adapter_path: str | None, version: str, kind: str | None, full_model: Any) -> None:
+    def _switch(
+        self,
+        adapter_path: str | None,
+        version: str,
+        kind: str | None,
+        full_model: Any,
+        prepared: PreparedAdapter | None,
+    ) -> None:
         """Change the weights (the model lock held, nothing generating)."""
         started = time.perf_counter()
         old = self.version
         if version == old:  # another thread (e.g. the registry follower) got here first
             return
+        self.last_swap_parts = {}
         if adapter_path is None:
             self._to_base()
         elif kind == "full":
@@ -194,8 +266,13 @@ class LiveModel:
         elif kind == "bitfit":
             self._to_base()
             self._biases = load_biases(self._base, adapter_path)
+        elif prepared is not None:
+            self._to_base()
+            began = self._timed("restore", started)
+            merge(prepared, self._kept)  # the base's own modules now hold the adapter's weights
+            self._timed("merge", began)
         elif (
-            not self._merged
+            not self._kept.merged
             and self._peft is not None
             and loads_alongside(self._peft.peft_config.get(old), adapter_path)
         ):
@@ -203,49 +280,27 @@ class LiveModel:
             self._peft.set_adapter(version)
             if old in self._peft.peft_config:
                 self._peft.delete_adapter(old)
-        else:
+        else:  # soft prompts, or merging turned off: peft's wrapper answers
+            from peft import PeftModel
+
             self._to_base()
-            self._load_peft(adapter_path, version)
+            self._peft = self._model = PeftModel.from_pretrained(
+                self._base, adapter_path, adapter_name=version, low_cpu_mem_usage=True
+            )
         self._model.eval()
         self.version = version
         self.last_swap_seconds = time.perf_counter() - started
         log.info("live model now serves %s (was %s) after %.2f s", version, old, self.last_swap_seconds)
 
-    def _load_peft(self, adapter_path: str, version: str) -> None:
-        from peft import PeftModel
+    def _timed(self, part: str, since: float) -> float:
+        """Note the seconds since `since` as a part of this swap (after the GPU's work is done)."""
+        if self._device == "cuda":
+            import torch
 
-        # low_cpu_mem_usage: the adapter's weights are loaded straight in, not initialized first.
-        peft: Any = PeftModel.from_pretrained(
-            self._base, adapter_path, adapter_name=version, low_cpu_mem_usage=True
-        )
-        if not self._merge or peft.peft_config[version].is_prompt_learning:  # soft prompts: no weights
-            self._peft = self._model = peft
-            return
-        self._keep_base_weights(peft)
-        self._model = peft.merge_and_unload()  # the base's own modules, holding merged weights
-        self._merged = True
-
-    def _keep_base_weights(self, peft: Any) -> None:
-        """Before the first merge into a layer, keep its base weight (kept for good: the base
-        never changes): on the GPU while a copy leaves a quarter of its memory free (copying
-        back then takes milliseconds), else in pinned CPU memory (a fraction of a second)."""
-        import torch
-        from peft.tuners.tuners_utils import BaseTunerLayer
-
-        for name, module in peft.named_modules():
-            name = name.removeprefix("base_model.model.")
-            if not isinstance(module, BaseTunerLayer) or name in self._pristine:
-                continue
-            base_layer: Any = module.get_base_layer()
-            weight = base_layer.weight.detach()
-            if weight.is_cuda:
-                free, total = torch.cuda.mem_get_info(weight.device)
-                if free - weight.numel() * weight.element_size() > total / 4:
-                    self._pristine[name] = weight.clone()
-                    continue
-                self._pristine[name] = torch.empty_like(weight, device="cpu").pin_memory().copy_(weight)
-            else:
-                self._pristine[name] = weight.clone()
+            torch.cuda.synchronize()
+        now = time.perf_counter()
+        self.last_swap_parts[part] = round(now - since, 4)
+        return now
 
     def _to_base(self) -> None:
         if self._peft is not None:
@@ -254,14 +309,7 @@ class LiveModel:
             else:
                 self._peft.unload()  # takes the injected layers out of the base's modules
             self._peft = None
-        if self._merged:  # the base's own weights back, bit for bit
-            for name, weight in self._pristine.items():
-                self._base.get_submodule(name).weight.data.copy_(weight, non_blocking=True)
-            if self._device == "cuda":
-                import torch
-
-                torch.cuda.synchronize()
-            self._merged = False
+        self._kept.restore(self._base)  # the base's own weights back, bit for bit
         if self._biases is not None:
             restore_biases(self._base, self._biases)
             self._biases = None

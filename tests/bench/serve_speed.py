@@ -7,9 +7,12 @@ The model is Llama-3-8B-shaped with random weights (tests/bench/train_memory.py 
 two random LoRA adapters (r=16, all linear layers, as the standard recipe trains). Measured:
   standard       4-bit NF4 base + peft adapter + `generate`, one request (the issue's ~10 tok/s)
   standard_bf16  bf16 base + peft adapter (unmerged) + `generate`, one request (~21 tok/s)
-  tunebot        tuner.live_model.LiveModel: bf16, the adapter merged, conversations batched:
-                 one request alone; 8 arriving at once; a stream of arrivals (about 8 in flight)
-                 while another thread swaps between the two adapters every --swap-every seconds.
+  tunebot        tuner.live_model.LiveModel as the bot runs it: bf16, the adapter merged,
+                 conversations batched, static KV caches with the decoding step compiled (on a
+                 GPU; its start-up compile is reported): one request alone; 8 arriving at once; a
+                 stream of arrivals (about 8 in flight), then the same while another thread swaps
+                 between the two adapters every --swap-every seconds.
+  tunebot_eager  the same with transformers' growing cache (nothing compiled).
 Latency to the first token is from the call to the first text handed to `on_text` (what the
 Slack listener posts). Every answer is counted by the tokens it really generated. The last lines
 print a table and the ratios against the standard recipe measured in the same process.
@@ -197,13 +200,14 @@ def step_times(model: Any, rng: random.Random, args: argparse.Namespace) -> list
             tokenizer.apply_chat_template(question(rng), add_generation_prompt=True) for _ in range(batch)
         ]
         prompts = [p["input_ids"] if isinstance(p, dict) or hasattr(p, "input_ids") else p for p in prompts]
-        for how in ("generate", "round"):
+        for how in ("generate", "round", "static_round")[: 3 if model._static else 2]:
             requests = [Request(list(p), args.new_tokens) for p in prompts]
             _sync()
             start = time.perf_counter()
             with torch.inference_mode():
-                if how == "round":
-                    generate_round(model._model, tokenizer, requests, model._device)
+                if how.endswith("round"):
+                    static = model._static if how == "static_round" else None
+                    generate_round(model._model, tokenizer, requests, model._device, static=static)
                     steps = max(len(r.generated) for r in requests)  # a round may end at a row's end
                 else:
                     batch_ids = tokenizer.pad(
@@ -244,15 +248,29 @@ def step_times(model: Any, rng: random.Random, args: argparse.Namespace) -> list
     return out
 
 
-def tunebot(path: Path, adapters: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
+def tunebot(path: Path, adapters: list[str], args: argparse.Namespace, static: bool) -> list[dict[str, Any]]:
+    """LiveModel as the bot runs it (`static`: fixed-shape caches and, on a GPU, the compiled
+    decoding step) or with transformers' growing cache (`tunebot_eager`)."""
     from tuner.live_model import LiveModel
 
-    model = LiveModel(str(path), max_new_tokens=args.new_tokens, max_batch=args.concurrency)
-    results = []
-    model.swap(adapters[0], "v1")
+    name = "tunebot" if static else "tunebot_eager"
+    started = time.perf_counter()
+    model = LiveModel(
+        str(path), max_new_tokens=args.new_tokens, max_batch=args.concurrency, static_cache=static
+    )
+    model.swap(adapters[0], "v1")  # waits for the warm-up (compiling) the model starts with
+    results: list[dict[str, Any]] = [
+        {
+            "variant": f"{name}_start",
+            "seconds": round(time.perf_counter() - started, 1),
+            "warm_up_s": model.warm_up_seconds,
+        }
+    ]
     model.swap(None, "base")
     model.swap(adapters[0], "v1")  # the timed one: from the base, as at promotion
-    results.append({"variant": "tunebot_swap", "swap_s": round(model.last_swap_seconds or 0, 3)})
+    results.append(
+        {"variant": f"{name}_swap", "swap_s": round(model.last_swap_seconds or 0, 3), **model.last_swap_parts}
+    )
     rng = random.Random(1)
     if args.diagnose:
         results += step_times(model, rng, args)
@@ -260,36 +278,64 @@ def tunebot(path: Path, adapters: list[str], args: argparse.Namespace) -> list[d
     single: list[dict[str, Any]] = []
     for _ in range(args.runs + 1):
         _ask(model, question(rng), args.new_tokens, single)
-    results.append(_summary("tunebot_single", single[1:], sum(a["seconds"] for a in single[1:])))
+    results.append(_summary(f"{name}_single", single[1:], sum(a["seconds"] for a in single[1:])))
 
-    burst: list[dict[str, Any]] = []
-    threads = [
-        threading.Thread(target=_ask, args=(model, question(rng), args.new_tokens, burst))
-        for _ in range(args.concurrency)
-    ]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    results.append(_summary(f"tunebot_burst_{args.concurrency}", burst, time.perf_counter() - start))
+    for label in ("first_", ""):  # the process's first full batch, then another
+        burst: list[dict[str, Any]] = []
+        threads = [
+            threading.Thread(target=_ask, args=(model, question(rng), args.new_tokens, burst))
+            for _ in range(args.concurrency)
+        ]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        results.append(
+            _summary(f"{name}_{label}burst_{args.concurrency}", burst, time.perf_counter() - start)
+        )
 
-    # A stream at --load of the capacity the burst showed (answers a second), with swaps.
+    # Streams at --load of the capacity the burst showed (answers a second): without swaps, then
+    # with one every --swap-every seconds.
     capacity = results[-1]["aggregate_tokens_per_s"] / args.new_tokens
-    gap = 1 / (args.load * capacity)
+    for swap_every in (0.0, args.swap_every):
+        results += _stream(model, adapters, args, rng, 1 / (args.load * capacity), swap_every, name)
+    model.close()
+    del model
+    gc.collect()
+    torch.cuda.empty_cache() if torch.cuda.is_available() else None
+    return results
+
+
+def _stream(
+    model: Any,
+    adapters: list[str],
+    args: argparse.Namespace,
+    rng: random.Random,
+    gap: float,
+    swap_every: float,
+    name: str,
+) -> list[dict[str, Any]]:
+    """--stream requests arriving at random (mean `gap` s apart); a swap every `swap_every` s."""
+    results: list[dict[str, Any]] = []
     stream: list[dict[str, Any]] = []
     swaps: list[float] = []
     stop = threading.Event()
+    model.batch_sizes.clear()
 
     def swapper() -> None:
         i = 0
-        while not stop.wait(args.swap_every):
+        while swap_every and not stop.wait(swap_every):
             i += 1
             began = time.perf_counter()
             model.swap(adapters[i % 2], f"v{i % 2 + 1}")
             swaps.append(time.perf_counter() - began)
             results.append(
-                {"variant": "tunebot_swap_under_load", "swap_s": round(model.last_swap_seconds or 0, 3)}
+                {
+                    "variant": f"{name}_swap_under_load",
+                    "swap_s": round(model.last_swap_seconds or 0, 3),
+                    **model.last_swap_parts,
+                }
             )
 
     swapping = threading.Thread(target=swapper)
@@ -305,12 +351,13 @@ def tunebot(path: Path, adapters: list[str], args: argparse.Namespace) -> list[d
         t.join()
     stop.set()
     swapping.join()
-    summary = _summary("tunebot_stream_with_swaps", stream, time.perf_counter() - start)
+    summary = _summary(
+        f"{name}_stream" + ("_with_swaps" if swap_every else ""), stream, time.perf_counter() - start
+    )
     summary["swaps"] = len(swaps)
     summary["swap_call_s_max"] = round(max(swaps), 3) if swaps else None  # waits for answers in flight
     summary["rounds_by_batch"] = dict(sorted(model.batch_sizes.items()))
-    results.append(summary)
-    return results
+    return [*results, summary]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -326,7 +373,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stream", type=int, default=32, help="requests in the stream with swaps")
     parser.add_argument("--load", type=float, default=0.75, help="stream rate / the burst's answers a second")
     parser.add_argument("--swap-every", type=float, default=2.0, help="seconds between swaps in the stream")
-    parser.add_argument("--skip", default="", help="comma list of variants to skip: standard,standard_bf16")
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="comma list of variants to skip: standard,standard_bf16,tunebot,tunebot_eager",
+    )
     parser.add_argument("--out", help="append the JSON lines to this file")
     parser.add_argument("--diagnose", action="store_true", help="also time decoding steps at batch 1 and 8")
     parser.add_argument(
@@ -341,9 +392,12 @@ def main(argv: list[str] | None = None) -> int:
         if name not in skip:
             results.append(standard(path, adapters[0], quantized, args))
             print(json.dumps(results[-1]), flush=True)
-    for result in tunebot(path, adapters, args):
-        results.append(result)
-        print(json.dumps(result), flush=True)
+    for static in (False, True):  # the eager one frees all it holds; compiled code stays
+        if ("tunebot" if static else "tunebot_eager") in skip:
+            continue
+        for result in tunebot(path, adapters, args, static):
+            results.append(result)
+            print(json.dumps(result), flush=True)
     if args.out:
         with open(args.out, "a") as f:
             for result in results:
@@ -353,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n| variant | tokens/s (aggregate) | per request | first token p50 / p95 | failed |")
     print("| --- | --- | --- | --- | --- |")
     for r in results:
-        if "swap_s" in r or "ms_per_step" in r:
+        if "swap_s" in r or "ms_per_step" in r or "warm_up_s" in r:
             continue
         rate = r.get("tokens_per_s", r.get("aggregate_tokens_per_s"))
         per = r.get("per_request_tokens_per_s", rate)

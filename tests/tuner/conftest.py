@@ -12,3 +12,11 @@ import pytest
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'tunebot.db'}"
+
+
+@pytest.fixture(scope="session")
+def babbler(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny model that answers each prompt with different words (not the same newlines)."""
+    from tests.factories import save_tiny_model
+
+    return save_tiny_model(tmp_path_factory.mktemp("babbler"), initializer_range=0.5)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.factories import save_tiny_model
 from tuner.live_model import LiveModel
 
 QUESTIONS = [
@@ -21,10 +21,19 @@ QUESTIONS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def babbler(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A tiny model that answers each prompt with different words (not the same newlines)."""
-    return save_tiny_model(tmp_path_factory.mktemp("babbler"), initializer_range=0.5)
+def asked_while_busy(model: LiveModel, askers: list[Callable[[], object]]) -> None:
+    """Runs each asker in its own thread while the model is busy (its lock held, as in a batch or
+    a swap), so all their questions are waiting when it is free; returns when all are answered."""
+    threads = [threading.Thread(target=asker) for asker in askers]
+    with model._lock:
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 10
+        while len(model._queue) < len(threads):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    for t in threads:
+        t.join()
 
 
 def test_concurrent_conversations_share_a_batch_and_get_their_own_answers(babbler: str) -> None:
@@ -47,16 +56,7 @@ def test_concurrent_conversations_share_a_batch_and_get_their_own_answers(babble
         answers[i] = answer.text
 
     # The model is busy (its lock held, as during a swap) while all six arrive: one batch of six.
-    with model._lock:
-        askers = [threading.Thread(target=ask, args=(i,)) for i in range(len(QUESTIONS))]
-        for t in askers:
-            t.start()
-        deadline = time.monotonic() + 10
-        while len(model._queue) < len(QUESTIONS):
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-    for t in askers:
-        t.join()
+    asked_while_busy(model, [lambda i=i: ask(i) for i in range(len(QUESTIONS))])
     assert model.batch_sizes[len(QUESTIONS)] == 1
     # Left-padded in one batch, cut at each one's own budget: the same greedy answers as alone.
     assert [answers[i] for i in range(len(QUESTIONS))] == [a.text for a in alone]
@@ -69,22 +69,30 @@ def test_concurrent_conversations_share_a_batch_and_get_their_own_answers(babble
 def test_more_conversations_than_a_batch_holds_wait_for_the_next(babbler: str, tmp_path: Path) -> None:
     model = LiveModel(babbler, max_new_tokens=4, max_batch=3)
     results: list[str] = []
-    with model._lock:
-        askers = [
-            threading.Thread(
-                target=lambda q=q: results.append(model.generate([{"role": "user", "content": q}]).text)
-            )
+    asked_while_busy(
+        model,
+        [
+            lambda q=q: results.append(model.generate([{"role": "user", "content": q}]).text)
             for q in QUESTIONS[:5]
-        ]
-        for t in askers:
-            t.start()
-        deadline = time.monotonic() + 10
-        while len(model._queue) < 5:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-    for t in askers:
-        t.join()
+        ],
+    )
     assert sorted(model.batch_sizes.elements()) == [2, 3] and len(results) == 5
+
+    # Closing lets the answers asked for finish, then stops the worker; later questions are refused.
+    late = threading.Thread(
+        target=lambda: results.append(model.generate([{"role": "user", "content": "ok"}]).text)
+    )
+    with model._lock:
+        late.start()
+        while not model._queue:
+            time.sleep(0.01)
+        closer = threading.Thread(target=model.close)
+        closer.start()
+    closer.join(30)
+    late.join(30)
+    assert len(results) == 6 and model._worker is not None and not model._worker.is_alive()
+    with pytest.raises(RuntimeError, match="closed"):
+        model.generate([{"role": "user", "content": "ok"}])
 
 
 def test_a_newcomer_joins_an_answer_in_flight_and_neither_changes(babbler: str) -> None:

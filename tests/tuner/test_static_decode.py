@@ -1,0 +1,105 @@
+"""Fixed-shape decoding (what a GPU compiles): the same answers as the growing cache, one compile
+per batch size at start, and none again however many adapters are swapped in and out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.tuner.test_batching import QUESTIONS as BATCH_QUESTIONS
+from tests.tuner.test_batching import asked_while_busy
+from tuner.live_model import LiveModel
+from tuner.static_decode import StaticDecoding
+
+QUESTIONS = [q for q in BATCH_QUESTIONS if len(q) < 30 or "billing" in q]  # four of them
+
+
+def _adapter(base: str, folder: Path, seed: int) -> str:
+    """A LoRA adapter with random (non-zero) weights on every attention and MLP projection."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(base)
+    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    peft = get_peft_model(model, LoraConfig(r=4, target_modules=targets, init_lora_weights=False))
+    peft.save_pretrained(folder)
+    return str(folder)
+
+
+def _ask_together(model: LiveModel, questions: list[str]) -> list[str]:
+    """Every question queued while the model is busy, so they are answered as one batch."""
+    answers: dict[int, str] = {}
+
+    def ask(i: int) -> None:
+        answers[i] = model.generate([{"role": "user", "content": questions[i]}]).text
+
+    asked_while_busy(model, [lambda i=i: ask(i) for i in range(len(questions))])
+    return [answers[i] for i in range(len(questions))]
+
+
+def _ask_each(model: LiveModel, questions: list[str]) -> list[str]:
+    return [model.generate([{"role": "user", "content": q}]).text for q in questions]
+
+
+def test_static_caches_answer_as_the_growing_cache_does(babbler: str) -> None:
+    growing = LiveModel(babbler, max_new_tokens=12, static_cache=False)
+    static = LiveModel(babbler, max_new_tokens=12, static_cache=True, max_batch=8)
+    expected = _ask_each(growing, QUESTIONS)
+    assert len(set(expected)) == len(QUESTIONS)
+    assert _ask_each(static, QUESTIONS) == expected
+    # Four conversations padded to a batch of eight with copies of the last: the same answers.
+    assert _ask_together(static, QUESTIONS) == expected
+    assert static.batch_sizes[len(QUESTIONS)] == 1
+    assert static._static is not None and sorted(static._static._caches) == [1, 8]
+
+
+def test_rounds_longer_than_the_cache_use_the_growing_cache(babbler: str) -> None:
+    from transformers import AutoConfig
+
+    decoding = StaticDecoding(_Model(AutoConfig.from_pretrained(babbler)), 8, tokens=64)
+    assert decoding.length == 64 and decoding.sizes == [1, 8]
+    assert [decoding.rows_for(n) for n in (1, 2, 5, 8)] == [1, 8, 8, 8]
+    assert decoding.arguments(3, 65) is None and decoding.arguments(9, 10) is None
+
+    model = LiveModel(babbler, max_new_tokens=12, static_cache=True)
+    assert model._static is not None
+    expected = _ask_each(model, QUESTIONS)
+    model._static.length = 20  # shorter than every prompt with its answer
+    assert _ask_each(model, QUESTIONS) == expected
+
+
+class _Model:
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+
+def test_compiled_once_per_batch_size_and_never_again_across_swaps(babbler: str, tmp_path: Path) -> None:
+    """A GPU compiles with inductor and CUDA graphs; here a backend that counts the graphs dynamo
+    hands it stands in (the same tracing and guards: any recompile would be counted)."""
+    from transformers import CompileConfig
+
+    graphs: list[int] = []
+
+    def counting_backend(graph: Any, inputs: Any) -> Any:
+        graphs.append(len(graph.graph.nodes))
+        return graph.forward
+
+    config = CompileConfig(backend=counting_backend, mode=None, dynamic=False)
+    config._compile_all_devices = True  # transformers compiles on a GPU only, unless asked
+    adapters = [_adapter(babbler, tmp_path / f"lora-{seed}", seed) for seed in (1, 2)]
+    model = LiveModel(babbler, max_new_tokens=12, max_batch=8, compile_config=config)
+    assert model._static is not None  # on: a compile config asks for it
+    base = _ask_each(model, QUESTIONS)  # waits for the warm-up the worker starts with
+    assert model.warm_up_seconds is not None and len(graphs) == 2  # a batch of one, a batch of eight
+    assert _ask_together(model, QUESTIONS) == base
+
+    answers: dict[str, list[str]] = {}
+    for version, path in (("v1", adapters[0]), ("v2", adapters[1]), ("base", None), ("v1", adapters[0])):
+        model.swap(path, version)
+        answered = _ask_each(model, QUESTIONS)
+        assert answers.setdefault(version, answered) == answered  # v1 again: v1's answers again
+        assert _ask_together(model, QUESTIONS) == answered
+    assert answers["base"] == base and answers["v1"] != base and answers["v2"] not in (base, answers["v1"])
+    assert len(graphs) == 2, "a swap made dynamo compile again"

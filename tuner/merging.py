@@ -1,0 +1,115 @@
+"""Merging a peft adapter into the serving weights, with the slow part done while answers go on.
+
+Loading an adapter the usual way (`PeftModel.from_pretrained` on the serving model) wraps the
+model's layers, so the model lock would be held while peft builds hundreds of wrappers and loads
+their weights: about 0.5 s of a 0.6 s swap for the 8B shape with LoRA on every linear layer
+(measured, docs/perf-notes.md). Instead `prepare` lets peft inject the adapter into a *shadow*
+of the base: a copy of its module tree whose leaf layers are the base's own, shared, not copied,
+so the serving model is not touched and no weights are duplicated. Under the lock, `merge` has
+each of peft's layers merge into the real layer it wraps (peft's own merge: LoRA, DoRA, IA3...),
+and `BaseWeights` puts the base's values back, bit for bit, before the next adapter merges.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class PreparedAdapter:
+    version: str
+    layers: list[tuple[str, Any]]  # (the base's module name, peft's layer wrapping that module)
+
+
+def prepare(base: Any, adapter_path: str, version: str) -> PreparedAdapter | None:
+    """peft's layers for the adapter at `adapter_path`, wrapping `base`'s own modules (its weights
+    on their device). None for soft prompts, which have no weights to merge."""
+    from peft import PeftConfig, PeftModel
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    if PeftConfig.from_pretrained(adapter_path).is_prompt_learning:
+        return None
+    # low_cpu_mem_usage: the adapter's weights are loaded straight in, not initialized first (half
+    # the time). While it loads, parameters created by any thread are made empty (accelerate's
+    # init_empty_weights patches torch.nn.Module), so callers make no models meanwhile (LiveModel
+    # prepares and loads one at a time; answering creates no parameters).
+    peft: Any = PeftModel.from_pretrained(
+        _shadow(base), adapter_path, adapter_name=version, low_cpu_mem_usage=True
+    )
+    layers = [
+        (name.removeprefix("base_model.model."), module)
+        for name, module in peft.named_modules()
+        if isinstance(module, BaseTunerLayer)
+    ]
+    return PreparedAdapter(version, layers)
+
+
+def _shadow(module: Any) -> Any:
+    """A copy of `module`'s tree of containers that shares its leaf modules (and so every weight):
+    peft can replace children in it without changing `module`."""
+    if not module._modules:
+        return module
+    clone = copy.copy(module)  # a new __dict__: attributes peft sets stay on the clone
+    clone._modules = {
+        name: None if child is None else _shadow(child) for name, child in module._modules.items()
+    }
+    clone._parameters = dict(module._parameters)
+    clone._buffers = dict(module._buffers)
+    return clone
+
+
+def merge(prepared: PreparedAdapter, kept: BaseWeights) -> None:
+    """Merge every prepared layer into the base module it wraps (call with nothing generating).
+    Each parameter keeps its memory (peft replaces some, e.g. for DoRA): a compiled decoding step
+    reads the weights where they were when it was captured."""
+    kept.merged = True  # from the first layer on, restoring is needed
+    for name, layer in prepared.layers:
+        module = layer.get_base_layer()
+        kept.keep(name, module)
+        storage = {key: param.data for key, param in module.named_parameters(recurse=False)}
+        layer.merge(adapter_names=[prepared.version])
+        for key, param in module.named_parameters(recurse=False):
+            if param.data.data_ptr() != storage[key].data_ptr():
+                storage[key].copy_(param.data)
+                param.data = storage[key]
+
+
+class BaseWeights:
+    """The base's own parameters of every module an adapter has been merged into, kept once (the
+    base never changes): on the GPU while a copy leaves a quarter of its memory free (copying back
+    takes milliseconds), else in pinned CPU memory (a fraction of a second)."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, Any] = {}  # "layers.0.self_attn.q_proj.weight" -> its base values
+        self.merged = False  # whether the base holds a merged adapter now
+
+    def keep(self, name: str, module: Any) -> None:
+        import torch
+
+        for key, param in module.named_parameters(recurse=False):
+            full = f"{name}.{key}"
+            if full in self._kept:
+                continue
+            value = param.detach()
+            if value.is_cuda:
+                free, total = torch.cuda.mem_get_info(value.device)
+                if free - value.numel() * value.element_size() > total / 4:
+                    self._kept[full] = value.clone()
+                else:
+                    self._kept[full] = torch.empty_like(value, device="cpu").pin_memory().copy_(value)
+            else:
+                self._kept[full] = value.clone()
+
+    def restore(self, model: Any) -> None:
+        """The base's own values back into `model`'s parameters, in place."""
+        if not self.merged:
+            return
+        for name, value in self._kept.items():
+            model.get_parameter(name).data.copy_(value, non_blocking=True)
+        if any(value.is_cuda or value.is_pinned() for value in self._kept.values()):
+            import torch
+
+            torch.cuda.synchronize()
+        self.merged = False
