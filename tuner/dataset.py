@@ -6,13 +6,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from datasets import Dataset
+from typing import TYPE_CHECKING, Any
 
 from storage.exchanges import TrainingExample
 from tuner.chat_format import chat_messages
 from tuner.split import is_heldout
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 
 def _row(example: TrainingExample) -> dict[str, object]:
@@ -47,6 +48,8 @@ class Snapshot:
 
     @staticmethod
     def load(folder: Path) -> Snapshot:
+        from datasets import Dataset
+
         train = Dataset.from_list(_read_jsonl(folder / "train.jsonl"))
         heldout = Dataset.from_list(_read_jsonl(folder / "heldout.jsonl"))
         return Snapshot(train=train, heldout=heldout, fingerprint=_fingerprint(train, heldout))
@@ -63,6 +66,8 @@ def build_snapshot(examples: list[TrainingExample], heldout_percent: int) -> Sna
 
 
 def _to_dataset(rows: list[dict[str, object]]) -> Dataset:
+    from datasets import Dataset  # imported when a snapshot is made: the bot's commands import this module
+
     if rows:
         return Dataset.from_list(rows)
     return Dataset.from_dict({"key": [], "prompt": [], "completion": [], "rejected": [], "source": []})

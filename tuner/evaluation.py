@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-import torch
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _inference_mode(fn: F) -> F:
+    """torch.inference_mode, imported when called (the bot's commands import this module)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import torch
+
+        with torch.inference_mode():
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def reply_token_ids(tokenizer: Any, prompt: list[dict], completion: list[dict], max_length: int):
@@ -23,9 +38,11 @@ def _ids(encoded: Any) -> list[int]:
     return list(encoded)
 
 
-@torch.inference_mode()
+@_inference_mode
 def heldout_nll(model: Any, tokenizer: Any, rows: list[dict], max_length: int) -> dict[str, Any]:
     """Token-weighted mean NLL over all held-out replies, plus each example's own mean."""
+    import torch
+
     device = next(model.parameters()).device
     total, tokens, per_example = 0.0, 0, []
     was_training = model.training
@@ -54,7 +71,7 @@ def heldout_nll(model: Any, tokenizer: Any, rows: list[dict], max_length: int) -
     }
 
 
-@torch.inference_mode()
+@_inference_mode
 def generate_replies(
     model: Any, tokenizer: Any, prompts: list[list[dict]], max_new_tokens: int, batch_size: int | None = None
 ) -> list[str]:
