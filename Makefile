@@ -3,6 +3,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DATA ?= .tunebot
 PORT ?= 3000
+# Test processes: most tests train or serve a real model on the CPU, so two keep a 2-core machine busy
+# (13 minutes in one process, 9 in two, both databases); more only pay off with more cores.
+TEST_WORKERS ?= 2
 
 .PHONY: run test install browser lint demo clean bench-privacy
 
@@ -28,7 +31,7 @@ browser:
 	scripts/install-browser.sh
 
 test: install browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 # Recall per entity type, text kept, and throughput against Presidio's default engine (docs/privacy.md).
 bench-privacy: install

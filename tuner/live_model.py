@@ -280,7 +280,7 @@ class LiveModel:
             self._peft.set_adapter(version)
             if old in self._peft.peft_config:
                 self._peft.delete_adapter(old)
-        else:  # soft prompts, or merging turned off: peft's wrapper answers
+        else:  # soft prompts, whole modules trained, or merging turned off: peft's wrapper answers
             from peft import PeftModel
 
             self._to_base()

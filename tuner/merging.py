@@ -25,9 +25,11 @@ class PreparedAdapter:
 
 def prepare(base: Any, adapter_path: str, version: str) -> PreparedAdapter | None:
     """peft's layers for the adapter at `adapter_path`, wrapping `base`'s own modules (its weights
-    on their device). None for soft prompts, which have no weights to merge."""
+    on their device). None where merging does not apply: soft prompts (no weights to merge) and
+    adapters that also replace whole modules."""
     from peft import PeftConfig, PeftModel
     from peft.tuners.tuners_utils import BaseTunerLayer
+    from peft.utils.other import AuxiliaryTrainingWrapper
 
     if PeftConfig.from_pretrained(adapter_path).is_prompt_learning:
         return None
@@ -38,6 +40,8 @@ def prepare(base: Any, adapter_path: str, version: str) -> PreparedAdapter | Non
     peft: Any = PeftModel.from_pretrained(
         _shadow(base), adapter_path, adapter_name=version, low_cpu_mem_usage=True
     )
+    if any(isinstance(module, AuxiliaryTrainingWrapper) for module in peft.modules()):
+        return None  # whole modules trained beside the adapter (modules_to_save): peft's wrapper serves
     layers = [
         (name.removeprefix("base_model.model."), module)
         for name, module in peft.named_modules()

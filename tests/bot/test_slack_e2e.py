@@ -445,6 +445,8 @@ def test_event_is_acked_while_the_model_is_still_busy(bot: BotHarness) -> None:
 def test_forget_erases_and_moves_the_live_model_off_erased_data(bot: BotHarness) -> None:
     from storage.registry import history
 
+    if not bot.runtime.db.url.startswith("sqlite"):  # one cycle is enough for the Slack side
+        pytest.skip("erasure's database side runs on both backends in tests/storage/test_erasure.py")
     rater = "U0RATER01"  # rated every seeded example, so v1 certainly learned from them
     seed_corrections(bot.runtime.db, 16)
     mention(bot, "Which port does service 2 use?")  # Alice took part in this one
@@ -473,6 +475,8 @@ def test_forget_erases_and_moves_the_live_model_off_erased_data(bot: BotHarness)
 def test_live_model_follows_registry_changes_made_elsewhere(bot: BotHarness) -> None:
     from bot.services.tune import roll_back
 
+    if not bot.runtime.db.url.startswith("sqlite"):  # one cycle is enough for the follower
+        pytest.skip("replicas following the registry on PostgreSQL: tests/bot/test_replicas.py")
     seed_corrections(bot.runtime.db, 16)
     bot.send.command(ADMIN, "run", bot.slack.response_url("run"))
     bot.wait_response("Tune cycle promoted", timeout=180)

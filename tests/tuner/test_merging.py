@@ -71,10 +71,12 @@ def test_a_prepared_adapter_merges_as_peft_merges_it(kind: str, base_path: str, 
     assert not kept.merged
 
 
-def test_soft_prompts_have_nothing_to_merge(base_path: str, tmp_path: Path) -> None:
-    from peft import PromptTuningConfig
+def test_soft_prompts_and_whole_modules_are_not_merged(base_path: str, tmp_path: Path) -> None:
+    """Soft prompts have no weights to merge; an adapter that also trains whole modules
+    (modules_to_save) is served by peft's wrapper instead."""
+    from peft import LoraConfig, PromptTuningConfig
 
-    path = _adapter(
-        base_path, tmp_path / "prompt", PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4)
-    )
-    assert prepare(_load(base_path), path, "v1") is None
+    prompts = PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4)
+    with_head = LoraConfig(r=4, target_modules=["q_proj"], modules_to_save=["lm_head"])
+    for name, config in (("prompt", prompts), ("lora-and-head", with_head)):
+        assert prepare(_load(base_path), _adapter(base_path, tmp_path / name, config), "v1") is None, name
