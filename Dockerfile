@@ -21,6 +21,7 @@ ENV PATH="/app/.venv/bin:$PATH" \
     HF_HUB_OFFLINE=1
 VOLUME ["/data"]
 EXPOSE 3000
-HEALTHCHECK --interval=30s --timeout=5s --start-period=120s \
+# /healthz answers once the model is loaded and its decoding step compiled (minutes for an 8B model).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=300s \
   CMD ["curl", "-fsS", "http://127.0.0.1:3000/healthz"]
 CMD ["tunebot", "serve"]

@@ -61,6 +61,7 @@ class StaticDecoding:
         `steps` tokens from an 8-token prompt for each. Returns the seconds it took."""
         import torch
 
+        log.info("compiling the decoding step for batches of %s (about a minute for an 8B model)", self.sizes)
         started = time.perf_counter()
         for size in self.sizes * 2:  # twice: on a GPU, the second pass replays what the first captured
             prepared = self.arguments(size, 8 + steps)
