@@ -284,8 +284,10 @@ class LiveModel:
             from peft import PeftModel
 
             self._to_base()
+            # Not low_cpu_mem_usage: its patch of torch.nn.Module would reach a preparation running
+            # beside it (tuner/merging.py).
             self._peft = self._model = PeftModel.from_pretrained(
-                self._base, adapter_path, adapter_name=version, low_cpu_mem_usage=True
+                self._base, adapter_path, adapter_name=version
             )
         self._model.eval()
         self.version = version
