@@ -200,14 +200,15 @@ def step_times(model: Any, rng: random.Random, args: argparse.Namespace) -> list
             tokenizer.apply_chat_template(question(rng), add_generation_prompt=True) for _ in range(batch)
         ]
         prompts = [p["input_ids"] if isinstance(p, dict) or hasattr(p, "input_ids") else p for p in prompts]
-        for how in ("generate", "round", "static_round")[: 3 if model._static else 2]:
+        # Uncompiled only: the compiled step's CUDA graphs belong to the live model's own thread
+        # (tunebot_single measures it).
+        for how in ("generate", "round"):
             requests = [Request(list(p), args.new_tokens) for p in prompts]
             _sync()
             start = time.perf_counter()
             with torch.inference_mode():
-                if how.endswith("round"):
-                    static = model._static if how == "static_round" else None
-                    generate_round(model._model, tokenizer, requests, model._device, static=static)
+                if how == "round":
+                    generate_round(model._model, tokenizer, requests, model._device)
                     steps = max(len(r.generated) for r in requests)  # a round may end at a row's end
                 else:
                     batch_ids = tokenizer.pad(
@@ -226,7 +227,9 @@ def step_times(model: Any, rng: random.Random, args: argparse.Namespace) -> list
             ms = (time.perf_counter() - start) * 1000 / max(steps, 1)
             out.append({"variant": f"step_{how}_batch{batch}", "ms_per_step": round(ms, 2), "steps": steps})
             print(json.dumps(out[-1]), flush=True)
-    if args.compile:  # a static KV cache: generate compiles the decoding step (CUDA graphs)
+    # A static KV cache: generate compiles the decoding step (CUDA graphs). Only on the eager live
+    # model: a compile here would replace the compiled live model's own.
+    if args.compile and model._static is None:
         ids = tokenizer.apply_chat_template(question(rng), add_generation_prompt=True, return_tensors="pt")
         ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "input_ids") else ids
         for label in ("compile_first_call", "compiled"):
@@ -381,7 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="append the JSON lines to this file")
     parser.add_argument("--diagnose", action="store_true", help="also time decoding steps at batch 1 and 8")
     parser.add_argument(
-        "--compile", action="store_true", help="with --diagnose: a static-cache compiled step"
+        "--compile",
+        action="store_true",
+        help="with --diagnose: a static-cache compiled step (for tunebot_eager only)",
     )
     args = parser.parse_args(argv)
     path = build_checkpoint(args.shape, Path(args.cache), args.tokenizer)
