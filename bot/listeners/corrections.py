@@ -18,6 +18,8 @@ from bot.views import (
     message_modal,
 )
 
+CORRECTION_SAVED = "Thanks, your correction is saved."
+
 
 def register(app: Any, services: Services) -> None:
     def open_modal(client: WebClient, trigger_id: str, channel: str, message: dict) -> None:
@@ -68,9 +70,10 @@ def register(app: Any, services: Services) -> None:
         where = services.feedback.exchange_thread(exchange_id)
         # The thread up to the answer, scrubbed with the correction so their placeholders agree.
         earlier = thread_turns(client, *where, context.get("bot_user_id")) if where else []
-        services.feedback.correct(
-            exchange_id=exchange_id,
-            user_id=body["user"]["id"],
-            corrected=value,
-            context=[t.text for t in earlier],
+        user = body["user"]["id"]
+        saved = services.feedback.correct(
+            exchange_id=exchange_id, user_id=user, corrected=value, context=[t.text for t in earlier]
         )
+        # Slack closes the modal at the ack, before the correction is scrubbed and stored: say when it is.
+        if where and saved is not None:
+            client.chat_postEphemeral(channel=where[0], thread_ts=where[1], user=user, text=CORRECTION_SAVED)

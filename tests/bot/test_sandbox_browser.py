@@ -139,6 +139,8 @@ def test_chat_feedback_tune_and_rollback_in_the_browser(page: Any, sandbox: Any,
     _shot(page, "02-correction")
     modal.locator("[data-testid=modal-submit]").click()
     modal.wait_for(state="hidden")
+    # The modal closes at Slack's ack; the bot says so in the thread once the correction is stored.
+    _ephemeral(page, "Thanks, your correction is saved.", where="thread")
 
     reply_ts = answer.get_attribute("data-ts")
     with runtime.db.session() as session:

@@ -202,6 +202,9 @@ def test_correct_button_opens_modal_and_submission_corrects(bot: BotHarness) -> 
     priya, sam = _placeholders(found[0].target)
     assert _placeholders(found[0].prompt[0]["content"]) == [sam] and priya != sam
     assert found[0].target == f"It is code-named Heron, ask {priya} (not {sam})."
+    (saved,) = wait_for(lambda: bot.workspace.calls_to("chat.postEphemeral"), message="the confirmation")
+    assert (saved.args["user"], saved.args["thread_ts"]) == (BOB, reply["thread_ts"])
+    assert saved.args["text"] == "Thanks, your correction is saved."
 
 
 def test_message_shortcut_on_a_non_bot_message_explains(bot: BotHarness) -> None:
