@@ -43,7 +43,7 @@ class CliProgress:
             return
         from tqdm import tqdm
 
-        if self._key != (label, total):
+        if self._key != (label, total) or done < self._bar.n:  # a new bar, or training started over
             self.close()
             self._bar = tqdm(total=total, desc=label, unit="step" if label == "training" else "thread")
             self._key = (label, total)

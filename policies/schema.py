@@ -152,6 +152,13 @@ class TrainingPolicy(_Section):
     )
     max_steps: int = Field(default=-1, description="Stop after this many steps (-1: use epochs).")
     learning_rate: float = Field(default=2e-3, gt=0, description="Peak AdamW learning rate.")
+    divergence_retries: int = Field(
+        default=2,
+        ge=0,
+        le=8,
+        description="When the training loss becomes NaN or infinite, train again from the start at "
+        "half the learning rate, up to this many times (0: the cycle fails at once).",
+    )
     learning_rates: dict[str, float] = Field(
         default={
             "ia3": 1e-2,

@@ -406,6 +406,8 @@ def _read_protocol(
             budget = message.get("token_budget")
             room = f" (GPU memory left room for {budget:,} tokens a step)" if budget is not None else ""
             say(f"  {message['batch_size']} examples per step{room}, {message['epochs']:g} epochs")
+        elif message.get("event") == "retry":
+            say(f"  {message['reason']}: training again at learning rate {message['learning_rate']:g}")
         elif message.get("event") == "phase":
             say(f"  {message['phase']}…")
 
@@ -438,6 +440,8 @@ def _public_metrics(metrics: dict[str, Any], result: dict[str, Any] | None = Non
             "peak_memory_bytes",
             "peak_rss_bytes",
             "step_size",
+            "learning_rate",
+            "divergence_retries",
         )
         public.update({k: result.get(k) for k in keys})
     return public

@@ -10,7 +10,7 @@ import json
 import math
 import resource
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ class TrainingJob:
     epochs: float | None = 3.0  # None: chosen from the number of examples (tuner.sizing)
     max_steps: int = -1
     learning_rate: float = 2e-4
+    divergence_retries: int = 0  # trained again at half the learning rate when the loss diverges
     batch_size: int | None = 4  # None: chosen from the dataset and free GPU memory (tuner.sizing)
     max_length: int = 1024
     seed: int = 42
@@ -64,6 +65,7 @@ class TrainingJob:
             epochs=None if policy.epochs == "auto" else policy.epochs,
             max_steps=policy.max_steps,
             learning_rate=policy.learning_rates.get(method or policy.method, policy.learning_rate),
+            divergence_retries=policy.divergence_retries,
             virtual_tokens=policy.virtual_tokens,
             batch_size=None if policy.batch_size == "auto" else policy.batch_size,
             max_length=policy.max_length,
@@ -81,6 +83,10 @@ class TrainingJob:
 
 class TrainingFailed(RuntimeError):
     """Training finished without a usable adapter (e.g. the loss became NaN)."""
+
+
+class TrainingDiverged(TrainingFailed):
+    """The training loss became NaN or infinite: a lower learning rate may train."""
 
 
 def _load_base(job: TrainingJob, quantize: bool):  # type: ignore[no-untyped-def]
@@ -114,9 +120,9 @@ def _progress_callback(emit: Emit):  # type: ignore[no-untyped-def]
         def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
             if logs and "loss" in logs:
                 if not math.isfinite(float(logs["loss"])):
-                    raise TrainingFailed(
-                        f"training loss became {logs['loss']} at step {state.global_step}; no adapter "
-                        "was saved (lower training.learning_rate in the policy)"
+                    raise TrainingDiverged(
+                        f"training loss became {logs['loss']} at step {state.global_step} "
+                        f"(learning rate {args.learning_rate:g})"
                     )
                 emit(
                     {
@@ -171,6 +177,19 @@ def step_size(job: TrainingJob, model: Any, dataset: Any) -> StepSize:
     return choose_batch_size(lengths, cuda_token_budget(model))
 
 
+@dataclass
+class Trained:
+    """What one finished training leaves for the evaluation and the result."""
+
+    output: Any  # transformers' TrainOutput
+    tokenizer: Any
+    cuda: bool
+    step: StepSize
+    epochs: float
+    learning_rate: float
+    retries: int
+
+
 def train_and_evaluate(job: TrainingJob, emit: Emit) -> dict[str, Any]:
     """Train fresh weights into `job.adapter_dir`, score them and the baseline, write the result."""
     import torch
@@ -186,15 +205,71 @@ def train_and_evaluate(job: TrainingJob, emit: Emit) -> dict[str, Any]:
         # trains: nothing generation leaves behind reaches training.
         replay = replay_rows(lambda: _load_base(job, quantize=False)[:2], job)
         gc.collect()
+    rows = snapshot.train.to_list()
+    if replay:
+        emit({"event": "phase", "phase": "replay", "examples": len(replay)})
+        rows += replay
+    trained = train_until_finite(job, rows, emit)
+    peak = torch.cuda.max_memory_allocated() if trained.cuda else None
+
+    emit({"event": "phase", "phase": "evaluate"})
+    result = evaluate(
+        trained.tokenizer,
+        job,
+        snapshot.heldout.to_list(),
+        lambda: _load_base(job, quantize=False)[0].eval(),
+    )
+    output = trained.output
+    result.update(
+        {
+            "train_loss": output.training_loss,
+            "train_steps": output.global_step,
+            "train_seconds": output.metrics.get("train_runtime"),
+            "device": "cuda" if trained.cuda else "cpu",
+            "peak_memory_bytes": peak,  # training's, on the GPU
+            "step_size": {**trained.step.describe(), "epochs": trained.epochs},
+            "learning_rate": trained.learning_rate,  # the one that trained, after any retries
+            "divergence_retries": trained.retries,
+            # The whole child process's resident peak (Linux reports KiB): CPU memory for the table.
+            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        }
+    )
+    tmp = Path(job.result_path + ".tmp")
+    tmp.write_text(json.dumps(result))
+    tmp.replace(job.result_path)
+    return result
+
+
+def train_until_finite(job: TrainingJob, rows: list[dict[str, Any]], emit: Emit) -> Trained:
+    """Train and save the weights; when the loss diverges, again from the start (fresh model, same
+    seed) at half the learning rate, up to `job.divergence_retries` times."""
+    tried: list[str] = []
+    for retry in range(job.divergence_retries + 1):
+        attempt = replace(job, learning_rate=job.learning_rate / 2**retry)
+        try:
+            return train_once(attempt, rows, emit, retry)
+        except TrainingDiverged as exc:
+            tried.append(str(exc))
+        # Out of the except block: the traceback that held the failed attempt's model is gone.
+        _free_memory()
+        if retry < job.divergence_retries:
+            emit({"event": "retry", "reason": tried[-1], "learning_rate": attempt.learning_rate / 2})
+    raise TrainingFailed(
+        f"{'; then '.join(tried)}; no adapter was saved (lower training.learning_rate in the policy)"
+    )
+
+
+def train_once(job: TrainingJob, rows: list[dict[str, Any]], emit: Emit, retries: int = 0) -> Trained:
+    """One training from a freshly loaded base at `job.learning_rate`; saves the weights."""
+    from transformers import set_seed
+
+    set_seed(job.seed)
+    method = get_method(job.method)
     model, tokenizer, cuda = _load_base(job, method.quantize_4bit)
     # No KV cache in training: with one, transformers would not mask attention between the examples
     # of a padding-free batch (SFTTrainer also passes use_cache=False; this holds for every version).
     model.config.use_cache = False
     prepare_own_weights(method, model, job.base_model)
-    rows = snapshot.train.to_list()
-    if replay:
-        emit({"event": "phase", "phase": "replay", "examples": len(replay)})
-        rows += replay
     dataset = sft_dataset(rows, tokenizer, job.max_length) if method.trainer == "sft" else None
     step = step_size(job, model, dataset)
     epochs = job.epochs if job.epochs is not None else choose_epochs(len(rows))
@@ -204,31 +279,18 @@ def train_and_evaluate(job: TrainingJob, emit: Emit) -> dict[str, Any]:
     emit({"event": "phase", "phase": "train"})
     output = trainer.train()
     if not math.isfinite(output.training_loss):
-        raise TrainingFailed(f"training loss is {output.training_loss}; no adapter was saved")
+        raise TrainingDiverged(
+            f"training loss is {output.training_loss} (learning rate {job.learning_rate:g})"
+        )
     save_weights(trainer.model, method.weights, job.adapter_dir)
-    peak = torch.cuda.max_memory_allocated() if cuda else None
     del trainer, model  # evaluation loads the base as the live model serves it
-    gc.collect()
-    if cuda:
-        torch.cuda.empty_cache()
+    _free_memory()
+    return Trained(output, tokenizer, cuda, step, epochs, job.learning_rate, retries)
 
-    emit({"event": "phase", "phase": "evaluate"})
-    result = evaluate(
-        tokenizer, job, snapshot.heldout.to_list(), lambda: _load_base(job, quantize=False)[0].eval()
-    )
-    result.update(
-        {
-            "train_loss": output.training_loss,
-            "train_steps": output.global_step,
-            "train_seconds": output.metrics.get("train_runtime"),
-            "device": "cuda" if cuda else "cpu",
-            "peak_memory_bytes": peak,  # training's, on the GPU
-            "step_size": {**step.describe(), "epochs": epochs},
-            # The whole child process's resident peak (Linux reports KiB): CPU memory for the table.
-            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-        }
-    )
-    tmp = Path(job.result_path + ".tmp")
-    tmp.write_text(json.dumps(result))
-    tmp.replace(job.result_path)
-    return result
+
+def _free_memory() -> None:
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -3,7 +3,10 @@
 The tests put this folder on the child's PYTHONPATH, so Python imports this module at start-up,
 before the child's own code. Each fault fails the way the real one does:
 - `oom`: the optimizer step raises torch.OutOfMemoryError, as CUDA does when a step does not fit;
-- `disk_full`: saving the adapter writes part of the file, then fails with ENOSPC.
+- `disk_full`: saving the adapter writes part of the file, then fails with ENOSPC;
+- `nan_first_training`: the process's first optimizer sets a trained weight to NaN after its first
+  step, so the next step's loss is NaN for real, as when a learning rate is too high; a training
+  started again (a new optimizer) is left alone.
 """
 
 from __future__ import annotations
@@ -32,3 +35,19 @@ elif FAULT == "disk_full":
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(filename))
 
     safetensors.torch.save_file = _save_file
+
+elif FAULT == "nan_first_training":
+    import torch
+
+    _adamw_step = torch.optim.AdamW.step
+    _first: list[object] = []
+
+    def _diverging_step(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        result = _adamw_step(self, *args, **kwargs)
+        _first[:] = _first or [self]
+        if self is _first[0]:
+            with torch.no_grad():
+                self.param_groups[0]["params"][0].fill_(float("nan"))
+        return result
+
+    torch.optim.AdamW.step = _diverging_step  # type: ignore[method-assign]

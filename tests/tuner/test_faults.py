@@ -9,6 +9,7 @@ covered in test_cycle.py and test_live_model.py.
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import subprocess
@@ -79,14 +80,43 @@ def test_trainer_out_of_memory_or_disk_full_fails_the_run_and_keeps_live(
 def test_loss_turning_nan_stops_training_at_once(runtime: Any, policies: Any) -> None:
     _promote_v1(runtime, policies)
     wild = policies.model_copy(
-        update={"training": policies.training.model_copy(update={"learning_rate": 1e38, "epochs": 20})}
+        update={
+            "training": policies.training.model_copy(
+                update={"learning_rate": 1e38, "epochs": 20, "divergence_retries": 1}
+            )
+        }
     )
     steps: list[str] = []
     result = make_cycle(runtime, wild).run("test", force=True, progress=steps.append)
-    assert result.outcome == "failed" and "training loss became" in result.message, result.message
+    assert result.outcome == "failed", result.message
+    # Tried at the configured rate, then once more at half of it; each stopped at its first bad step.
+    assert result.message.count("training loss became nan") == 2, result.message
+    assert "(learning rate 1e+38)" in result.message and "(learning rate 5e+37)" in result.message
+    assert "lower training.learning_rate" in result.message
+    assert [s for s in steps if "training again at learning rate 5e+37" in s], steps
     trained = [s for s in steps if s.strip().startswith("step ")]
-    assert trained and len(trained) < 10, steps  # stopped at the first bad step, not after 20 epochs
+    assert trained and len(trained) < 10, steps  # not after 20 epochs
     _assert_untouched(runtime)
+
+
+def test_a_diverging_training_is_trained_again_at_half_the_rate(
+    runtime: Any, policies: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_corrections(runtime.db, 16)
+    _inject(monkeypatch, "nan_first_training")
+    steps: list[str] = []
+    rate = policies.training.learning_rate
+    result = make_cycle(runtime, policies).run("test", force=True, progress=steps.append)
+    assert result.outcome == "promoted", result.message
+    retry = [s for s in steps if "training again" in s]
+    assert retry == [
+        f"  training loss became nan at step 2 (learning rate {rate:g}): "
+        f"training again at learning rate {rate / 2:g}"
+    ], steps
+    with runtime.db.session() as session:
+        metrics = live_adapter(session).metrics
+    assert metrics["learning_rate"] == rate / 2 and metrics["divergence_retries"] == 1
+    assert math.isfinite(metrics["train_loss"])
 
 
 def test_database_unavailable_at_promotion(runtime: Any, policies: Any, database_url: str) -> None:
