@@ -189,6 +189,16 @@ class TrainingPolicy(_Section):
         "where the longest examples would not fit the GPU's free memory.",
     )
     max_length: int = Field(default=1024, ge=32, description="Token limit per example.")
+    optimizer: Literal["adamw", "adamw_8bit"] = Field(
+        default="adamw",
+        description="adamw: torch's AdamW (fused); adamw_8bit: bitsandbytes' 8-bit AdamW, its "
+        "moments in 8 bits (a quarter of their memory; tensors under 4,096 values stay 32-bit).",
+    )
+    embeddings_on_cpu: bool = Field(
+        default=False,
+        description="4-bit methods: keep the input embedding table in CPU memory while training (about "
+        "1 GiB of GPU memory for an 8B Llama-3); kept on the GPU where the LM head shares it.",
+    )
     seed: int = Field(default=42, description="Seed for the data order and adapter init.")
     timeout_minutes: int = Field(
         default=120, ge=1, description="A training process running longer is killed."

@@ -58,10 +58,13 @@ def make_exchange(session, n: int = 1, *, reply: str = "answer", **fields):  # t
     )
 
 
-def save_tiny_model(folder: Path, *, biases: bool = False, initializer_range: float = 0.02) -> str:
+def save_tiny_model(
+    folder: Path, *, biases: bool = False, initializer_range: float = 0.02, tied: bool = True
+) -> str:
     """A 2-layer Llama with SmolLM2's tokenizer and chat template, random weights, saved to `folder`
     (`biases`: with bias terms in attention and MLP, for bitfit; a large `initializer_range` makes
-    it babble varied tokens instead of answering every prompt with the same newlines)."""
+    it babble varied tokens instead of answering every prompt with the same newlines; `tied`: the
+    LM head shares the input embeddings, as SmolLM2's does, and unlike Llama-3's)."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
@@ -77,7 +80,7 @@ def save_tiny_model(folder: Path, *, biases: bool = False, initializer_range: fl
         num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=1024,
-        tie_word_embeddings=True,
+        tie_word_embeddings=tied,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,

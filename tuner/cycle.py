@@ -388,6 +388,12 @@ class TuneCycle:
         return f"training process exited with status {child.returncode} (see {log_path})"
 
 
+_EMBEDDINGS_KEPT = (
+    "; input embeddings kept with the model (its LM head shares them, or the method trains a "
+    "full-precision base)"
+)
+
+
 def _read_protocol(
     child: subprocess.Popen[bytes], messages: list[dict[str, Any]], say: Progress, on_step: OnStep | None
 ) -> None:
@@ -405,7 +411,11 @@ def _read_protocol(
         elif message.get("phase") == "sizing":
             budget = message.get("token_budget")
             room = f" (GPU memory left room for {budget:,} tokens a step)" if budget is not None else ""
-            say(f"  {message['batch_size']} examples per step{room}, {message['epochs']:g} epochs")
+            where = {True: "; input embeddings in CPU memory", False: _EMBEDDINGS_KEPT, None: ""}
+            say(
+                f"  {message['batch_size']} examples per step{room}, {message['epochs']:g} epochs"
+                f"{where[message.get('embeddings_on_cpu')]}"
+            )
         elif message.get("event") == "retry":
             say(f"  {message['reason']}: training again at learning rate {message['learning_rate']:g}")
         elif message.get("event") == "phase":
@@ -442,6 +452,8 @@ def _public_metrics(metrics: dict[str, Any], result: dict[str, Any] | None = Non
             "step_size",
             "learning_rate",
             "divergence_retries",
+            "optimizer",
+            "embeddings_on_cpu",
         )
         public.update({k: result.get(k) for k in keys})
     return public

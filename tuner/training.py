@@ -16,6 +16,7 @@ from typing import Any
 
 from policies.schema import TrainingPolicy
 from tuner.dataset import Snapshot
+from tuner.embedding_offload import keep_input_embeddings_on_cpu
 from tuner.methods import get_method
 from tuner.replay import replay_rows
 from tuner.scoring import evaluate
@@ -31,6 +32,11 @@ from tuner.trainers import build_trainer, prepare_own_weights, sft_dataset
 from tuner.weights import save_weights
 
 Emit = Callable[[dict[str, Any]], None]
+
+# The policy's optimizer names and transformers' (TrainingArguments.optim). Not bitsandbytes' paged
+# 8-bit AdamW: it keeps its state in CUDA managed memory, which torch's memory statistics (and so the
+# benchmark's peak) do not count.
+OPTIMIZERS = {"adamw": "adamw_torch_fused", "adamw_8bit": "adamw_bnb_8bit"}
 
 
 @dataclass
@@ -50,6 +56,8 @@ class TrainingJob:
     divergence_retries: int = 0  # trained again at half the learning rate when the loss diverges
     batch_size: int | None = 4  # None: chosen from the dataset and free GPU memory (tuner.sizing)
     max_length: int = 1024
+    optimizer: str = "adamw"  # a key of OPTIMIZERS
+    embeddings_on_cpu: bool = False
     seed: int = 42
     virtual_tokens: int = 20  # prompt_tuning and prefix_tuning
     eval_max_new_tokens: int = 48  # generated answers scored by chrF and the regression guard
@@ -69,6 +77,8 @@ class TrainingJob:
             virtual_tokens=policy.virtual_tokens,
             batch_size=None if policy.batch_size == "auto" else policy.batch_size,
             max_length=policy.max_length,
+            optimizer=policy.optimizer,
+            embeddings_on_cpu=policy.embeddings_on_cpu,
             seed=policy.seed,
             **paths,
         )
@@ -145,6 +155,7 @@ def training_arguments(
         "num_train_epochs": epochs or job.epochs or MAX_EPOCHS,
         "max_steps": job.max_steps,
         "learning_rate": job.learning_rate,
+        "optim": OPTIMIZERS[job.optimizer],
         "per_device_train_batch_size": batch_size,
         "lr_scheduler_type": "cosine",
         "warmup_steps": 0,
@@ -188,6 +199,7 @@ class Trained:
     epochs: float
     learning_rate: float
     retries: int
+    embeddings_on_cpu: bool
 
 
 def train_and_evaluate(job: TrainingJob, emit: Emit) -> dict[str, Any]:
@@ -230,6 +242,8 @@ def train_and_evaluate(job: TrainingJob, emit: Emit) -> dict[str, Any]:
             "step_size": {**trained.step.describe(), "epochs": trained.epochs},
             "learning_rate": trained.learning_rate,  # the one that trained, after any retries
             "divergence_retries": trained.retries,
+            "optimizer": job.optimizer,
+            "embeddings_on_cpu": trained.embeddings_on_cpu,
             # The whole child process's resident peak (Linux reports KiB): CPU memory for the table.
             "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         }
@@ -270,10 +284,20 @@ def train_once(job: TrainingJob, rows: list[dict[str, Any]], emit: Emit, retries
     # of a padding-free batch (SFTTrainer also passes use_cache=False; this holds for every version).
     model.config.use_cache = False
     prepare_own_weights(method, model, job.base_model)
+    # Only a 4-bit model stays where it was loaded: the Trainer moves any other onto the GPU whole.
+    on_cpu = job.embeddings_on_cpu and method.quantize_4bit and keep_input_embeddings_on_cpu(model)
     dataset = sft_dataset(rows, tokenizer, job.max_length) if method.trainer == "sft" else None
     step = step_size(job, model, dataset)
     epochs = job.epochs if job.epochs is not None else choose_epochs(len(rows))
-    emit({"event": "phase", "phase": "sizing", "epochs": epochs, **step.describe()})
+    emit(
+        {
+            "event": "phase",
+            "phase": "sizing",
+            "epochs": epochs,
+            **step.describe(),
+            "embeddings_on_cpu": on_cpu if job.embeddings_on_cpu else None,
+        }
+    )
     common = training_arguments(job, Path(job.result_path).parent / "trainer", cuda, step.batch_size, epochs)
     trainer = build_trainer(method, model, tokenizer, job, rows, common, _progress_callback(emit), dataset)
     emit({"event": "phase", "phase": "train"})
@@ -285,7 +309,7 @@ def train_once(job: TrainingJob, rows: list[dict[str, Any]], emit: Emit, retries
     save_weights(trainer.model, method.weights, job.adapter_dir)
     del trainer, model  # evaluation loads the base as the live model serves it
     _free_memory()
-    return Trained(output, tokenizer, cuda, step, epochs, job.learning_rate, retries)
+    return Trained(output, tokenizer, cuda, step, epochs, job.learning_rate, retries, on_cpu)
 
 
 def _free_memory() -> None:

@@ -28,7 +28,8 @@ Variants (each adds to the one before, except `lean`):
   tunebot    tunebot's own trainer: tuner.training's TrainingArguments and tuner.trainers'
              SFTTrainer (qlora: padding-free rows, TRL's fused LM head, non-reentrant checkpointing)
              on the same examples. --configs BxL: B examples a step (or "auto": tuner.sizing's
-             choice from the free GPU memory), examples at most L tokens.
+             choice from the free GPU memory), examples at most L tokens. --optimizer adamw_8bit
+             and --embeddings-on-cpu turn on the policy's two memory levers of the same names.
 The trainer variants need a GPU (bf16). `trainer` and `tunebot` train with the same learning rate,
 schedule, LoRA settings, seed and examples, so their losses can be compared step for step.
 
@@ -361,9 +362,14 @@ def run_tunebot(args: argparse.Namespace, path: Path, config: str) -> dict[str, 
         max_steps=args.warmup + args.steps,
         learning_rate=LEARNING_RATE,
         max_length=int(seq),
+        optimizer=args.optimizer,
     )
     model, tokenizer, cuda = _load_base(job, quantize=True)
     model.config.use_cache = False
+    if args.embeddings_on_cpu:
+        from tuner.embedding_offload import keep_input_embeddings_on_cpu
+
+        assert keep_input_embeddings_on_cpu(model), "the LM head shares the input embeddings"
     weights_gib = torch.cuda.memory_allocated() / 2**30 if cuda else 0.0
     examples = chat_examples(
         pool_size(args, 0 if size == "auto" else int(size)),
@@ -406,6 +412,8 @@ def run_tunebot(args: argparse.Namespace, path: Path, config: str) -> dict[str, 
     return {
         "variant": "tunebot",
         "shape": args.shape,
+        "optimizer": args.optimizer,
+        "embeddings_on_cpu": args.embeddings_on_cpu,
         "batch": batch,
         "batch_rule": size,
         "token_budget": budget,
@@ -508,6 +516,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--cache", default=os.environ.get("TMPDIR", "/tmp"), help="where random weights go")
     parser.add_argument("--tokenizer", help="a folder with SmolLM2's tokenizer (default: the bundled GGUF's)")
+    parser.add_argument(
+        "--optimizer",
+        choices=["adamw", "adamw_8bit"],
+        default="adamw",
+        help="tunebot variant: training.optimizer (default adamw)",
+    )
+    parser.add_argument(
+        "--embeddings-on-cpu",
+        action="store_true",
+        help="tunebot variant: training.embeddings_on_cpu (the input embeddings in CPU memory)",
+    )
     args = parser.parse_args(argv)
     path = build_checkpoint(args.shape, Path(args.cache), args.tokenizer)
     for variant in VARIANTS if args.variant == "all" else [args.variant]:

@@ -21,6 +21,7 @@ def test_a_training_that_starts_over_gets_a_new_bar(capsys: pytest.CaptureFixtur
     assert "| 0/5" in first and "3/5" in first and "5/5" not in first
     assert "5/5" in second
 
+
 def test_lines_mode_prints_only_the_lines_given(capsys: pytest.CaptureFixture[str]) -> None:
     out = CliProgress("lines")
     out.advance("training", 1, 2, "  step 1/2  loss 3.0000")
