@@ -388,10 +388,13 @@ class TuneCycle:
         return f"training process exited with status {child.returncode} (see {log_path})"
 
 
-_EMBEDDINGS_KEPT = (
-    "; input embeddings kept with the model (its LM head shares them, or the method trains a "
-    "full-precision base)"
-)
+# The sizing line's note on training.embeddings_on_cpu (None: not asked for).
+_EMBEDDINGS = {
+    True: "; input embeddings in CPU memory",
+    False: "; input embeddings kept with the model (its LM head shares them, or the method trains a "
+    "full-precision base)",
+    None: "",
+}
 
 
 def _read_protocol(
@@ -411,10 +414,9 @@ def _read_protocol(
         elif message.get("phase") == "sizing":
             budget = message.get("token_budget")
             room = f" (GPU memory left room for {budget:,} tokens a step)" if budget is not None else ""
-            where = {True: "; input embeddings in CPU memory", False: _EMBEDDINGS_KEPT, None: ""}
             say(
                 f"  {message['batch_size']} examples per step{room}, {message['epochs']:g} epochs"
-                f"{where[message.get('embeddings_on_cpu')]}"
+                f"{_EMBEDDINGS[message.get('embeddings_on_cpu')]}"
             )
         elif message.get("event") == "retry":
             say(f"  {message['reason']}: training again at learning rate {message['learning_rate']:g}")

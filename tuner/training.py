@@ -198,8 +198,8 @@ class Trained:
     step: StepSize
     epochs: float
     learning_rate: float
-    retries: int
     embeddings_on_cpu: bool
+    retries: int = 0  # trainings started again before this one (train_until_finite)
 
 
 def train_and_evaluate(job: TrainingJob, emit: Emit) -> dict[str, Any]:
@@ -261,7 +261,7 @@ def train_until_finite(job: TrainingJob, rows: list[dict[str, Any]], emit: Emit)
     for retry in range(job.divergence_retries + 1):
         attempt = replace(job, learning_rate=job.learning_rate / 2**retry)
         try:
-            return train_once(attempt, rows, emit, retry)
+            return replace(train_once(attempt, rows, emit), retries=retry)
         except TrainingDiverged as exc:
             tried.append(str(exc))
         # Out of the except block: the traceback that held the failed attempt's model is gone.
@@ -273,7 +273,7 @@ def train_until_finite(job: TrainingJob, rows: list[dict[str, Any]], emit: Emit)
     )
 
 
-def train_once(job: TrainingJob, rows: list[dict[str, Any]], emit: Emit, retries: int = 0) -> Trained:
+def train_once(job: TrainingJob, rows: list[dict[str, Any]], emit: Emit) -> Trained:
     """One training from a freshly loaded base at `job.learning_rate`; saves the weights."""
     from transformers import set_seed
 
@@ -309,7 +309,7 @@ def train_once(job: TrainingJob, rows: list[dict[str, Any]], emit: Emit, retries
     save_weights(trainer.model, method.weights, job.adapter_dir)
     del trainer, model  # evaluation loads the base as the live model serves it
     _free_memory()
-    return Trained(output, tokenizer, cuda, step, epochs, job.learning_rate, retries, on_cpu)
+    return Trained(output, tokenizer, cuda, step, epochs, job.learning_rate, on_cpu)
 
 
 def _free_memory() -> None:
