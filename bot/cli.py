@@ -12,6 +12,7 @@ import click
 from bot.progress import CliProgress, progress_option
 from policies import PolicyError
 from tuner.methods import METHODS
+from tuner.offline import stay_offline
 
 
 def _runtime(ctx: click.Context):  # type: ignore[no-untyped-def]
@@ -36,6 +37,7 @@ def main() -> None:
 
     Configuration comes from TUNEBOT_* environment variables (or .env) and the policy file.
     """
+    stay_offline()  # before any command imports the Hugging Face libraries
 
 
 @main.command()

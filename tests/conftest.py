@@ -24,6 +24,13 @@ NOTICES = "C0NOTICES"  # the bot harness's notices channel
 SIGNING_SECRET = "sandbox-signing-secret"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # As the tunebot command does, before any test imports the Hugging Face libraries.
+    from tuner.offline import stay_offline
+
+    stay_offline()
+
+
 def wait_for(condition: Callable[[], Any], timeout: float = 60, message: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

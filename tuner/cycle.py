@@ -54,6 +54,7 @@ from storage.runs import (
     start_run,
 )
 from tuner.dataset import build_snapshot
+from tuner.offline import OFFLINE
 from tuner.regression import SHIPPED_REPLAY, load_prompts
 from tuner.retention import apply_retention
 from tuner.split import is_heldout
@@ -338,9 +339,7 @@ class TuneCycle:
             **os.environ,
             "TUNEBOT_PARENT_PID": str(os.getpid()),  # the child dies with this process
             "TOKENIZERS_PARALLELISM": "false",
-            "HF_HUB_OFFLINE": "1",
-            "HF_DATASETS_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
+            **OFFLINE,
         }
         with log_path.open("ab") as log_file:
             child = subprocess.Popen(
