@@ -416,6 +416,7 @@ def _read_protocol(
             say(
                 f"  {message['batch_size']} examples per step{room}, {message['epochs']:g} epochs"
                 f"{_EMBEDDINGS[message.get('embeddings_on_cpu')]}"
+                f"{'; decoder layers compiled in the first steps' if message.get('compiled') else ''}"
             )
         elif message.get("event") == "retry":
             say(f"  {message['reason']}: training again at learning rate {message['learning_rate']:g}")
@@ -455,6 +456,8 @@ def _public_metrics(metrics: dict[str, Any], result: dict[str, Any] | None = Non
             "divergence_retries",
             "optimizer",
             "embeddings_on_cpu",
+            "activation_offloading",
+            "compiled",
         )
         public.update({k: result.get(k) for k in keys})
     return public

@@ -28,7 +28,13 @@ from tuner.sizing import (
     choose_epochs,
     cuda_token_budget,
 )
-from tuner.trainers import build_trainer, prepare_own_weights, sft_dataset
+from tuner.trainers import (
+    build_trainer,
+    compile_decoder_layers,
+    prepare_own_weights,
+    sft_dataset,
+    training_attention,
+)
 from tuner.weights import save_weights
 
 Emit = Callable[[dict[str, Any]], None]
@@ -58,6 +64,8 @@ class TrainingJob:
     max_length: int = 1024
     optimizer: str = "adamw"  # a key of OPTIMIZERS
     embeddings_on_cpu: bool = False
+    activation_offloading: bool = False  # TRL's: checkpointed activations kept in CPU memory
+    compile: bool = False  # torch.compile each decoder layer (on a GPU)
     seed: int = 42
     virtual_tokens: int = 20  # prompt_tuning and prefix_tuning
     eval_max_new_tokens: int = 48  # generated answers scored by chrF and the regression guard
@@ -79,6 +87,8 @@ class TrainingJob:
             max_length=policy.max_length,
             optimizer=policy.optimizer,
             embeddings_on_cpu=policy.embeddings_on_cpu,
+            activation_offloading=policy.activation_offloading,
+            compile=policy.compile,
             seed=policy.seed,
             **paths,
         )
@@ -199,6 +209,7 @@ class Trained:
     epochs: float
     learning_rate: float
     embeddings_on_cpu: bool
+    compiled: bool = False
     retries: int = 0  # trainings started again before this one (train_until_finite)
 
 
@@ -244,6 +255,8 @@ def train_and_evaluate(job: TrainingJob, emit: Emit) -> dict[str, Any]:
             "divergence_retries": trained.retries,
             "optimizer": job.optimizer,
             "embeddings_on_cpu": trained.embeddings_on_cpu,
+            "activation_offloading": job.activation_offloading and trained.cuda,
+            "compiled": trained.compiled,  # decoder layers (training.compile)
             # The whole child process's resident peak (Linux reports KiB): CPU memory for the table.
             "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         }
@@ -287,6 +300,8 @@ def train_once(job: TrainingJob, rows: list[dict[str, Any]], emit: Emit) -> Trai
     # Only a 4-bit model stays where it was loaded: the Trainer moves any other onto the GPU whole.
     on_cpu = job.embeddings_on_cpu and method.quantize_4bit and keep_input_embeddings_on_cpu(model)
     dataset = sft_dataset(rows, tokenizer, job.max_length) if method.trainer == "sft" else None
+    # Measured with padding-free SFT rows (qlora); soft prompts and preference trainers run eager.
+    compiled = job.compile and cuda and method.trainer == "sft" and method.padding_free
     step = step_size(job, model, dataset)
     epochs = job.epochs if job.epochs is not None else choose_epochs(len(rows))
     emit(
@@ -296,12 +311,16 @@ def train_once(job: TrainingJob, rows: list[dict[str, Any]], emit: Emit) -> Trai
             "epochs": epochs,
             **step.describe(),
             "embeddings_on_cpu": on_cpu if job.embeddings_on_cpu else None,
+            "compiled": compiled,
         }
     )
     common = training_arguments(job, Path(job.result_path).parent / "trainer", cuda, step.batch_size, epochs)
     trainer = build_trainer(method, model, tokenizer, job, rows, common, _progress_callback(emit), dataset)
+    if compiled:
+        compile_decoder_layers(trainer.model)
     emit({"event": "phase", "phase": "train"})
-    output = trainer.train()
+    with training_attention(cuda):
+        output = trainer.train()
     if not math.isfinite(output.training_loss):
         raise TrainingDiverged(
             f"training loss is {output.training_loss} (learning rate {job.learning_rate:g})"
@@ -309,7 +328,7 @@ def train_once(job: TrainingJob, rows: list[dict[str, Any]], emit: Emit) -> Trai
     save_weights(trainer.model, method.weights, job.adapter_dir)
     del trainer, model  # evaluation loads the base as the live model serves it
     _free_memory()
-    return Trained(output, tokenizer, cuda, step, epochs, job.learning_rate, on_cpu)
+    return Trained(output, tokenizer, cuda, step, epochs, job.learning_rate, on_cpu, compiled)
 
 
 def _free_memory() -> None:

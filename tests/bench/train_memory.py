@@ -26,10 +26,19 @@ Variants (each adds to the one before, except `lean`):
   trainer    standard run by transformers' Trainer with default TrainingArguments (bf16)
   trainer_gc trainer with TrainingArguments(gradient_checkpointing=True)
   tunebot    tunebot's own trainer: tuner.training's TrainingArguments and tuner.trainers'
-             SFTTrainer (qlora: padding-free rows, TRL's fused LM head, non-reentrant checkpointing)
-             on the same examples. --configs BxL: B examples a step (or "auto": tuner.sizing's
-             choice from the free GPU memory), examples at most L tokens. --optimizer adamw_8bit
-             and --embeddings-on-cpu turn on the policy's two memory levers of the same names.
+             SFTTrainer (qlora: padding-free rows, TRL's fused LM head, non-reentrant checkpointing,
+             compiled decoder layers and no cuDNN attention on a GPU) on the same examples.
+             --configs BxL: B examples a step (or "auto": tuner.sizing's choice from the free GPU
+             memory), examples at most L tokens. --optimizer adamw_8bit, --embeddings-on-cpu and
+             --activation-offloading turn on the policy's memory levers of the same names;
+             --lora-dropout, --no-compile and --cudnn-attention change one thing each; --profile
+             writes a torch profile of the last two warm-up steps.
+
+The lean configuration of docs/perf-notes.md (2026-12-03), against the standard recipe:
+    B="python -m tests.bench.train_memory --shape 8b --steps 10 --warmup 4"
+    $B --variant trainer --configs 8x512
+    $B --variant tunebot --configs 12x512,16x512 --optimizer adamw_8bit --embeddings-on-cpu \
+       --lora-dropout 0 --activation-offloading
 The trainer variants need a GPU (bf16). `trainer` and `tunebot` train with the same learning rate,
 schedule, LoRA settings, seed and examples, so their losses can be compared step for step.
 
@@ -40,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import itertools
 import json
 import math
 import os
@@ -314,9 +322,7 @@ def pool_size(args: argparse.Namespace, batch: int) -> int:
     return (args.warmup + args.steps) * max(64, batch)
 
 
-def step_clock(
-    args: argparse.Namespace, times: list[float], losses: list[float], seen: list[float] | None = None
-) -> Any:
+def step_clock(args: argparse.Namespace, times: list[float], losses: list[float]) -> Any:
     """A Trainer callback timing each optimizer step (GPU synchronized), peak memory reset after
     the warm-up steps, and each step's logged loss."""
     from transformers import TrainerCallback
@@ -335,10 +341,51 @@ def step_clock(
         def on_log(self, _args: Any, _state: Any, _control: Any, logs: Any = None, **__: Any) -> None:
             if logs and "loss" in logs:
                 losses.append(float(logs["loss"]))
-                if seen is not None:
-                    seen.append(float(logs["num_tokens"]))
 
     return Clock()
+
+
+def step_profile(args: argparse.Namespace) -> Any:
+    """A Trainer callback profiling the last two warm-up steps (CPU and CUDA; untimed, so the
+    profiler's overhead stays out of the figures), appended to --profile: the busiest operators,
+    and the wall time against the GPU's busy time. Needs --warmup 3 or more."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+    from transformers import TrainerCallback
+
+    class Profile(TrainerCallback):
+        def on_step_begin(self, _args: Any, state: Any, *_: Any, **__: Any) -> None:
+            if state.global_step == args.warmup - 2:
+                activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if _cuda() else [])
+                self.prof = profile(activities=activities)
+                self.prof.__enter__()
+                _sync()
+                self.start = time.perf_counter()
+
+        def on_step_end(self, _args: Any, state: Any, *_: Any, **__: Any) -> None:
+            if state.global_step == args.warmup and hasattr(self, "prof"):
+                _sync()
+                wall = time.perf_counter() - self.start
+                self.prof.__exit__(None, None, None)
+                events = self.prof.key_averages()
+                # Kernel time only (operator rows repeat their kernels' time).
+                try:
+                    device_us = sum(
+                        e.device_time_total for e in self.prof.events() if e.device_type == DeviceType.CUDA
+                    )
+                except Exception:  # a profiler version without per-kernel events: see the table
+                    device_us = float("nan")
+                launches = sum(e.count for e in events if e.key.startswith("cuda") and "Launch" in e.key)
+                sort = "self_cuda_time_total" if _cuda() else "self_cpu_time_total"
+                with open(args.profile, "a") as out:
+                    out.write(
+                        f"two steps: wall {wall:.3f} s, GPU busy {device_us / 1e6:.3f} s, "
+                        f"kernel launches {launches}\n"
+                    )
+                    out.write(events.table(sort_by=sort, row_limit=30) + "\n")
+                del self.prof
+
+    return Profile()
 
 
 def run_tunebot(args: argparse.Namespace, path: Path, config: str) -> dict[str, Any]:
@@ -347,7 +394,7 @@ def run_tunebot(args: argparse.Namespace, path: Path, config: str) -> dict[str, 
 
     from tuner.methods import get_method
     from tuner.sizing import choose_batch_size, cuda_token_budget
-    from tuner.trainers import build_trainer
+    from tuner.trainers import build_trainer, compile_decoder_layers, training_attention
     from tuner.training import TrainingJob, _load_base, training_arguments
 
     size, seq = config.split("x")
@@ -358,11 +405,13 @@ def run_tunebot(args: argparse.Namespace, path: Path, config: str) -> dict[str, 
         result_path="",
         method="qlora",
         live_adapter=None,
-        lora={"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all-linear"},
+        lora={"r": 16, "alpha": 32, "dropout": args.lora_dropout, "target_modules": "all-linear"},
         max_steps=args.warmup + args.steps,
         learning_rate=LEARNING_RATE,
         max_length=int(seq),
         optimizer=args.optimizer,
+        activation_offloading=args.activation_offloading,
+        compile=not args.no_compile,
     )
     model, tokenizer, cuda = _load_base(job, quantize=True)
     model.config.use_cache = False
@@ -386,7 +435,7 @@ def run_tunebot(args: argparse.Namespace, path: Path, config: str) -> dict[str, 
     )
     times: list[float] = []
     losses: list[float] = []
-    seen_tokens: list[float] = []
+    step_tokens: list[int] = []
     common = training_arguments(job, Path("/tmp/tunebot-bench"), cuda, batch)
     trainer = build_trainer(
         get_method("qlora"),
@@ -395,25 +444,46 @@ def run_tunebot(args: argparse.Namespace, path: Path, config: str) -> dict[str, 
         job,
         [],
         common,
-        step_clock(args, times, losses, seen_tokens),
+        step_clock(args, times, losses),
         Dataset.from_list(rows),
     )
-    result = trainer.train()
+    if args.profile:
+        trainer.add_callback(step_profile(args))
+    collate = trainer.data_collator
+
+    def counting_collator(examples: list[dict[str, Any]]) -> Any:
+        # Real tokens per step, whatever padding the collator adds (--pad-multiple); batches are
+        # collated in step order (a look-ahead batch at the end is never counted).
+        step_tokens.append(sum(len(e["input_ids"]) for e in examples))
+        return collate(examples)
+
+    trainer.data_collator = counting_collator
+    if job.compile and cuda:  # as tuner.training.train_once
+        compile_decoder_layers(trainer.model)
+    if args.cudnn_attention:  # the kernels tunebot trained with before 2026-12-03
+        result = trainer.train()
+    else:
+        with training_attention(cuda):
+            result = trainer.train()
     gc_on = bool(getattr(trainer.model, "is_gradient_checkpointing", False))
+    moved_back = getattr(model.get_input_embeddings(), "moved_back", None)
     del trainer, model  # the next config loads its own
     gc.collect()
     if cuda:
         torch.cuda.empty_cache()
     timed = sum(times[args.warmup :])
-    # TRL logs the input tokens seen so far; padding-free rows hold no padding, so all are real.
-    seen = [0.0, *seen_tokens]
-    step_tokens = [int(b - a) for a, b in itertools.pairwise(seen)]
+    step_tokens = step_tokens[: len(times)]
     tokens = sum(step_tokens[args.warmup :])
     return {
         "variant": "tunebot",
         "shape": args.shape,
         "optimizer": args.optimizer,
         "embeddings_on_cpu": args.embeddings_on_cpu,
+        "activation_offloading": args.activation_offloading,
+        "lora_dropout": args.lora_dropout,
+        "cudnn_attention": args.cudnn_attention,
+        "compiled": job.compile and cuda,
+        "embeddings_moved_back": moved_back,
         "batch": batch,
         "batch_rule": size,
         "token_budget": budget,
@@ -526,6 +596,27 @@ def main(argv: list[str] | None = None) -> int:
         "--embeddings-on-cpu",
         action="store_true",
         help="tunebot variant: training.embeddings_on_cpu (the input embeddings in CPU memory)",
+    )
+    parser.add_argument(
+        "--activation-offloading",
+        action="store_true",
+        help="tunebot variant: TRL's activation offloading (checkpointed activations in CPU memory)",
+    )
+    parser.add_argument(
+        "--lora-dropout", type=float, default=0.05, help="tunebot variant: LoRA dropout (default 0.05)"
+    )
+    parser.add_argument(
+        "--cudnn-attention",
+        action="store_true",
+        help="tunebot variant: let SDPA use cuDNN's kernels (planned per sequence length)",
+    )
+    parser.add_argument(
+        "--no-compile",
+        action="store_true",
+        help="tunebot variant: training.compile off (decoder layers not compiled; on a GPU)",
+    )
+    parser.add_argument(
+        "--profile", help="tunebot variant: write a torch profile of two timed steps to this file"
     )
     args = parser.parse_args(argv)
     path = build_checkpoint(args.shape, Path(args.cache), args.tokenizer)

@@ -7,6 +7,7 @@ save on a GPU is measured by tests/bench/train_memory.py, not here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,24 +80,28 @@ class _Losses(TrainerCallback):
             self.losses.append(float(logs["loss"]))
 
 
-def _train(tmp: Path, base: str, optimizer: str) -> tuple[list[float], Any]:
-    job = _job(tmp, base, optimizer=optimizer)
+def train_tiny(
+    job: TrainingJob, scratch: Path, before: Callable[[Any], None] | None = None
+) -> tuple[list[float], Any]:
+    """The qlora trainer as the cycle builds it, on the test rows; `before(trainer)` runs before
+    training. Returns each step's loss and the trained trainer."""
     model, tokenizer, cuda = _load_base(job, quantize=True)
     model.config.use_cache = False
     losses = _Losses()
-    common = training_arguments(job, tmp / optimizer, cuda, job.batch_size or 2)
+    common = training_arguments(job, scratch, cuda, job.batch_size or 2)
+    rows = ROWS * 4
     trainer = build_trainer(
-        get_method("qlora"),
-        model,
-        tokenizer,
-        job,
-        ROWS * 4,
-        common,
-        losses,
-        sft_dataset(ROWS * 4, tokenizer, 128),
+        get_method("qlora"), model, tokenizer, job, rows, common, losses, sft_dataset(rows, tokenizer, 128)
     )
+    if before is not None:
+        before(trainer)
     trainer.train()
-    return losses.losses, trainer.optimizer.optimizer
+    return losses.losses, trainer
+
+
+def _train(tmp: Path, base: str, optimizer: str) -> tuple[list[float], Any]:
+    losses, trainer = train_tiny(_job(tmp, base, optimizer=optimizer), tmp / optimizer)
+    return losses, trainer.optimizer.optimizer
 
 
 def test_8bit_adamw_keeps_8bit_moments_and_learns_like_adamw(tmp_path: Path, tiny_model: str) -> None:
