@@ -201,9 +201,9 @@ class TrainingPolicy(_Section):
     )
     activation_offloading: bool = Field(
         default=False,
-        description="On a GPU: keep the activations gradient checkpointing saves in CPU memory (TRL's "
-        "activation offloading): about 1 GiB less at 16 examples a step on an 8B model, slower at "
-        "large steps.",
+        description="On a GPU, SFT methods: keep the activations gradient checkpointing saves in CPU "
+        "memory (TRL's activation offloading): about 1 GiB less at 16 examples a step on an 8B model, "
+        "slower at large steps.",
     )
     compile: bool = Field(
         default=True,

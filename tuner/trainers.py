@@ -16,7 +16,7 @@ def training_attention(cuda: bool) -> Any:
     """The scaled-dot-product attention kernels training may use: on a GPU, not cuDNN's. cuDNN
     builds an execution plan for every new sequence length (about 11 ms a layer call, measured on
     an H200), and padding-free rows give nearly every step a new length: at 8 examples a step the
-    planning took most of each step. PyTorch's flash and memory-efficient kernels need no plan."""
+    planning took more than half of each step. PyTorch's flash and memory-efficient kernels need no plan."""
     from contextlib import nullcontext
 
     if not cuda:
@@ -28,7 +28,7 @@ def training_attention(cuda: bool) -> Any:
 
 def compile_decoder_layers(model: Any) -> int:
     """torch.compile each decoder layer in place (its LoRA layers inside), with dynamic shapes: the
-    layers share one graph whatever a step's length, and a step launches about a third as many
+    layers share the same graphs whatever a step's length, and a step launches about a third as many
     kernels (measured on an H200: 8 examples a step spent most of its time launching them). A
     layer dynamo cannot compile runs as it is. Returns how many layers were compiled."""
     import torch

@@ -17,7 +17,7 @@ from typing import Any
 from policies.schema import TrainingPolicy
 from tuner.dataset import Snapshot
 from tuner.embedding_offload import keep_input_embeddings_on_cpu
-from tuner.methods import get_method
+from tuner.methods import Method, get_method
 from tuner.replay import replay_rows
 from tuner.scoring import evaluate
 from tuner.sizing import (
@@ -255,7 +255,7 @@ def train_and_evaluate(job: TrainingJob, emit: Emit) -> dict[str, Any]:
             "divergence_retries": trained.retries,
             "optimizer": job.optimizer,
             "embeddings_on_cpu": trained.embeddings_on_cpu,
-            "activation_offloading": job.activation_offloading and trained.cuda,
+            "activation_offloading": offloads(job, get_method(job.method), trained.cuda),
             "compiled": trained.compiled,  # decoder layers (training.compile)
             # The whole child process's resident peak (Linux reports KiB): CPU memory for the table.
             "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
@@ -286,6 +286,17 @@ def train_until_finite(job: TrainingJob, rows: list[dict[str, Any]], emit: Emit)
     )
 
 
+def compiles(job: TrainingJob, method: Method, cuda: bool) -> bool:
+    """Whether `training.compile` applies: on a GPU, for SFT methods with padding-free rows (what
+    was measured, with qlora); soft prompts and preference trainers train eager."""
+    return job.compile and cuda and method.trainer == "sft" and method.padding_free
+
+
+def offloads(job: TrainingJob, method: Method, cuda: bool) -> bool:
+    """Whether `training.activation_offloading` applies: on a GPU, for SFT methods (TRL's SFTConfig)."""
+    return job.activation_offloading and cuda and method.trainer == "sft"
+
+
 def train_once(job: TrainingJob, rows: list[dict[str, Any]], emit: Emit) -> Trained:
     """One training from a freshly loaded base at `job.learning_rate`; saves the weights."""
     from transformers import set_seed
@@ -300,8 +311,7 @@ def train_once(job: TrainingJob, rows: list[dict[str, Any]], emit: Emit) -> Trai
     # Only a 4-bit model stays where it was loaded: the Trainer moves any other onto the GPU whole.
     on_cpu = job.embeddings_on_cpu and method.quantize_4bit and keep_input_embeddings_on_cpu(model)
     dataset = sft_dataset(rows, tokenizer, job.max_length) if method.trainer == "sft" else None
-    # Measured with padding-free SFT rows (qlora); soft prompts and preference trainers run eager.
-    compiled = job.compile and cuda and method.trainer == "sft" and method.padding_free
+    compiled = compiles(job, method, cuda)
     step = step_size(job, model, dataset)
     epochs = job.epochs if job.epochs is not None else choose_epochs(len(rows))
     emit(

@@ -376,7 +376,7 @@ def step_profile(args: argparse.Namespace) -> Any:
                     device_us = sum(
                         e.device_time_total for e in self.prof.events() if e.device_type == DeviceType.CUDA
                     )
-                except Exception:  # a profiler version without per-kernel events: see the table
+                except (AttributeError, AssertionError):  # no per-kernel events: read the table
                     device_us = float("nan")
                 launches = sum(e.count for e in events if e.key.startswith("cuda") and "Launch" in e.key)
                 sort = "self_cuda_time_total" if _cuda() else "self_cpu_time_total"
@@ -398,7 +398,7 @@ def run_tunebot(args: argparse.Namespace, path: Path, config: str) -> dict[str, 
     from tuner.methods import get_method
     from tuner.sizing import choose_batch_size, cuda_token_budget
     from tuner.trainers import build_trainer, compile_decoder_layers, training_attention
-    from tuner.training import TrainingJob, _load_base, training_arguments
+    from tuner.training import TrainingJob, _load_base, compiles, training_arguments
 
     size, seq = config.split("x")
     job = TrainingJob(
@@ -455,13 +455,14 @@ def run_tunebot(args: argparse.Namespace, path: Path, config: str) -> dict[str, 
     collate = trainer.data_collator
 
     def counting_collator(examples: list[dict[str, Any]]) -> Any:
-        # Real tokens per step, whatever padding the collator adds (--pad-multiple); batches are
-        # collated in step order (a look-ahead batch at the end is never counted).
+        # Real tokens per step, counted from the examples themselves; batches are collated in step
+        # order (a look-ahead batch at the end is never counted).
         step_tokens.append(sum(len(e["input_ids"]) for e in examples))
         return collate(examples)
 
     trainer.data_collator = counting_collator
-    if job.compile and cuda:  # as tuner.training.train_once
+    compiled = compiles(job, get_method("qlora"), cuda)
+    if compiled:  # as tuner.training.train_once
         compile_decoder_layers(trainer.model)
     if args.cudnn_attention:  # the kernels tunebot trained with before 2026-12-03
         result = trainer.train()
@@ -485,7 +486,7 @@ def run_tunebot(args: argparse.Namespace, path: Path, config: str) -> dict[str, 
         "activation_offloading": args.activation_offloading,
         "lora_dropout": args.lora_dropout,
         "cudnn_attention": args.cudnn_attention,
-        "compiled": job.compile and cuda,
+        "compiled": compiled,
         "embeddings_moved_back": moved_back,
         "batch": batch,
         "batch_rule": size,
@@ -578,6 +579,7 @@ def compare(args: argparse.Namespace) -> int:
     common = ["--shape", args.shape, "--steps", str(args.steps), "--warmup", str(args.warmup)]
     common += ["--cache", args.cache] + (["--tokenizer", args.tokenizer] if args.tokenizer else [])
     flags = [f"--optimizer={args.optimizer}", f"--lora-dropout={args.lora_dropout}"]
+    flags += [f"--profile={args.profile}"] if args.profile else []
     flags += [
         flag
         for flag, on in (
