@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,7 @@ def import_(ctx: click.Context, path: Path, bot_user: tuple[str, ...], progress:
             bot_users=list(bot_user),
             progress=out.say,
             on_thread=lambda channel, done, total: out.advance(f"#{channel}", done, total),
+            workspace=runtime.scrubber.workspace,
         )
     except ExportError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -125,7 +127,8 @@ def import_(ctx: click.Context, path: Path, bot_user: tuple[str, ...], progress:
     feedback = ", ".join(f"{n} {k}" for k, n in sorted(report.feedback.items())) or "none"
     click.echo(
         f"imported {report.exchanges} exchanges from {report.messages} messages in "
-        f"{report.channels} channel(s); feedback: {feedback}"
+        f"{report.channels} channel(s); feedback: {feedback}; "
+        f"{runtime.scrubber.workspace.members} member(s) known from users.json"
     )
     for skipped in report.skipped_files:
         click.echo(f"skipped: {skipped}", err=True)
@@ -297,20 +300,37 @@ def ask(ctx: click.Context, questions: tuple[str, ...], adapter: str, as_json: b
 
 
 @main.command()
+@click.option(
+    "--explain",
+    is_flag=True,
+    help='Add "findings" to each line: every value found, what found it (recognizer, score), '
+    "and whether it was replaced, and why or why not.",
+)
+@click.option(
+    "--users",
+    "users_file",
+    type=click.Path(exists=True, dir_okay=True, path_type=Path),
+    help="The workspace's member list: an export's users.json (or the export's folder or zip), "
+    "as `tunebot import` reads it. Members' names are scrubbed anywhere; other words only on strong "
+    "evidence that they name a person.",
+)
 @click.pass_context
-def scrub(ctx: click.Context) -> None:
+def scrub(ctx: click.Context, explain: bool, users_file: Path | None) -> None:
     """Scrub JSON lines {"text": ...} from stdin to stdout.
 
     Consecutive lines with the same "conversation" value share placeholder numbers (<PERSON_1> is
     the same person in each); other lines are numbered on their own. Lines are scrubbed in batches.
     """
     from bot.settings import Settings
+    from bot.slack_import import ExportError, export_members
     from policies import load_policies
     from policies.privacy import Scrubber
 
     try:
         scrubber = Scrubber(load_policies(Settings().policy_file).privacy)
-    except PolicyError as exc:
+        if users_file is not None:
+            scrubber.workspace.set_members(export_members(users_file))
+    except (PolicyError, ExportError) as exc:
         raise click.ClickException(str(exc)) from exc
     batch: list[list[dict[str, Any]]] = []  # conversations of records
 
@@ -318,7 +338,10 @@ def scrub(ctx: click.Context) -> None:
         texts = [[record["text"] for record in conversation] for conversation in batch]
         for conversation, scrubbed in zip(batch, scrubber.scrub_conversations(texts), strict=True):
             for record, text in zip(conversation, scrubbed, strict=True):
-                click.echo(json.dumps({**record, "text": text}, ensure_ascii=False))
+                out = {**record, "text": text}
+                if explain:
+                    out["findings"] = [asdict(e) for e in scrubber.explain(record["text"])]
+                click.echo(json.dumps(out, ensure_ascii=False))
         batch.clear()
 
     for number, line in enumerate(sys.stdin, start=1):

@@ -19,6 +19,7 @@ from typing import Any
 
 from bot.services.chat import ExchangeRecorder, Turn
 from bot.services.feedback import FeedbackService
+from policies.privacy.workspace import Member, WorkspaceNames, workspace_words
 
 
 class ExportError(ValueError):
@@ -77,6 +78,41 @@ def _bot_user_ids(export: _Export, extra: list[str]) -> set[str]:
     except FileNotFoundError:
         return ids
     return ids | {u["id"] for u in users if u.get("is_bot") or u.get("is_app_user")}
+
+
+def _members(export: _Export) -> list[Member]:
+    try:
+        users = export.read("users.json")
+    except FileNotFoundError:
+        return []
+    if not isinstance(users, list):
+        raise ExportError(f"{export.path}/users.json: expected a list of users")
+    return [m for u in users if isinstance(u, dict) and (m := Member.from_slack(u)) is not None]
+
+
+def export_members(path: Path) -> list[Member]:
+    """The members of an export (its folder or zip) or of a users.json file: for the scrubber only."""
+    if path.is_file() and path.suffix == ".json":
+        try:
+            users = json.loads(path.read_bytes())
+        except json.JSONDecodeError as exc:
+            raise ExportError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+        if not isinstance(users, list):
+            raise ExportError(f"{path}: expected a list of users, as in an export's users.json")
+        return [m for u in users if isinstance(u, dict) and (m := Member.from_slack(u)) is not None]
+    return _members(_Export(path))
+
+
+def learn_workspace(export: _Export, channels: list[dict], names: WorkspaceNames) -> None:
+    """Tell the scrubber who the export's people are and which words name the team's things.
+
+    Members come from users.json; the vocabulary from channel names and the words people write in
+    code spans and links. Both stay in memory: nothing of them is stored."""
+    names.set_members(_members(export))
+    vocabulary = {c.get("name", "") for c in channels}
+    for channel in channels:
+        vocabulary |= workspace_words(m.get("text") or "" for m in _messages(export, channel, ImportReport()))
+    names.add_vocabulary(v for v in vocabulary if not names.is_member_name(v))
 
 
 def _messages(export: _Export, channel: dict, report: ImportReport) -> Iterator[dict]:
@@ -143,6 +179,7 @@ def import_export(
     bot_users: list[str] | None = None,
     progress: Callable[[str], None] = lambda _m: None,
     on_thread: Callable[[str, int, int], None] | None = None,
+    workspace: WorkspaceNames | None = None,
 ) -> ImportReport:
     """`progress` gets a line per channel; `on_thread` (channel, threads done, threads in it) each thread."""
     export = _Export(path)
@@ -151,6 +188,8 @@ def import_export(
     except FileNotFoundError:
         raise ExportError(f"{path}: no channels.json; is this a Slack workspace export?") from None
     bots = _bot_user_ids(export, bot_users or [])
+    if workspace is not None:
+        learn_workspace(export, channels, workspace)
     report = ImportReport()
     for channel in channels:
         report.channels += 1

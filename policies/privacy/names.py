@@ -25,7 +25,7 @@ from spacy.tokens import Doc, Token
 
 # Words just before or after a name in chat ("thanks X", "X said").
 CUES_BEFORE = frozenset(
-    "thanks thank thx ty ask asked ping pinged cc hi hey hello dear with by from for owner assignee "
+    "thanks thank thx ty ask asked ping pinged paging cc hi hey hello dear with by from for owner assignee "
     "and told tell is was @ to via per customer user colleague manager contact or".split()
 )
 CUES_AFTER = frozenset(
@@ -48,7 +48,8 @@ _COMMON_NOUNS = (
 ).split()
 # Cues strong enough that an unknown word next to them is a name ("ping Siddharth", "jeet said").
 STRONG_BEFORE = frozenset(
-    "thanks thank thx ty ask asked ping pinged cc hi hey hello dear owner customer assignee reporter".split()
+    "thanks thank thx ty ask asked ping pinged paging cc hi hey hello dear owner customer assignee "
+    "reporter".split()
 )
 STRONG_AFTER = frozenset("said says wrote mentioned thinks".split())
 _NOT_PEOPLE = frozenset({"GPE", "LOC", "FAC", "DATE", "TIME"})
@@ -190,6 +191,8 @@ class FirstNameRecognizer(EntityRecognizer):
             if token.ent_type_ in _NOT_PEOPLE:  # "in June", "Austin and Denver"
                 return False
             return cue and token.pos_ in ("PROPN", "NOUN") and (token.text[0].isupper() or before != "to")
+        if token.text.islower() and not cue and any(f in self.nouns for f in (*_base_forms(word), word[:-1])):
+            return False  # "every night", "the rota": a dictionary noun written as one, no cue
         # spaCy's tags for lowercase names are noise ("darren" INTJ, "flavia" ADP): not used here.
         return not _in_identifier(doc, token, self.names)
 
@@ -252,6 +255,8 @@ class FirstNameRecognizer(EntityRecognizer):
         text = token.text
         if not token.is_alpha or _in_identifier(token.doc, token, self.names):
             return False
+        if text.lower() in CUES_AFTER or text.lower() in STRONG_AFTER:
+            return False  # "lauren tucker said": the cue ends the name
         if len(text) == 1:
             return text.isupper()
         if fold(text) in self.ordinary and fold(text) not in self.names:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import regex
-from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import CreditCardRecognizer, PhoneRecognizer
+
+from policies.privacy.names import fold
+from policies.privacy.workspace import WorkspaceNames
 
 # (entity, name, pattern, score, case-insensitive)
 _SECRET_PATTERNS: list[tuple[str, str, str, float, bool]] = [
@@ -170,3 +173,29 @@ class GatedPhoneRecognizer(PhoneRecognizer):
                 found.end += start
                 results.append(found)
         return results
+
+
+class WordListRecognizer(EntityRecognizer):
+    """The words an admin said to always scrub (`/tune words scrub WORD`), read at every call."""
+
+    def __init__(self, workspace: WorkspaceNames):
+        self.workspace = workspace
+        super().__init__(supported_entities=["DENY_LIST"], name="tunebot_scrub_words")
+
+    def load(self) -> None:  # the list is set and refreshed from outside
+        pass
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        words = self.workspace.scrub
+        if "DENY_LIST" not in entities or not words:
+            return []
+        return [
+            RecognizerResult("DENY_LIST", m.start(), m.end(), 1.0)
+            for m in _WORDS.finditer(text)
+            if fold(m.group(0)) in words
+        ]
+
+
+_WORDS = regex.compile(r"[^\W_]+(?:[-'][^\W_]+)*")

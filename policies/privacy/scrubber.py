@@ -12,6 +12,7 @@ import importlib.util
 import logging
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import tldextract
 import tldextract.tldextract
@@ -22,8 +23,15 @@ from presidio_anonymizer.entities import OperatorConfig
 
 from policies.privacy.names import AMBIGUOUS, FirstNameRecognizer, first_names, fold, ordinary_words
 from policies.privacy.nlp import GatedNerSpacy
-from policies.privacy.recognizers import GatedPhoneRecognizer, deny_list_recognizer, secret_recognizers
+from policies.privacy.people import MemberNameRecognizer, PersonJudge
+from policies.privacy.recognizers import (
+    GatedPhoneRecognizer,
+    WordListRecognizer,
+    deny_list_recognizer,
+    secret_recognizers,
+)
 from policies.privacy.slack_markup import render_slack_markup
+from policies.privacy.workspace import WorkspaceNames
 from policies.schema import PrivacyPolicy
 
 log = logging.getLogger(__name__)
@@ -40,17 +48,44 @@ def use_bundled_suffix_list() -> None:
 _NOT_IN_NAMES = re.compile(r"[0-9_/@:=]|\.\w")
 
 
-def _implausible_person(finding: RecognizerResult, text: str, ordinary: frozenset[str]) -> bool:
-    """spaCy's small model tags host names (db-prod-01) and lowercase verbs ("max out") as people."""
-    if finding.entity_type != "PERSON":
-        return False
+def _implausible_person(
+    finding: RecognizerResult,
+    text: str,
+    ordinary: frozenset[str],
+    dictionary: frozenset[str],
+    names: frozenset[str],
+) -> str | None:
+    """spaCy's small model tags host names (db-prod-01), lowercase verbs ("max out") and capitalized
+    dictionary words ("the Envoy sidecar") as people: the reason it is not one, or None."""
     value = text[finding.start : finding.end]
     if _NOT_IN_NAMES.search(value):
-        return True
-    spacy_only = (finding.recognition_metadata or {}).get("recognizer_name") == "SpacyRecognizer"
-    if not spacy_only or " " in value:
-        return False
-    return (value.islower() and value in ordinary) or value.lower() in AMBIGUOUS
+        return "looks like an identifier, not a name"
+    if _recognizer(finding) != "SpacyRecognizer" or " " in value:
+        return None
+    word = fold(value)
+    if (value.islower() and word in ordinary) or word in AMBIGUOUS:
+        return "an ordinary word that spaCy alone called a person"
+    if word in dictionary and word not in names:
+        return "a dictionary word that spaCy alone called a person"
+    return None
+
+
+def _recognizer(finding: RecognizerResult) -> str:
+    return str((finding.recognition_metadata or {}).get("recognizer_name", "?"))
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """One finding and what the scrubber did with it (`tunebot scrub --explain`)."""
+
+    entity: str
+    value: str
+    start: int
+    end: int
+    recognizer: str
+    score: float
+    replaced: bool
+    reason: str
 
 
 _SLACK_ID = re.compile(r"<@([UW][A-Z0-9]+)")
@@ -91,10 +126,28 @@ class Pseudonyms:
 _MARK = re.compile(r"\x00(\d+)\x00")
 
 
+def _survives_overlaps(finding: RecognizerResult, kept: list[RecognizerResult]) -> bool:
+    """Whether Presidio's anonymizer keeps this finding (it drops one inside a larger or higher one)."""
+    for other in kept:
+        if other is finding or other.end <= finding.start or finding.end <= other.start:
+            continue
+        inside = other.start <= finding.start and finding.end <= other.end
+        if inside and (other.end - other.start > finding.end - finding.start or other.score > finding.score):
+            return False
+    return True
+
+
+def _why_replaced(finding: RecognizerResult) -> str:
+    explanation = finding.analysis_explanation
+    if explanation is not None and explanation.pattern_name:
+        return f"matches {explanation.pattern_name}"
+    return f"{finding.entity_type.lower().replace('_', ' ')} recognized"
+
+
 class Scrubber:
     """Replaces personal data and secrets with placeholders, as the privacy policy says."""
 
-    def __init__(self, policy: PrivacyPolicy):
+    def __init__(self, policy: PrivacyPolicy, workspace: WorkspaceNames | None = None):
         if importlib.util.find_spec(policy.spacy_model) is None:
             raise RuntimeError(
                 f"privacy.spacy_model: spaCy model {policy.spacy_model!r} is not installed; "
@@ -102,6 +155,10 @@ class Scrubber:
             )
         use_bundled_suffix_list()
         self.policy = policy
+        # Who the workspace's people are and which words are not people: refreshed from outside
+        # (users.list, an export's users.json, /tune words), in memory only.
+        self.workspace = workspace or WorkspaceNames()
+        self.workspace.add_vocabulary(policy.allow_list)
         self._nlp_engine = GatedNerSpacy(policy.spacy_model)
         self._nlp_engine.load()
         self._analyzer = AnalyzerEngine(nlp_engine=self._nlp_engine, supported_languages=["en"])
@@ -112,22 +169,32 @@ class Scrubber:
         dictionary = self._nlp_engine.dictionary
         self._ordinary = ordinary_words(dictionary["verb"] | dictionary["adj"] | dictionary["adv"])
         nouns = dictionary["noun"]
-        names = first_names()
+        self._dictionary = self._ordinary | nouns
+        names = self._names = first_names()
+        vocabulary = self.workspace.shipped.words
         # Capitalized words NER need not look at: dictionary words and names, except names that are
-        # also ordinary words ("June", "Austin"), where NER tells a date or place from a person.
-        self._nlp_engine.known = (self._ordinary | nouns | names) - (names & self._ordinary) | {
-            fold(w) for w in policy.allow_list
-        }
+        # also ordinary words ("June", "Austin"), where NER tells a date or place from a person; and
+        # names of software and places that are nobody's first name.
+        self._nlp_engine.known = (
+            (self._ordinary | nouns | names) - (names & self._ordinary)
+            | (vocabulary - names)
+            | {fold(w) for w in policy.allow_list}
+        )
+        self._judge = PersonJudge(
+            self.workspace, names, self._ordinary | (names & vocabulary), self._dictionary
+        )
         if "PERSON" in policy.entities:
             self._analyzer.registry.add_recognizer(FirstNameRecognizer(self._ordinary, nouns))
-        self._entities = list(policy.entities)
+            self._analyzer.registry.add_recognizer(MemberNameRecognizer(self.workspace))
+        self._entities = [*policy.entities, "DENY_LIST"]
         if policy.deny_list:
             self._analyzer.registry.add_recognizer(deny_list_recognizer(policy.deny_list))
-            self._entities.append("DENY_LIST")
+        self._analyzer.registry.add_recognizer(WordListRecognizer(self.workspace))
         self._thresholds = {e: policy.thresholds.get(e, policy.score_threshold) for e in self._entities}
         self._anonymizer = AnonymizerEngine()
 
-    def _analyze(self, text: str, artifacts: NlpArtifacts) -> list[RecognizerResult]:
+    def _decide(self, text: str, artifacts: NlpArtifacts) -> list[tuple[RecognizerResult, bool, str]]:
+        """Every finding above the lowest threshold: whether it is replaced, and why (or why not)."""
         findings = self._analyzer.analyze(
             text=text,
             language="en",
@@ -136,11 +203,47 @@ class Scrubber:
             score_threshold=min(self._thresholds.values()),
             allow_list=self.policy.allow_list or None,
         )
-        return [
-            f
-            for f in findings
-            if f.score >= self._thresholds[f.entity_type] and not _implausible_person(f, text, self._ordinary)
-        ]
+        decided: list[tuple[RecognizerResult, bool, str]] = []
+        for finding in findings:
+            if finding.score < self._thresholds[finding.entity_type]:
+                decided.append((finding, False, f"score below the {finding.entity_type} threshold"))
+            elif finding.entity_type != "PERSON":
+                decided.append((finding, True, _why_replaced(finding)))
+            elif reason := _implausible_person(finding, text, self._ordinary, self._dictionary, self._names):
+                decided.append((finding, False, reason))
+            else:
+                verdict = self._judge.judge(finding, text, artifacts.tokens)
+                decided.append((finding, verdict.person, verdict.reason))
+        return decided
+
+    def _analyze(self, text: str, artifacts: NlpArtifacts) -> list[RecognizerResult]:
+        return [finding for finding, replaced, _ in self._decide(text, artifacts) if replaced]
+
+    def explain(self, text: str) -> list[Explanation]:
+        """Each finding in one text: what found it, its score, and whether (and why not) it is replaced.
+
+        For an operator at a terminal (`tunebot scrub --explain`); the values are the input's own."""
+        rendered = render_slack_markup(text.replace("\x00", ""))
+        ((_, artifacts),) = self._nlp_engine.process_batch([rendered], "en")
+        decided = self._decide(rendered, artifacts)
+        kept = [f for f, replaced, _ in decided if replaced]
+        out = []
+        for finding, replaced, reason in sorted(decided, key=lambda d: (d[0].start, d[0].end)):
+            if replaced and not _survives_overlaps(finding, kept):
+                replaced, reason = False, "inside a longer finding that is replaced"
+            out.append(
+                Explanation(
+                    finding.entity_type,
+                    rendered[finding.start : finding.end],
+                    finding.start,
+                    finding.end,
+                    _recognizer(finding),
+                    round(finding.score, 2),
+                    replaced,
+                    reason,
+                )
+            )
+        return out
 
     def scrub(self, text: str) -> str:
         """One text on its own (a conversation of one message)."""

@@ -1,6 +1,13 @@
-"""Privacy benchmark: recall per entity type, leaks, text kept, and throughput against Presidio's default.
+"""Privacy benchmark: recall per entity type, leaks, text kept, precision on tool and place names,
+and throughput against Presidio's default.
 
-    python -m tests.bench.privacy [--messages 600] [--business 300] [--show-leaks 20]
+    python -m tests.bench.privacy [--messages 600] [--business 300] [--show-leaks 20] [--members 0.85]
+
+Recall is measured twice: with the workspace's member list known (as `tunebot serve` reads it
+from users.list and `tunebot import` from users.json; the corpus's people are members, except a
+share of outsiders set by --members) and without it (`tunebot scrub` with no --users). Precision
+is the share of sentences without personal data (tests/bench/words_corpus.py, its tune and check
+parts apart) that come out unchanged, and of tool and place names kept beside real names.
 
 Both scrubbers run in the same process on the same corpus: tunebot's (the default policy plus the
 fictional company's product names on the allow-list, as a workspace would configure it) scrubbing
@@ -13,14 +20,24 @@ from __future__ import annotations
 import argparse
 import re
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 
+from policies.privacy.workspace import Member
+from tests.bench import words_corpus
 from tests.bench.privacy_corpus import PRODUCTS, Message, Planted, business_facts, personal_data
 
-TARGETS = {"overall": 0.99, "secrets": 1.0, "PERSON": 0.95, "business_kept": 0.98}
+TARGETS = {
+    "overall": 0.99,
+    "secrets": 1.0,
+    "PERSON": 0.97,  # with the member list known
+    "business_kept": 0.98,
+    "unchanged": 0.99,  # sentences without personal data, check part
+    "names_kept": 1.0,  # tool and place names beside real people's names
+}
 _WORD = re.compile(r"[^\W_]+")
 
 
@@ -75,12 +92,20 @@ def score(messages: Sequence[Message], scrubbed: Sequence[str]) -> Score:
     return result
 
 
-def tunebot_scrubber() -> Callable[[Sequence[Message]], list[str]]:
+def members_of(messages: Sequence[Message], share: float = 1.0) -> list[Member]:
+    """The corpus's people as workspace members; `1 - share` of them (by a hash) stay outsiders."""
+    people = sorted({p.value for m in messages for p in m.planted if p.entity == "PERSON"})
+    chosen = [v for v in people if zlib.crc32(v.lower().encode()) % 1000 < share * 1000]
+    return [Member(id=f"U{i:06d}", real_name=v) for i, v in enumerate(chosen)]
+
+
+def tunebot_scrubber(members: Sequence[Member] = ()) -> Callable[[Sequence[Message]], list[str]]:
     from policies.privacy import Scrubber
     from policies.schema import PrivacyPolicy
 
     defaults = PrivacyPolicy()
     scrubber = Scrubber(PrivacyPolicy(allow_list=[*defaults.allow_list, *PRODUCTS]))
+    scrubber.workspace.set_members(members)
 
     def run(messages: Sequence[Message]) -> list[str]:
         conversations = [
@@ -143,6 +168,53 @@ def _report(name: str, pii: Score, business: Score, seconds: float, n: int) -> N
     print(f"throughput: {n / seconds:.1f} messages/s ({seconds:.1f} s for {n})")
 
 
+@dataclass
+class Precision:
+    unchanged: dict[str, float]  # part -> share of sentences unchanged
+    changed: dict[str, list[tuple[str, str]]]  # part -> (sentence, scrubbed)
+    names_kept: float  # tool and place names kept in the mixed messages
+    names_lost: list[tuple[str, str]]  # (name, scrubbed message)
+    mixed_person_recall: float
+
+
+def precision(run: Callable[[Sequence[Message]], list[str]], n: int = 300) -> Precision:
+    unchanged, changed = {}, {}
+    for part in ("tune", "check"):
+        sentences = words_corpus.no_personal_data(part, n)
+        out = run([Message(i, s.text) for i, s in enumerate(sentences)])
+        changed[part] = [(s.text, o) for s, o in zip(sentences, out, strict=True) if o != s.text]
+        unchanged[part] = 1 - len(changed[part]) / len(sentences)
+    messages, names = words_corpus.mixed()
+    out = run(messages)
+    total = kept = 0
+    lost = []
+    for used, scrubbed in zip(names, out, strict=True):
+        for name in used:
+            total += 1
+            if re.search(rf"(?<![^\W_]){re.escape(name)}(?![^\W_])", scrubbed):
+                kept += 1
+            else:
+                lost.append((name, scrubbed))
+    people = score(messages, out)
+    return Precision(unchanged, changed, kept / total, lost, people.recall(["PERSON"]))
+
+
+def _report_precision(p: Precision, show: int) -> None:
+    for part in ("tune", "check"):
+        print(
+            f"no-personal-data sentences unchanged ({part}, {words_corpus.distinct_names(part)} names): "
+            f"{p.unchanged[part]:.3f}"
+        )
+        for before, after in p.changed[part][:show]:
+            print(f"  CHANGED {before!r}\n       -> {after!r}")
+    print(
+        f"tool and place names kept beside people: {p.names_kept:.3f}; "
+        f"people caught there: {p.mixed_person_recall:.3f}"
+    )
+    for name, after in p.names_lost[:show]:
+        print(f"  LOST {name!r} in {after!r}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -155,6 +227,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--repeat", type=int, default=3, help="timed runs per scrubber, best kept (default 3)"
     )
     parser.add_argument("--skip-baseline", action="store_true", help="only score tunebot's scrubber")
+    parser.add_argument(
+        "--members",
+        type=float,
+        default=0.85,
+        help="share of the corpus's people who are workspace members; the rest are outsiders (default 0.85)",
+    )
     args = parser.parse_args(argv)
 
     pii, facts = personal_data(args.messages, args.seed), business_facts(args.business, args.seed + 4)
@@ -162,14 +240,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"corpus: {len(pii)} messages with {sum(len(m.planted) for m in pii)} planted values, "
         f"{len(facts)} business-facts messages"
     )
-    ours = tunebot_scrubber()
+    ours = tunebot_scrubber(members_of(pii, args.members))
     out, seconds = _timed(ours, pii + facts, args.repeat)
     ours_pii, ours_facts = score(pii, out[: len(pii)]), score(facts, out[len(pii) :])
     _report(
-        "tunebot scrubber (one batch, numbered per conversation)", ours_pii, ours_facts, seconds, len(out)
+        f"tunebot scrubber, member list known ({args.members:.0%} of the corpus's people are members)",
+        ours_pii,
+        ours_facts,
+        seconds,
+        len(out),
     )
     for entity, fragment, text in ours_pii.leaks[: args.show_leaks]:
         print(f"  LEAK {entity}: {fragment!r} in {text[:100]!r}")
+    with_list = precision(ours)
+    _report_precision(with_list, args.show_leaks)
+
+    no_list = tunebot_scrubber()
+    alone_out = no_list(pii + facts)
+    alone_pii = score(pii, alone_out[: len(pii)])
+    _report(
+        "tunebot scrubber, no member list", alone_pii, score(facts, alone_out[len(pii) :]), seconds, len(out)
+    )
+    for entity, fragment, text in alone_pii.leaks[: args.show_leaks]:
+        print(f"  LEAK {entity}: {fragment!r} in {text[:100]!r}")
+    _report_precision(precision(no_list), args.show_leaks)
 
     ok = (
         ours_pii.recall() >= TARGETS["overall"]
@@ -177,6 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         >= TARGETS["secrets"]
         and ours_pii.recall(["PERSON"]) >= TARGETS["PERSON"]
         and ours_facts.kept_ratio >= TARGETS["business_kept"]
+        and with_list.unchanged["check"] >= TARGETS["unchanged"]
+        and with_list.names_kept >= TARGETS["names_kept"]
     )
     if not args.skip_baseline:
         from policies.schema import PrivacyPolicy

@@ -96,7 +96,7 @@ class _Maker:
 
     def __init__(self, seed: int):
         self.rng = random.Random(seed)
-        self.fakers = {loc: Faker(loc) for loc in set(NAME_LOCALES) | set(PHONE_LOCALES)}
+        self.fakers = {loc: Faker(loc) for loc in sorted(set(NAME_LOCALES) | set(PHONE_LOCALES))}
         for i, faker in enumerate(self.fakers.values()):
             faker.seed_instance(seed * 100 + i)
         self.en = self.fakers["en_US"]

@@ -1,0 +1,267 @@
+"""Deciding whether a PERSON finding is a person, with what the workspace knows (workspace.py).
+
+Presidio's recognizers (spaCy's NER, the first-name gazetteer) propose; this module decides, and
+says why, for `tunebot scrub --explain`:
+
+- a member's name counts anywhere, unless it is also an ordinary word or a known name (a tool, a
+  city) and the context says it is not the person here ("Victoria Metrics", "in Phoenix", "mark it");
+- a known name of software or a place that no member has is never a person;
+- with a member list loaded, any other word is a person only on strong evidence: a cue ("ask X",
+  "X said", "who is X"), a title ("Dr X"), "my name is X", or a first and last name together;
+- without a member list, the recognizers' own rules stand (they read cues already).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from presidio_analyzer import EntityRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+from spacy.tokens import Doc, Span, Token
+
+from policies.privacy.names import CUES_AFTER, CUES_BEFORE, STRONG_AFTER, STRONG_BEFORE, fold
+from policies.privacy.workspace import WorkspaceNames
+
+TITLES = frozenset("mr mrs ms miss mx dr prof sir madam".split())
+# After a name, words only a person does ("Okonkwo confirmed"); the weaker cues (and, is, will, ","
+# ...) follow tools as often as people.
+PERSONAL_AFTER = STRONG_AFTER | frozenset(
+    "confirmed approved reviewed owns thinks asked agreed suggested joined left replied answered "
+    "knows wants needs".split()
+)
+# Around a tool's name ("the Julia dashboard", "upgrade Aurora 5.5", "migrated to Crystal").
+THING_BEFORE = frozenset(
+    "the our their your via through behind into using use restart upgrade deploy bump install run runs "
+    "mirror migrate".split()
+)
+# ...and, around a name that is also a tool's or a place's, these too ("from Jasper to Okta").
+THING_BEFORE_KNOWN = THING_BEFORE | frozenset("from to on in at of a an or off over than vs".split())
+THING_AFTER = frozenset(
+    "dashboard dashboards cluster clusters service services server servers ticket tickets metrics alerts "
+    "alert pipeline pipelines job jobs connector config configs upgrade version release api instance "
+    "instances db database node nodes pod pods queue queues bucket logs exporter agent plugin sidecar app "
+    "runbook deploy deployment build builds image images project repo board workspace region office "
+    "data query queries webhook webhooks license integration migration account key keys costs docs "
+    "failover failovers team bugs settings proxy gateway worker workers cache index console cli sdk".split()
+)
+# Words that make a name a product's: "Jasper Reports", "Victoria Metrics", "Phoenix Framework".
+PRODUCT_WORDS = THING_AFTER | frozenset(
+    "reports framework studio hub lab labs cloud engine suite platform analytics monitor manager desk "
+    "works io js db ai os pay connect sync flow stack ops mq lake run cd ci ui kit pro".split()
+)
+_PLACE_WORDS = frozenset("in at from near across around outside inside via".split())
+_NOT_PEOPLE = frozenset({"GPE", "LOC", "FAC", "ORG", "PRODUCT", "DATE", "TIME"})
+_CODE_OR_LINK = re.compile(r"`[^`\n]+`|\b[a-z][a-z0-9+.-]*://\S+")
+_VERSION = re.compile(r"v?\d+(\.\d+)*")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    person: bool
+    reason: str
+
+
+class PersonJudge:
+    """Keeps or drops PERSON findings.
+
+    `ambiguous` holds words that are names only in context (ordinary words, and first names that
+    are also known names: "Julia", "Madison"); `dictionary` every dictionary word."""
+
+    def __init__(
+        self,
+        names: WorkspaceNames,
+        first_names: frozenset[str],
+        ambiguous: frozenset[str],
+        dictionary: frozenset[str],
+    ):
+        self.names = names
+        self.first_names = first_names
+        self.ambiguous = ambiguous
+        self.dictionary = dictionary
+
+    def judge(self, finding: RecognizerResult, text: str, doc: Doc) -> Verdict:
+        span = doc.char_span(finding.start, finding.end, alignment_mode="expand")
+        while span is not None and len(span) > 1 and span[0].lower_ in ("the", "a", "an"):
+            span = span[1:]  # NER's "The Augusta": the name is what follows
+        if span is None or not any(t.is_alpha for t in span):
+            return Verdict(True, "as found")
+        words = [fold(t.text) for t in span if t.is_alpha]
+        members = [w for w in words if self.names.is_member_name(w)]
+        if any(w in self.names.keep for w in words) and not members:
+            return Verdict(False, "on the keep list (/tune words keep)")
+        if _inside_code_or_link(text, finding.start, finding.end) and not members:
+            return Verdict(False, "inside code or a link")
+        phrase = self._known_phrase(span)
+        if phrase:
+            return Verdict(False, f"part of the known name {phrase!r}")
+        cue = _cue(span)
+        if members:
+            return self._member(span, words, members, cue)
+        # "Grafana", "Envoy": a known name that is nobody's first name (a surname that is also a
+        # place, "Josué Sousa", does not make the first name one).
+        head = words[0]
+        full_name_cued = cue == "strong" and len(words) >= 2  # "cc Iwo Godzwon": Iwo is also a city
+        if self.names.is_vocabulary(head) and head not in self.first_names and not full_name_cued:
+            return Verdict(False, f"{head!r} is a known name of software or a place")
+        personal = cue in ("strong", "personal")
+        if personal:
+            return Verdict(True, "a cue says it is a person: " + _cue_words(span))
+        if _titled(span):
+            return Verdict(True, "a title or 'my name is'")
+        if self.names.known:
+            if self._full_name(span) or (cue is not None and _with_initial(span)):
+                return Verdict(True, "not a member, but a first and last name")
+            # "pairing with jacob", "for david" (lowercase: not how a tool or a city is written), or
+            # "with Agatha" where no tool or place would be
+            if cue == "weak" and head in self.first_names:
+                lowercase = span[0].text.islower()
+                if lowercase or not (
+                    self.names.is_vocabulary(head) or _thing_context(span, THING_BEFORE_KNOWN)
+                ):
+                    return Verdict(True, "not a member, but a first name with a cue: " + _cue_words(span))
+            return Verdict(False, "no member has this name and nothing says it is a person")
+        if len(words) == 1 and self.names.is_vocabulary(head):
+            return Verdict(False, f"{head!r} is a first name and a known name; no cue says a person here")
+        if len(words) == 1 and _thing_context(span, THING_BEFORE_KNOWN):
+            return Verdict(False, "the words around name a tool or a place here: " + _cue_words(span))
+        # A word in no list of first names: a person next to a cue if written as chat writes names
+        # ("for chus", "Tymon C.", "Salvi Gupta"); a lone capitalized word is more often a tool.
+        written_as_name = span[0].text.islower() or len(words) >= 2 or span.text.endswith(".")
+        if head not in self.first_names and (
+            cue is None or not written_as_name or _thing_context(span, THING_BEFORE_KNOWN)
+        ):
+            return Verdict(False, "in no list of first names, and no cue says it is a person")
+        if len(words) >= 2 and words[-1] in PRODUCT_WORDS:
+            return Verdict(False, f"a product's name ({span.text!r})")
+        return Verdict(True, "a name (no member list loaded)")
+
+    def _member(self, span: Span, words: list[str], members: list[str], cue: str | None) -> Verdict:
+        others = [t for t in span if t.is_alpha and not self.names.is_member_name(fold(t.text))]
+        if others and all(fold(t.text) in PRODUCT_WORDS for t in others):
+            product = span.text
+            return Verdict(False, f"{product!r}: a member's name in a product's name")
+        colliding = [w for w in members if w in self.ambiguous or self.names.is_vocabulary(w)]
+        if len(members) >= 2:
+            return Verdict(True, "a workspace member's name")
+        if cue in ("strong", "personal"):
+            return Verdict(True, "a workspace member's name, with a cue: " + _cue_words(span))
+        first = span[0]
+        doc = span.doc
+        before = doc[first.i - 1].lower_ if first.i > 0 else ""
+        if _thing_context(span, THING_BEFORE_KNOWN if colliding else THING_BEFORE):
+            return Verdict(False, f"{members[0]!r} is a member's name but names a thing here")
+        if not colliding:
+            return Verdict(True, "a workspace member's name")
+        if cue == "weak" and not any(self.names.is_vocabulary(w) for w in colliding):
+            return Verdict(True, "a workspace member's name (also a word), with a cue: " + _cue_words(span))
+        if first.ent_type_ in _NOT_PEOPLE or before in _PLACE_WORDS:
+            return Verdict(False, f"{colliding[0]!r} is a member's name but names a place here")
+        if first.text.islower():
+            return Verdict(False, f"{colliding[0]!r} is a member's name but an ordinary word here")
+        return Verdict(True, "a workspace member's name (capitalized, no other reading)")
+
+    def _known_phrase(self, span: Span) -> str | None:
+        """A vocabulary phrase the span starts: "Victoria Metrics", "Phoenix Framework" (but in
+        "Joana Casa Grande" the place starts after the name)."""
+        doc = span.doc
+        tokens = [t for t in doc[span.start : min(len(doc), span.end + 3)] if t.is_alpha]
+        words = [fold(t.text) for t in tokens]
+        length = self.names.vocabulary.phrase_at(words, 0) if words else 0
+        return " ".join(t.text for t in tokens[:length]) if length else None
+
+    def _full_name(self, span: Span) -> bool:
+        alpha = [t for t in span if t.is_alpha]
+        if len(alpha) < 2 or fold(alpha[0].text) not in self.first_names:
+            return False
+        last = fold(alpha[-1].text)
+        return alpha[-1].text[:1].isupper() and last not in self.ambiguous and last not in PRODUCT_WORDS
+
+
+def _thing_context(span: Span, before_words: frozenset[str]) -> bool:
+    """Whether the words around say a tool is meant: "the Julia dashboard", "upgrade Aurora 5.5"."""
+    doc = span.doc
+    before = doc[span.start - 1].lower_ if span.start > 0 else ""
+    after = doc[span.end].text if span.end < len(doc) else ""
+    return before in before_words or after.lower() in PRODUCT_WORDS or bool(_VERSION.fullmatch(after))
+
+
+def _with_initial(span: Span) -> bool:
+    """ "Rachita M.", "Bruno P.": a name and the initial of a surname."""
+    alpha = [t for t in span if t.is_alpha]
+    return (
+        len(alpha) >= 2 and len(alpha[-1].text) == 1 and alpha[-1].text.isupper() and span.text.endswith(".")
+    )
+
+
+def _recognizer(finding: RecognizerResult) -> str:
+    return str((finding.recognition_metadata or {}).get("recognizer_name", "?"))
+
+
+def _cue(span: Span) -> str | None:
+    doc = span.doc
+    before = doc[span.start - 1].lower_ if span.start > 0 else ""
+    after = doc[span.end].lower_ if span.end < len(doc) else ""
+    who_is = before == "is" and span.start > 1 and doc[span.start - 2].lower_ == "who"
+    if before in STRONG_BEFORE or after in STRONG_AFTER or who_is:
+        return "strong"
+    if after in PERSONAL_AFTER:
+        return "personal"
+    if before in CUES_BEFORE or after in CUES_AFTER or after == "'s":
+        return "weak"
+    return None
+
+
+def _cue_words(span: Span) -> str:
+    doc = span.doc
+    left = doc[max(0, span.start - 2) : span.start].text
+    right = doc[span.end : span.end + 1].text
+    return f"{left} [...] {right}".strip()
+
+
+def _titled(span: Span) -> bool:
+    doc = span.doc
+    before = [t.lower_.rstrip(".") for t in doc[max(0, span.start - 3) : span.start] if not t.is_punct]
+    return bool(before) and (before[-1] in TITLES or before[-3:] == ["my", "name", "is"])
+
+
+def _inside_code_or_link(text: str, start: int, end: int) -> bool:
+    return any(m.start() <= start and end <= m.end() for m in _CODE_OR_LINK.finditer(text))
+
+
+class MemberNameRecognizer(EntityRecognizer):
+    """PERSON findings for workspace members' names wherever they occur (any case, possessives)."""
+
+    def __init__(self, names: WorkspaceNames, score: float = 0.95):
+        self.names = names
+        self.score = score
+        super().__init__(supported_entities=["PERSON"], name="tunebot_workspace_members")
+
+    def load(self) -> None:  # the member list is set and refreshed from outside
+        pass
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        if "PERSON" not in entities or not self.names.known or nlp_artifacts is None:
+            return []
+        doc: Doc = nlp_artifacts.tokens
+        results = []
+        i = 0
+        while i < len(doc):
+            if not self._member_word(doc[i]):
+                i += 1
+                continue
+            end = i + 1
+            while end < len(doc) and self._member_word(doc[end]) and doc[end - 1].whitespace_:
+                end += 1
+            results.append(
+                RecognizerResult("PERSON", doc[i].idx, doc[end - 1].idx + len(doc[end - 1].text), self.score)
+            )
+            i = end
+        return results
+
+    def _member_word(self, token: Token) -> bool:
+        if not token.is_alpha or len(token.text) < 2:
+            return False
+        return self.names.is_member_name(fold(token.text))

@@ -1,0 +1,231 @@
+"""Chat-ops sentences with no personal data that name real tools, services, products and places.
+
+Every word of such a sentence must survive scrubbing: a tool's or a city's name replaced by
+`<PERSON_1>` is a fact the bot can no longer learn. Many names share a word with a first name
+(Jasper, Hermes, Victoria, Phoenix, Mercury, Ruby, Julia, Hugo, Kendra, Luigi...).
+
+The corpus has two parts with disjoint names and templates: *tune* (the scrubber's rules were
+developed on it) and *check* (only reported; no rule was chosen on it). `mixed` puts real people's
+names (planted, from Faker) beside tool names: the people must go, the tools must stay.
+
+The names were written by hand for this corpus, not drawn from the scrubber's vocabulary file, so
+the check part also measures names the vocabulary does not hold.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+
+from tests.bench.privacy_corpus import Message, Planted, _Maker
+
+# Tools and services first, then places (from Berlin / Montevideo on); _ joins a name of two words.
+_TUNE_NAMES = """
+Grafana Prometheus Jira Confluence Django Flask FastAPI Envoy Istio Linkerd Kubernetes Helm Terraform
+Pulumi Ansible Chef Puppet Vagrant Packer Consul Vault Nomad Jenkins CircleCI Buildkite Bazel Gradle
+Maven Webpack Vite Babel ESLint Prettier Jest Mocha Cypress Playwright Selenium Postman Sentry Datadog
+Honeycomb Splunk Kibana Elasticsearch Logstash Fluentd Loki Tempo Jaeger Zipkin OpenTelemetry Kafka
+RabbitMQ Redis Memcached PostgreSQL MySQL MariaDB MongoDB Cassandra CockroachDB ClickHouse Snowflake
+BigQuery Redshift Airflow Dagster Prefect Spark Flink Hadoop Trino Looker Tableau Metabase Superset
+Nginx HAProxy Traefik Caddy Tomcat Gunicorn Celery Sidekiq Rails Laravel Symfony Spring Quarkus Express
+NestJS Svelte React Angular Vue Ember Redux GraphQL Apollo Hasura Prisma SQLAlchemy Alembic Flyway
+Liquibase Docker Podman Spinnaker Tekton GitLab GitHub Bitbucket Gerrit SonarQube Snyk Dependabot
+Renovate Trivy Falco Okta Auth0 Keycloak Cloudflare Fastly Akamai Netlify Vercel Heroku DigitalOcean
+Hetzner New_Relic Argo_CD Cloud_Run Delta_Lake Lambda DynamoDB Kinesis CloudWatch CloudFront Fargate
+Azure Firebase Supabase Stripe Twilio
+SendGrid Mailgun PagerDuty Opsgenie Statuspage Zoom Notion Asana Trello Figma Miro Zendesk Intercom
+Salesforce HubSpot Segment Amplitude Mixpanel LaunchDarkly Optimizely Jasper Hermes Victoria Phoenix
+Mercury Ruby Julia Hugo Harbor Argo Thanos Athena Aurora Neptune Jasmine Karma Sinon Rollup Deno Jekyll
+Ghost Strapi Bottle Pyramid Tornado Falcon Sanic Pandas Polars Arrow Parquet Avro Kotlin Jetty Lucene
+Solr Pulsar Zookeeper Iceberg Druid Pinot Beam Storm Crystal Amber Puma Unicorn Capistrano Boundary
+Sentinel Ubuntu Debian Alpine Fedora
+Berlin London Paris Tokyo Lisbon Madrid Barcelona Dublin Amsterdam Rotterdam Brussels Zurich Geneva
+Vienna Prague Warsaw Budapest Bucharest Athens Istanbul Cairo Nairobi Lagos Johannesburg Dubai Mumbai
+Bangalore Hyderabad Chennai Singapore Jakarta Manila Seoul Sydney Melbourne Auckland Toronto Montreal
+Vancouver Austin Denver Seattle Portland Chicago Boston Atlanta Miami Dallas Houston Florence Adelaide
+Charlotte Madison Savannah Georgia Virginia Frankfurt Munich Hamburg Oslo Stockholm Helsinki Copenhagen
+Tallinn Riga Vilnius Kyiv Lyon Marseille Milan Naples Turin Porto Valencia Seville Edinburgh Glasgow
+Manchester Leeds Bristol Cardiff Belfast Cork Galway Oregon Ohio Ireland Germany Japan Brazil India
+Canada Australia Kenya Nigeria Poland Spain Portugal Norway Sweden Finland Estonia Ukraine Romania
+Greece Israel Morocco Vietnam Thailand Malaysia Indonesia Chile Argentina Colombia Mexico Texas
+California Bavaria Catalonia Scotland Wales
+""".split()
+
+_CHECK_NAMES = """
+Luigi Kendra Passenger Mimir Cortex Marathon Lerna Turborepo Storybook Tailwind Bootstrap Sass Gatsby
+Nuxt Remix Astro Qwik Solid Preact Alpine.js Htmx Stimulus Turbo Hotwire Phoenix.LiveView Elixir Erlang
+Haskell Clojure Scala Swift Dart Flutter Electron Tauri Bun Yarn Poetry Conda Homebrew Chocolatey Nix
+Xcode Android Gitea Drone Woodpecker Concourse Harness Octopus Rundeck StackStorm Nagios Zabbix Icinga
+Checkmk Graylog Vector Telegraf InfluxDB TimescaleDB QuestDB VictoriaMetrics Netdata Uptime_Kuma Pingdom
+Sumo_Logic Coralogix Rollbar Bugsnag Raygun Instana Dynatrace AppDynamics Lightstep Tyk Kong Apigee
+Gravitee KrakenD Varnish Squid Pound Envoy_Gateway Contour Emissary Ambassador Cilium Calico Flannel
+Weave MetalLB Longhorn Rook Ceph MinIO Velero Restic Borg Duplicati Bacula Teleport Tailscale WireGuard
+OpenVPN Pritunl Zitadel Authentik Authelia Dex Casbin OpenFGA Ory Hydra Kratos Cerbos Rego Gatekeeper
+Kyverno Crossplane Backstage Port Sidecar Linear Shortcut Height ClickUp Basecamp Coda Airtable
+Retool Appsmith Budibase Zapier Pipedream Temporal Cadence Conductor Camunda Zeebe Hermes.js Jasper_Reports
+Mercury.js Otto Quill Ivy Camel Ignite Geode Kylin Hudi Samza Heron Apex Sqoop Oozie Ambari Nutch Tika
+Mahout Zeppelin Jupyter Colab Databricks Fivetran Airbyte Stitch Hightouch Census Rudderstack Snowplow
+Matomo Plausible Umami PostHog Heap Pendo FullStory Hotjar Sprig Canny Productboard Aha Ava Sidekiq.io
+Jasper_Reports_Server
+Montevideo Asuncion Quito Caracas Havana Kingston Panama Guatemala Managua Tegucigalpa Recife Fortaleza
+Curitiba Manaus Belem Medellin Cali Cartagena Arequipa Cusco Valparaiso Mendoza Rosario Cordoba Bilbao
+Malaga Granada Zaragoza Alicante Bologna Genoa Verona Palermo Catania Trieste Ljubljana Zagreb Split
+Belgrade Sarajevo Skopje Tirana Podgorica Chisinau Minsk Tbilisi Yerevan Baku Almaty Tashkent Bishkek
+Ulaanbaatar Kathmandu Dhaka Colombo Karachi Lahore Kabul Tehran Baghdad Amman Beirut Doha Muscat Riyadh
+Jeddah Kuwait Manama Khartoum Addis_Ababa Kampala Kigali Dodoma Lusaka Harare Gaborone Windhoek Maputo
+Luanda Kinshasa Accra Dakar Bamako Abuja Ibadan Kano Tunis Algiers Tripoli Rabat Marrakesh Casablanca
+Dakota Cheyenne Regina Augusta Eugene Tyler Lafayette Chelsea Camden Brooklyn Queens Harlem Boulder
+Raleigh Durham Tucson Albuquerque Omaha Tulsa Wichita Boise Spokane Tacoma Fresno Sacramento Oakland
+""".split()
+
+_TUNE_TEMPLATES = [
+    "{tool} dashboard Payments Overview shows p99 latency at {n3}ms since the {version} release.",
+    "Merge PR #{n4} after {tool} ticket OPS-{n4} is approved by the change board.",
+    "We pin Python 3.11 and {tool} {version} in the base image.",
+    "The billing service listens on port {port} behind the {tool} sidecar.",
+    "{tool} alerts fire when the checkout error rate passes {n1}% for five minutes.",
+    "The {place} office switched from {tool} to {tool} last quarter.",
+    "Our on-call rota lives in {tool}, and escalations page through {tool}.",
+    "Restart {tool} on web-{n1} if the queue backs up again.",
+    "Builds run on {tool} and artifacts go to {tool} in {place}.",
+    "the staging cluster in {place} runs {tool} {version} with {tool} for ingress",
+    "{tool} is down in {place}; failover to {place} is in progress.",
+    "Use {tool} for feature flags, not {tool}.",
+    "We migrated logs from {tool} to {tool} to cut costs by {n2}%.",
+    "is {tool} still the source of truth for the {place} inventory?",
+    "{tool} upgrade to {version} is scheduled for Thursday at 14:00 UTC.",
+    "The {tool} exporter scrapes every {n2} seconds.",
+    "Customer data for {place} stays in the {place} region.",
+    "Did anyone bump {tool} after the CVE? the scanner still flags it.",
+    "{tool} and {tool} both need the new root certificate.",
+    "The runbook for {tool} failovers is pinned in #ops.",
+]
+
+_CHECK_TEMPLATES = [
+    "Deploys to {place} go through {tool}, then {tool} runs the smoke tests.",
+    "the {tool} job failed again, retrying with a bigger runner",
+    "{tool} metrics are scraped into {tool} every {n2}s.",
+    "Why does {tool} time out when {tool} is under load?",
+    "Our {place} team prefers {tool} over {tool} for new services.",
+    "{tool} {version} broke the login page, rolling back.",
+    "All backups are encrypted by {tool} before they leave {place}.",
+    "Please file {tool} bugs in the platform board, not in {tool}.",
+    "{tool} handles retries; {tool} only sees the final status.",
+    "We evaluated {tool} in {place} but stayed on {tool}.",
+    "p50 for {tool} queries is {n2}ms, p99 is {n3}ms.",
+    "turn off {tool} in staging, it floods {tool} with events",
+    "The {place} and {place} data centres both mirror {tool}.",
+    "Who owns the {tool} license renewal this year?",
+    "{tool} reads its config from {tool} at startup.",
+    "New hires get {tool}, {tool} and {tool} access on day one.",
+    "Traffic from {place} is routed via {tool} since March.",
+    "the {tool} connector to {tool} drops rows with null ids",
+    "Is it {tool} or {tool} that rewrites the headers?",
+    "{tool} webhook retries are capped at {n1} attempts.",
+]
+
+_MIXED_TEMPLATES = [
+    "ask {person} about the {tool} upgrade in {place}",
+    "{person} said {tool} is fine, but {tool} still pages at night",
+    "thanks {person} for moving us off {tool}!",
+    "cc {person}: the {place} cluster needs {tool} {version}",
+    "{person} and {person} own {tool}; ping them before touching it",
+    "hey {person}, is {tool} still running in {place}?",
+    "pairing with {person} on the {tool} migration",
+    "who is {person}? they changed the {tool} settings",
+]
+
+_PLACE_START = {"tune": _TUNE_NAMES.index("Berlin"), "check": _CHECK_NAMES.index("Montevideo")}
+
+
+def _split(names: list[str], part: str) -> tuple[list[str], list[str]]:
+    cut = _PLACE_START[part]
+    tools, places = names[:cut], names[cut:]
+    return sorted({t.replace("_", " ") for t in tools}), sorted({p.replace("_", " ") for p in places})
+
+
+@dataclass
+class Sentence:
+    text: str
+    names: list[str]  # the tools and places it names, each of which must survive
+
+
+def no_personal_data(part: str, n: int = 300, seed: int = 5) -> list[Sentence]:
+    """`n` sentences of the `part` ("tune" or "check"), every name of the part used at least once."""
+    tune = part == "tune"
+    names, templates = (_TUNE_NAMES, _TUNE_TEMPLATES) if tune else (_CHECK_NAMES, _CHECK_TEMPLATES)
+    tools, places = _split(names, part)
+    rng = random.Random(f"{part}-{seed}")
+    tool_queue: list[str] = []
+    place_queue: list[str] = []
+
+    def draw(queue: list[str], pool: list[str]) -> str:
+        if not queue:
+            queue.extend(rng.sample(pool, len(pool)))
+        return queue.pop()
+
+    def fill(template: str) -> Sentence:
+        used: list[str] = []
+
+        def slot(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name == "tool":
+                used.append(draw(tool_queue, tools))
+            elif name == "place":
+                used.append(draw(place_queue, places))
+            else:
+                return _slot(name, rng)
+            return used[-1]
+
+        return Sentence(re.sub(r"\{(\w+)\}", slot, template), used)
+
+    return [fill(templates[i] if i < len(templates) else rng.choice(templates)) for i in range(n)]
+
+
+def _slot(slot: str, rng: random.Random) -> str:
+    if slot == "version":
+        return f"{rng.randint(1, 9)}.{rng.randint(0, 20)}.{rng.randint(0, 9)}"
+    if slot == "port":
+        return str(rng.choice([443, 5432, 6379, 8080, 8443, 9092, 9090]))
+    digits = {"n1": (1, 9), "n2": (10, 99), "n3": (100, 999), "n4": (1000, 9999)}[slot]
+    return str(rng.randint(*digits))
+
+
+def distinct_names(part: str) -> int:
+    tools, places = _split(_TUNE_NAMES if part == "tune" else _CHECK_NAMES, part)
+    return len(set(tools) | set(places))
+
+
+def mixed(n: int = 100, seed: int = 9) -> tuple[list[Message], list[list[str]]]:
+    """Messages with planted people beside tool and place names (from both parts)."""
+    maker = _Maker(seed)
+    rng = maker.rng
+    tools = sorted(set(_split(_TUNE_NAMES, "tune")[0] + _split(_CHECK_NAMES, "check")[0]))
+    places = sorted(set(_split(_TUNE_NAMES, "tune")[1] + _split(_CHECK_NAMES, "check")[1]))
+
+    def fill(template: str) -> tuple[str, list[Planted], list[str]]:
+        planted: list[Planted] = []
+        used: list[str] = []
+
+        def slot(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name == "person":
+                planted.append(maker.person())
+                return planted[-1].value
+            if name in ("tool", "place"):
+                used.append(rng.choice(tools if name == "tool" else places))
+                return used[-1]
+            return _slot(name, rng)
+
+        return re.sub(r"\{(\w+)\}", slot, template), planted, used
+
+    messages, names = [], []
+    for i in range(n):
+        text, planted, used = fill(_MIXED_TEMPLATES[i % len(_MIXED_TEMPLATES)])
+        people = {w.lower() for p in planted for w in p.fragments}
+        if people & {w.lower() for u in used for w in u.split()}:
+            continue  # a planted person named like the tool beside it: that would test nothing
+        messages.append(Message(i, text, planted))
+        names.append(used)
+    return messages, names
