@@ -393,7 +393,9 @@ def dataset_export(ctx: click.Context, path: Path) -> None:
     runtime = _runtime(ctx)
     with runtime.db.session() as session:
         examples = training_examples(session, runtime.policies.feedback)
-    snapshot = build_snapshot(examples, runtime.policies.training.heldout_percent)
+    snapshot = build_snapshot(
+        examples, runtime.policies.training.heldout_percent, runtime.policies.privacy.secret_answers
+    )
     rows = export_jsonl(snapshot, path)
     click.echo(f"wrote {rows} examples to {path} (dataset {snapshot.fingerprint})")
 

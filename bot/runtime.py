@@ -19,6 +19,7 @@ from bot.services.chat import ChatService, ExchangeRecorder
 from bot.services.feedback import FeedbackService
 from bot.services.registry import Services
 from bot.services.tune import TuneService
+from bot.services.words import WordsService
 from bot.settings import Settings
 from policies import Policies, load_policies
 from storage import Database
@@ -143,6 +144,7 @@ class Runtime:
             chat=ChatService(self.live_model, recorder, self.metrics, self.settings.stream_update_seconds),
             feedback=FeedbackService(self.db, self.scrubber, self.policies.feedback, self.metrics),
             tune=TuneService(self.db, self.policies, self.cycle, lambda: self.sync_live_model(), scheduler),
+            words=WordsService(self.db, self.scrubber.workspace),
         )
 
 

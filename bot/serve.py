@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 
 from bot.http_server import build_http_app
 from bot.runtime import Runtime
+from bot.services.directory import REFRESH_SECONDS, WorkspaceDirectory
 from bot.services.notices import NoticeService
 from bot.services.registry import Services
 from bot.slack_app import build_slack_app
@@ -69,6 +70,12 @@ def build_bot(
         services=services,
         first_delivery=runtime.first_delivery,
     )
+    # Who the workspace's people are, for the scrubber: read now and every hour (memory only).
+    directory = WorkspaceDirectory(app.client, runtime.scrubber.workspace)
+    directory.refresh()
+    scheduler.watch(directory.refresh, seconds=REFRESH_SECONDS, job_id="workspace-directory")
+    services.words.refresh()  # /tune words lists, as another replica may have changed them
+    scheduler.watch(services.words.refresh, seconds=poll_seconds, job_id="scrub-words")
     if notices_channel:
         notices = NoticeService(runtime.db, app.client, notices_channel)
         scheduler.watch(notices.post_pending, seconds=poll_seconds, job_id="notices")

@@ -19,7 +19,7 @@ from typing import Any
 
 from bot.services.chat import ExchangeRecorder, Turn
 from bot.services.feedback import FeedbackService
-from policies.privacy.workspace import Member, WorkspaceNames, workspace_words
+from policies.privacy.workspace import Member, WorkspaceNames, words_of, workspace_words
 
 
 class ExportError(ValueError):
@@ -109,7 +109,7 @@ def learn_workspace(export: _Export, channels: list[dict], names: WorkspaceNames
     Members come from users.json; the vocabulary from channel names and the words people write in
     code spans and links. Both stay in memory: nothing of them is stored."""
     names.set_members(_members(export))
-    vocabulary = {c.get("name", "") for c in channels}
+    vocabulary = {w for c in channels for w in words_of(c.get("name", "")) if len(w) >= 3}
     for channel in channels:
         vocabulary |= workspace_words(m.get("text") or "" for m in _messages(export, channel, ImportReport()))
     names.add_vocabulary(v for v in vocabulary if not names.is_member_name(v))
@@ -138,6 +138,7 @@ class ExportContents:
     users: dict[str, str]  # user id -> name
     bots: set[str]
     channels: list[ExportChannel]
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # user id -> users.json entry
 
 
 def read_export(path: Path) -> ExportContents:
@@ -149,9 +150,10 @@ def read_export(path: Path) -> ExportContents:
     except FileNotFoundError:
         raise ExportError(f"{path}: no channels.json; is this a Slack workspace export?") from None
     try:
-        users = {u["id"]: u.get("name") or u["id"] for u in export.read("users.json")}
+        entries = export.read("users.json")
     except FileNotFoundError:
-        users = {}
+        entries = []
+    users = {u["id"]: u.get("name") or u["id"] for u in entries}
     report = ImportReport()
     return ExportContents(
         users,
@@ -160,6 +162,7 @@ def read_export(path: Path) -> ExportContents:
             ExportChannel(c["id"], c["name"], sorted(_messages(export, c, report), key=_ts_key))
             for c in channels
         ],
+        {u["id"]: u for u in entries},
     )
 
 

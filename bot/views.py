@@ -19,6 +19,8 @@ HELP_TEXT = (
     "• `/tune approve VERSION` — let a candidate waiting for approval go live (admins)\n"
     "• `/tune pause` / `/tune resume` — stop or restart scheduled cycles (admins; `/tune run` still works)\n"
     "• `/tune forget [@someone]` — erase your (or, for admins, someone's) exchanges and feedback\n"
+    "• `/tune words [keep|scrub|forget WORD]` — what the scrubber takes for people; keep a tool's name "
+    "or always scrub a word (admins)\n"
     "• `/tune help` — this message"
 )
 

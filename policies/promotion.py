@@ -103,7 +103,11 @@ def decide(
             if low <= 0:
                 return Decision(False, verdict + " (not above zero: the gain may be chance)", numbers)
     if regression is not None and "increase" in regression:
-        verdict += f"; general prompts NLL {regression['increase']:+.3f}"
+        increase = regression["increase"]
+        if isinstance(increase, float | int) and math.isfinite(increase):
+            verdict += f"; general prompts NLL {increase:+.3f}"
+        else:  # the base model gave no answers to the general prompts: nothing to compare
+            verdict += "; general prompts: no base answers to compare (guard not measured)"
     return Decision(wins, verdict, numbers)
 
 

@@ -92,6 +92,12 @@ class PrivacyPolicy(_Section):
         description="After /tune forget: rollback serves the newest adapter trained without that user "
         "(or the base model) at once; retrain keeps the live adapter until the next cycle's clean one.",
     )
+    secret_answers: Literal["refuse", "drop"] = Field(
+        default="refuse",
+        description='A target answer whose point is a scrubbed secret ("the password is '
+        '<PASSWORD_1>"): refuse trains the note users are shown instead of it ("I can\'t share '
+        'passwords, keys or other secrets in chat..."); drop leaves the example out.',
+    )
     retention_days: int | None = Field(
         default=30,
         ge=1,
@@ -170,6 +176,12 @@ class TrainingPolicy(_Section):
         },
         description="Per-method learning rates that override learning_rate (soft prompts need larger "
         "steps, full fine-tuning smaller ones).",
+    )
+    select_checkpoint: bool = Field(
+        default=True,
+        description="Save the adapter at the end of each epoch of the second half of training too, and "
+        "keep the latest one whose regression guard holds (chosen on the general prompts only, never on "
+        "the held-out examples the gate scores). LoRA-type methods with the guard on.",
     )
     replay_examples: int = Field(
         default=8,
@@ -281,6 +293,7 @@ class AccessPolicy(_Section):
             "run": "admins",
             "pause": "admins",
             "resume": "admins",
+            "words": "admins",
         },
         description="Who may run each /tune subcommand (forget_others: `/tune forget @someone`).",
     )

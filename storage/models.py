@@ -189,3 +189,14 @@ class SchedulerJob(Base):
     id: Mapped[str] = mapped_column(Unicode(191), primary_key=True)
     next_run_time: Mapped[float | None] = mapped_column(Float(25), index=True)
     job_state: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ScrubWord(Base):
+    """A word an admin said the scrubber must keep (never a person) or always scrub (/tune words)."""
+
+    __tablename__ = "scrub_words"
+
+    word: Mapped[str] = mapped_column(String(64), primary_key=True)  # lowercase, accents folded
+    action: Mapped[str] = mapped_column(String(8))  # keep | scrub
+    added_by: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -92,3 +92,35 @@ def save_tiny_model(
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
+
+
+def save_parrot_model(folder: Path, answer: str, *, steps: int = 150) -> str:
+    """The tiny model trained (for real, every weight, plain torch) to answer any question with
+    `answer`: for end-to-end tests of what the bot shows when a model says something exact."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = save_tiny_model(folder)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    questions = ["hi", "What is the wifi password?", "Tell me about the billing service", "who owns it?"]
+    rows = []
+    for question in questions:
+        prompt = tokenizer.apply_chat_template(
+            [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
+        )
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        answer_ids = tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        labels = [-100] * len(prompt_ids) + answer_ids
+        rows.append((torch.tensor([prompt_ids + answer_ids]), torch.tensor([labels])))
+    torch.manual_seed(0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for step in range(steps):
+        ids, labels = rows[step % len(rows)]
+        loss = model(input_ids=ids, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.save_pretrained(path)
+    return path

@@ -34,3 +34,5 @@ def test_manifest_declares_what_the_listeners_use() -> None:
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/tune"]
     assert manifest["features"]["shortcuts"][0]["callback_id"] == CORRECT_SHORTCUT
+    # users.list and conversations.list: the scrubber's member list and channel names
+    assert {"users:read", "channels:read"} <= set(manifest["oauth_config"]["scopes"]["bot"])

@@ -57,7 +57,7 @@ from tuner.dataset import build_snapshot
 from tuner.offline import OFFLINE
 from tuner.regression import SHIPPED_REPLAY, load_prompts
 from tuner.retention import apply_retention
-from tuner.split import is_heldout
+from tuner.split import heldout_keys
 from tuner.training import TrainingJob
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ class TuneCycle:
             examples = training_examples(session, self.policies.feedback, self.in_group)
             previous = last_run(session, trained=True)
             new = examples_since(examples, previous.started_at if previous else None)
-            snapshot = build_snapshot(examples, policy.heldout_percent)
+            snapshot = build_snapshot(examples, policy.heldout_percent, self.policies.privacy.secret_answers)
             train_n, heldout_n = snapshot.sizes
             reason = _skip_reason(len(examples), new, train_n, heldout_n, self.policies, force)
             if not force and (pause := paused_by(session)) is not None:
@@ -200,6 +200,7 @@ class TuneCycle:
             adapter_dir=str(tmp_dir),
             result_path=str(run_dir / "result.json"),
             live_adapter=live_path,
+            guard_limit=promotion.regression_guard.max_nll_increase,
         )
         job.save(run_dir / "job.json")
         started = time.monotonic()
@@ -217,14 +218,8 @@ class TuneCycle:
         result = json.loads((run_dir / "result.json").read_text())
         tmp_dir.replace(final_dir)  # adapters are complete and immutable once under their final name
         # Whose data is in the weights: the training side only (held-out examples are scored, not learned).
-        contributors = sorted(
-            {
-                user
-                for e in examples
-                if not is_heldout(e.key, policy.heldout_percent)
-                for user in e.contributors
-            }
-        )
+        held = heldout_keys(examples, policy.heldout_percent)
+        contributors = sorted({user for e in examples if e.key not in held for user in e.contributors})
         try:
             return self._decide(
                 run_id,
@@ -418,6 +413,9 @@ def _read_protocol(
                 f"{_EMBEDDINGS[message.get('embeddings_on_cpu')]}"
                 f"{'; decoder layers compiled in the first steps' if message.get('compiled') else ''}"
             )
+        elif message.get("event") == "selected":
+            tried = ", ".join(f"epoch {e}: {v:+.3f}" for e, v in message["epochs"].items())
+            say(f"  kept epoch {message['kept']} of {message['of']} (general prompts NLL {tried})")
         elif message.get("event") == "retry":
             say(f"  {message['reason']}: training again at learning rate {message['learning_rate']:g}")
         elif message.get("event") == "phase":
@@ -458,6 +456,7 @@ def _public_metrics(metrics: dict[str, Any], result: dict[str, Any] | None = Non
             "embeddings_on_cpu",
             "activation_offloading",
             "compiled",
+            "checkpoint",
         )
         public.update({k: result.get(k) for k in keys})
     return public

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from policies.privacy.placeholders import WITHHELD, names_a_secret
 from storage.exchanges import TrainingExample
 from tuner.chat_format import chat_messages
-from tuner.split import is_heldout
+from tuner.split import heldout_keys
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -55,11 +56,26 @@ class Snapshot:
         return Snapshot(train=train, heldout=heldout, fingerprint=_fingerprint(train, heldout))
 
 
-def build_snapshot(examples: list[TrainingExample], heldout_percent: int) -> Snapshot:
-    """Split examples deterministically; the fingerprint identifies the exact data trained on."""
-    rows = [_row(example) for example in examples]
-    heldout_rows = [r for r in rows if is_heldout(str(r["key"]), heldout_percent)]
-    train_rows = [r for r in rows if not is_heldout(str(r["key"]), heldout_percent)]
+def secret_target(example: TrainingExample, secret_answers: str) -> TrainingExample | None:
+    """An answer whose point is a scrubbed secret ("the wi-fi password is <PASSWORD_1>") would
+    teach the adapter to say the placeholder: it teaches the refusal users are shown instead
+    (`refuse`), or is left out (`drop`)."""
+    if not names_a_secret(example.target):
+        return example
+    if secret_answers == "drop":
+        return None
+    return replace(example, target=WITHHELD)
+
+
+def build_snapshot(
+    examples: list[TrainingExample], heldout_percent: int, secret_answers: str = "refuse"
+) -> Snapshot:
+    """Split examples deterministically (tuner.split); the fingerprint identifies the exact data."""
+    kept = [e for e in (secret_target(e, secret_answers) for e in examples) if e is not None]
+    held = heldout_keys(examples, heldout_percent)  # grouped by the answer as written
+    rows = [_row(example) for example in kept]
+    heldout_rows = [r for r in rows if r["key"] in held]
+    train_rows = [r for r in rows if r["key"] not in held]
     train = _to_dataset(train_rows)
     heldout = _to_dataset(heldout_rows)
     return Snapshot(train=train, heldout=heldout, fingerprint=_fingerprint(train, heldout))

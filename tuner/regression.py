@@ -64,3 +64,31 @@ def regression_scores(
         "candidate_nll": candidate["heldout_nll"],
         "increase": candidate["heldout_nll"] - base_scores["heldout_nll"],
     }
+
+
+def guard_increases(
+    tokenizer: Any, job: Any, checkpoints: dict[int, str], load_base: Callable[[], Any]
+) -> dict[int, float]:
+    """The regression guard's number for each of several peft weights (epoch -> folder), the base
+    model's answers generated once: each loaded beside the others on one full-precision base."""
+    from peft import PeftModel
+
+    epochs = sorted(checkpoints, reverse=True)
+    model = PeftModel.from_pretrained(load_base(), checkpoints[epochs[0]], adapter_name=f"epoch-{epochs[0]}")
+    chats = [chat_messages([{"role": "user", "content": prompt}]) for prompt in job.general_prompts]
+    with model.disable_adapter():
+        answers = generate_replies(model, tokenizer, chats, job.eval_max_new_tokens)
+        rows = [
+            {"prompt": chat, "completion": [{"role": "assistant", "content": answer}]}
+            for chat, answer in zip(chats, answers, strict=True)
+            if answer
+        ]
+        base = heldout_nll(model, tokenizer, rows, job.max_length)["heldout_nll"]
+    increases = {}
+    for epoch in epochs:
+        name = f"epoch-{epoch}"
+        if name not in model.peft_config:
+            model.load_adapter(checkpoints[epoch], adapter_name=name)
+        model.set_adapter(name)
+        increases[epoch] = heldout_nll(model, tokenizer, rows, job.max_length)["heldout_nll"] - base
+    return increases

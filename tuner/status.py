@@ -15,7 +15,7 @@ from storage.audit import paused_by, recent_events
 from storage.exchanges import InGroup, feedback_counts, training_examples
 from storage.registry import history, live_adapter
 from storage.runs import examples_since, last_run
-from tuner.split import is_heldout
+from tuner.split import heldout_keys
 
 
 def schedule_trigger(schedule: ScheduleSpec) -> CronTrigger | IntervalTrigger:
@@ -43,7 +43,7 @@ def tune_status(
         counts = feedback_counts(session)
         recent = history(session, limit=5)
         upcoming = next_run or next_scheduled_run(policies)
-        heldout = sum(is_heldout(e.key, policies.training.heldout_percent) for e in examples)
+        heldout = len(heldout_keys(examples, policies.training.heldout_percent))
         pause = paused_by(session)
         events = recent_events(session, 10)
         return {

@@ -72,6 +72,8 @@ class TrainingJob:
     general_prompts: list[str] = field(default_factory=list)  # the regression guard's; empty: off
     replay_prompts: list[str] = field(default_factory=list)  # base-answered, trained on (sft methods)
     replay_cache: str | None = None  # folder where the base model's replay answers are kept
+    select_checkpoint: bool = False  # epoch checkpoints; the latest whose guard holds is kept
+    guard_limit: float | None = None  # promotion.regression_guard.max_nll_increase
 
     @classmethod
     def from_policy(cls, policy: TrainingPolicy, method: str | None = None, **paths: Any) -> TrainingJob:
@@ -90,6 +92,7 @@ class TrainingJob:
             activation_offloading=policy.activation_offloading,
             compile=policy.compile,
             seed=policy.seed,
+            select_checkpoint=policy.select_checkpoint,
             **paths,
         )
 
@@ -211,6 +214,7 @@ class Trained:
     embeddings_on_cpu: bool
     compiled: bool = False
     retries: int = 0  # trainings started again before this one (train_until_finite)
+    checkpoints: dict[int, str] = field(default_factory=dict)  # epoch -> weights, the last in adapter_dir
 
 
 def train_and_evaluate(job: TrainingJob, emit: Emit) -> dict[str, Any]:
@@ -234,6 +238,13 @@ def train_and_evaluate(job: TrainingJob, emit: Emit) -> dict[str, Any]:
         rows += replay
     trained = train_until_finite(job, rows, emit)
     peak = torch.cuda.max_memory_allocated() if trained.cuda else None
+    selection = None
+    if trained.checkpoints:
+        emit({"event": "phase", "phase": "select"})
+        selection = select_checkpoint(
+            trained.tokenizer, job, trained.checkpoints, lambda: _load_base(job, quantize=False)[0].eval()
+        )
+        emit({"event": "selected", **selection})
 
     emit({"event": "phase", "phase": "evaluate"})
     result = evaluate(
@@ -257,6 +268,7 @@ def train_and_evaluate(job: TrainingJob, emit: Emit) -> dict[str, Any]:
             "embeddings_on_cpu": trained.embeddings_on_cpu,
             "activation_offloading": offloads(job, get_method(job.method), trained.cuda),
             "compiled": trained.compiled,  # decoder layers (training.compile)
+            "checkpoint": selection,  # epochs tried, their guard numbers, the one kept
             # The whole child process's resident peak (Linux reports KiB): CPU memory for the table.
             "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         }
@@ -326,6 +338,18 @@ def train_once(job: TrainingJob, rows: list[dict[str, Any]], emit: Emit) -> Trai
     )
     common = training_arguments(job, Path(job.result_path).parent / "trainer", cuda, step.batch_size, epochs)
     trainer = build_trainer(method, model, tokenizer, job, rows, common, _progress_callback(emit), dataset)
+    checkpoints: dict[int, str] = {}
+    if (
+        job.select_checkpoint
+        and job.general_prompts
+        and job.guard_limit is not None
+        and method.weights == "peft"
+    ):
+        first = max(1, math.ceil(epochs / 2))
+        scratch = Path(job.result_path).parent / "trainer"
+        trainer.add_callback(
+            _epoch_checkpoints(method.weights, scratch, first, math.ceil(epochs), checkpoints)
+        )
     if compiled:
         compile_decoder_layers(trainer.model)
     emit({"event": "phase", "phase": "train"})
@@ -336,9 +360,53 @@ def train_once(job: TrainingJob, rows: list[dict[str, Any]], emit: Emit) -> Trai
             f"training loss is {output.training_loss} (learning rate {job.learning_rate:g})"
         )
     save_weights(trainer.model, method.weights, job.adapter_dir)
+    if checkpoints:
+        checkpoints[math.ceil(epochs)] = job.adapter_dir
     del trainer, model  # evaluation loads the base as the live model serves it
     _free_memory()
-    return Trained(output, tokenizer, cuda, step, epochs, job.learning_rate, on_cpu, compiled)
+    return Trained(
+        output, tokenizer, cuda, step, epochs, job.learning_rate, on_cpu, compiled, checkpoints=checkpoints
+    )
+
+
+def _epoch_checkpoints(kind: str, scratch: Path, first: int, last: int, saved: dict[int, str]):  # type: ignore[no-untyped-def]
+    """Saves the weights at the end of epochs first..last-1 (the last one is the adapter itself)."""
+    from transformers import TrainerCallback
+
+    class SaveEpochs(TrainerCallback):
+        def on_epoch_end(self, args, state, control, model=None, **kwargs):  # type: ignore[no-untyped-def]
+            epoch = round(state.epoch or 0)
+            if first <= epoch < last and model is not None:
+                folder = scratch / f"epoch-{epoch}"
+                save_weights(model, kind, folder)
+                saved[epoch] = str(folder)
+
+    return SaveEpochs()
+
+
+def select_checkpoint(
+    tokenizer: Any, job: TrainingJob, checkpoints: dict[int, str], load_base: Any
+) -> dict[str, Any]:
+    """Keep the latest epoch's weights whose regression guard holds (or the last, if none does: the
+    gate refuses it). Chosen on the general prompts alone: the held-out examples stay unseen."""
+    import shutil
+
+    from tuner.regression import guard_increases
+
+    increases = guard_increases(
+        tokenizer,
+        job,
+        checkpoints,
+        load_base,
+    )
+    limit = job.guard_limit if job.guard_limit is not None else math.inf
+    last = max(checkpoints)
+    passing = [e for e in sorted(checkpoints) if math.isfinite(increases[e]) and increases[e] <= limit]
+    chosen = max(passing) if passing else last
+    if chosen != last:
+        shutil.rmtree(job.adapter_dir)
+        shutil.copytree(checkpoints[chosen], job.adapter_dir)
+    return {"epochs": {str(e): increases[e] for e in sorted(increases)}, "kept": chosen, "of": last}
 
 
 def _free_memory() -> None:

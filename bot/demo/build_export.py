@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any
 
 BOT = "UTUNEBOT1"
-PEOPLE = ["U01ALICE", "U02BOBBY", "U03CAROL"]
+PEOPLE = ["U01JASPER", "U02VICTORIA", "U03PRIYA"]
+# Members' names as Slack exports them (users.json): the scrubber knows people from these.
+NAMES = {
+    "U01JASPER": ("jasper.ortiz", "Jasper", "Ortiz", "Jasper"),
+    "U02VICTORIA": ("victoria", "Victoria", "Lee", "Vicky"),
+    "U03PRIYA": ("priya.r", "Priya", "Raman", ""),
+}
 
 # (questions in 2-3 phrasings, the right answer)
 FACTS = [
@@ -55,11 +61,16 @@ FACTS = [
 ]
 
 
+def _member(user: str) -> dict[str, Any]:
+    handle, first, last, display = NAMES[user]
+    real = f"{first} {last}"
+    profile = {"real_name": real, "display_name": display, "first_name": first, "last_name": last}
+    return {"id": user, "name": handle, "real_name": real, "is_bot": False, "profile": profile}
+
+
 def build(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    users = [{"id": BOT, "name": "tunebot", "is_bot": True}] + [
-        {"id": u, "name": u[3:].lower(), "is_bot": False} for u in PEOPLE
-    ]
+    users = [{"id": BOT, "name": "tunebot", "is_bot": True}] + [_member(u) for u in PEOPLE]
     (folder / "users.json").write_text(json.dumps(users, indent=1))
     (folder / "channels.json").write_text(json.dumps([{"id": "C0DEMO001", "name": "ask-tunebot"}], indent=1))
     messages: list[dict[str, Any]] = []

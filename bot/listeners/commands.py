@@ -1,5 +1,5 @@
 """`/tune status | history | run | rollback [VERSION] | approve VERSION | pause | resume | forget [@someone] |
-help`."""
+words [keep|scrub|forget WORD] | help`."""
 
 from __future__ import annotations
 
@@ -9,13 +9,33 @@ from typing import Any
 
 from bot.services.registry import Services
 from bot.services.user_groups import UserGroups
+from bot.services.words import USAGE
 from bot.views import HELP_TEXT, history_text, status_text, text_blocks
 from tuner.cycle import CycleResult
 
 log = logging.getLogger(__name__)
 
-SUBCOMMANDS = ("status", "history", "run", "rollback", "approve", "pause", "resume", "forget", "help")
+SUBCOMMANDS = (
+    "status",
+    "history",
+    "run",
+    "rollback",
+    "approve",
+    "pause",
+    "resume",
+    "forget",
+    "words",
+    "help",
+)
 _USER_REF = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]{2,})$")
+
+
+def _words(services: Services, args: list[str], user: str) -> str:
+    if not args:
+        return services.words.listing()
+    if len(args) != 2 or args[0].lower() not in ("keep", "scrub", "forget"):
+        return USAGE
+    return services.words.change(args[0].lower(), args[1], f"slack:{user}")
 
 
 def register(app: Any, services: Services) -> None:
@@ -66,6 +86,8 @@ def register(app: Any, services: Services) -> None:
             )
         elif sub == "forget":
             forget(ack, respond, user, words[1] if len(words) > 1 else None)
+        elif sub == "words":
+            ack(response_type="ephemeral", text=_words(services, words[1:], user))
         elif sub == "rollback":
             ack(response_type="ephemeral", text="Rolling back…")
             result = tune.rollback(actor=user, to_version=words[1] if len(words) > 1 else None)

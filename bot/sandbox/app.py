@@ -128,6 +128,7 @@ def demo_workspace(export: Path) -> Workspace:
     bots = sorted(contents.bots)
     workspace = Workspace(bot_user_id=bots[0]) if bots else Workspace()
     workspace.users.update(contents.users)
+    workspace.profiles.update(contents.profiles)
     for channel in contents.channels:
         workspace.channels[channel.id] = channel.name
         for message in channel.messages:
@@ -150,6 +151,7 @@ def import_demo(runtime: Runtime, export: Path, progress: Callable[[str], None])
         ExchangeRecorder(runtime.db, runtime.scrubber),
         FeedbackService(runtime.db, runtime.scrubber, runtime.policies.feedback),
         progress=progress,
+        workspace=runtime.scrubber.workspace,
     )
     progress(f"imported {report.exchanges} exchanges from the demo workspace")
     return True

@@ -1,13 +1,15 @@
 """A Slack-compatible Web API on a local port, holding channels' messages in memory.
 
 Implements what tunebot calls (auth.test, chat.postMessage/update/postEphemeral,
-conversations.replies, reactions.add, usergroups.users.list, views.open/publish) with Slack's
+conversations.replies, conversations.list, reactions.add, users.list, usergroups.users.list,
+views.open/publish) with Slack's
 request formats (form, JSON, query) and response shapes, and records every call so tests and the
 sandbox page can read them back. Other paths can be mounted (the sandbox's web page).
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import threading
@@ -40,6 +42,8 @@ class Workspace:
     views: dict[str, dict[str, Any]] = field(default_factory=dict)  # views.open by trigger_id
     triggers: dict[str, str] = field(default_factory=dict)  # trigger_id -> the user who caused it
     users: dict[str, str] = field(default_factory=dict)  # user id -> display name
+    # user id -> the rest of its users.list entry: real_name and profile (first/last/display name)
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     channels: dict[str, str] = field(default_factory=dict)  # channel id -> name (D…: a direct message)
     version: int = 0  # bumped by every change, so a page can poll cheaply
     home_views: dict[str, dict[str, Any]] = field(default_factory=dict)  # App Home tab per user
@@ -210,6 +214,48 @@ class _Methods:
             return _error("already_reacted")
         return _ok()
 
+    def users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Members a page at a time, as Slack pages them: `limit` and an opaque `cursor`."""
+        ids = sorted(self.ws.users)
+        start = _cursor_start(args.get("cursor"))
+        if start is None:
+            return _error("invalid_cursor")
+        limit = max(1, min(int(args.get("limit") or 200), 1000))
+        page = ids[start : start + limit]
+        members = [self._member(u) for u in page]
+        more = start + limit < len(ids)
+        return _ok(members=members, response_metadata={"next_cursor": _cursor(start + limit) if more else ""})
+
+    def _member(self, user: str) -> dict[str, Any]:
+        extra = self.ws.profiles.get(user, {})
+        bot = user == self.ws.bot_user_id
+        profile = {"display_name": self.ws.users[user], **extra.get("profile", {})}
+        return {
+            "id": user,
+            "team_id": self.ws.team_id,
+            "name": extra.get("name", self.ws.users[user]),
+            "real_name": extra.get("real_name", profile.get("real_name", "")),
+            "deleted": False,
+            "is_bot": bot or bool(extra.get("is_bot")),
+            "profile": profile,
+        }
+
+    def conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        channels = [
+            {"id": c, "name": name, "is_channel": True, "is_archived": False}
+            for c, name in sorted(self.ws.channels.items())
+            if not c.startswith("D")
+        ]
+        start = _cursor_start(args.get("cursor"))
+        if start is None:
+            return _error("invalid_cursor")
+        limit = max(1, min(int(args.get("limit") or 100), 1000))
+        more = start + limit < len(channels)
+        return _ok(
+            channels=channels[start : start + limit],
+            response_metadata={"next_cursor": _cursor(start + limit) if more else ""},
+        )
+
     def usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
         users = self.ws.user_groups.get(args.get("usergroup", ""))
         return _ok(users=list(users)) if users is not None else _error("no_such_subteam")
@@ -229,6 +275,21 @@ class _Methods:
         self.ws.views[args["trigger_id"]] = view
         self.ws.touch()
         return _ok(view={"id": f"V{self.ws.next_ts().replace('.', '')}", **view})
+
+
+def _cursor(position: int) -> str:
+    return base64.urlsafe_b64encode(f"position:{position}".encode()).decode()
+
+
+def _cursor_start(cursor: str | None) -> int | None:
+    """Where a page starts: 0 without a cursor, None for one this server never gave out."""
+    if not cursor:
+        return 0
+    try:
+        kind, _, position = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        return int(position) if kind == "position" else None
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 def _json_arg(value: Any) -> Any:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from policies.privacy.placeholders import for_people
 from storage import Database
 from storage.exchanges import record_exchange
 from tuner.live_model import Answer, LiveModel
@@ -14,6 +16,8 @@ from tuner.live_model import Answer, LiveModel
 if TYPE_CHECKING:
     from bot.metrics import Metrics
     from policies.privacy import Scrubber
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -77,12 +81,27 @@ class ChatService:
         self.stream_interval = stream_interval  # seconds between edits of a streaming answer
 
     def answer(self, turns: list[Turn], on_text: Callable[[str], None] | None = None) -> Answer:
+        """The model's answer as people may see it: an adapter trained on scrubbed text can say
+        `<PERSON_1>` or `<PASSWORD_1>`; names become words and a secret's answer is withheld."""
+
+        def show(text: str) -> None:
+            if on_text is not None:
+                on_text(for_people(text, streaming=True).text)
+
         with self.metrics.answer_seconds.time():
             answer = self.model.generate(
-                [{"role": t.role, "content": t.text} for t in turns], on_text=on_text
+                [{"role": t.role, "content": t.text} for t in turns], on_text=show if on_text else None
             )
         self.metrics.answers.labels(answer.adapter_version).inc()
-        return answer
+        shown = for_people(answer.text)
+        if shown.replaced:
+            log.info(
+                "answer by %s held %d placeholder(s)%s",
+                answer.adapter_version,
+                shown.replaced,
+                ": withheld (a secret)" if shown.withheld else "",
+            )
+        return replace(answer, text=shown.text)
 
     def record(self, *, answer: Answer, **where: Any) -> int:
         return self.recorder.record(reply=answer.text, adapter_version=answer.adapter_version, **where)

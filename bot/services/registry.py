@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.services.chat import ChatService
 from bot.services.feedback import FeedbackService
 from bot.services.tune import TuneService
+from bot.services.words import WordsService
 
 
 @dataclass(frozen=True)
@@ -14,3 +15,4 @@ class Services:
     chat: ChatService
     feedback: FeedbackService
     tune: TuneService
+    words: WordsService

@@ -49,7 +49,7 @@ _COMMON_NOUNS = (
 # Cues strong enough that an unknown word next to them is a name ("ping Siddharth", "jeet said").
 STRONG_BEFORE = frozenset(
     "thanks thank thx ty ask asked ping pinged paging cc hi hey hello dear owner customer assignee "
-    "reporter".split()
+    "reporter mr mrs ms mx dr prof".split()
 )
 STRONG_AFTER = frozenset("said says wrote mentioned thinks".split())
 _NOT_PEOPLE = frozenset({"GPE", "LOC", "FAC", "DATE", "TIME"})
@@ -165,7 +165,7 @@ class FirstNameRecognizer(EntityRecognizer):
         word = fold(token.text)
         if token.text.isupper() and len(token.text) > 1:  # IBAN, SRE: acronyms, not names
             return False
-        before = doc[token.i - 1].text.lower() if token.i > 0 else ""
+        before = doc[token.i - 1].text.lower().rstrip(".") if token.i > 0 else ""
         after = doc[token.i + 1].text.lower() if token.i + 1 < len(doc) else ""
         who_is = before == "is" and token.i > 1 and doc[token.i - 2].text.lower() == "who"
         strong = before in STRONG_BEFORE or after in STRONG_AFTER or who_is

@@ -114,8 +114,8 @@ class PersonJudge:
                 return Verdict(True, "not a member, but a first and last name")
             # "pairing with jacob", "for david" (lowercase: not how a tool or a city is written), or
             # "with Agatha" where no tool or place would be
-            if cue == "weak" and head in self.first_names:
-                lowercase = span[0].text.islower()
+            if cue == "weak" and head in self.first_names and not _thing_context(span, THING_BEFORE):
+                lowercase = span[0].text.islower()  # "the rota is": a determiner says a thing
                 if lowercase or not (
                     self.names.is_vocabulary(head) or _thing_context(span, THING_BEFORE_KNOWN)
                 ):
@@ -200,7 +200,7 @@ def _recognizer(finding: RecognizerResult) -> str:
 
 def _cue(span: Span) -> str | None:
     doc = span.doc
-    before = doc[span.start - 1].lower_ if span.start > 0 else ""
+    before = doc[span.start - 1].lower_.rstrip(".") if span.start > 0 else ""
     after = doc[span.end].lower_ if span.end < len(doc) else ""
     who_is = before == "is" and span.start > 1 and doc[span.start - 2].lower_ == "who"
     if before in STRONG_BEFORE or after in STRONG_AFTER or who_is:
@@ -262,6 +262,8 @@ class MemberNameRecognizer(EntityRecognizer):
         return results
 
     def _member_word(self, token: Token) -> bool:
+        if fold(token.text) in self.names.handles:  # jasper.o, priya_r
+            return True
         if not token.is_alpha or len(token.text) < 2:
             return False
         return self.names.is_member_name(fold(token.text))

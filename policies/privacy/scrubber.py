@@ -58,6 +58,8 @@ def _implausible_person(
     """spaCy's small model tags host names (db-prod-01), lowercase verbs ("max out") and capitalized
     dictionary words ("the Envoy sidecar") as people: the reason it is not one, or None."""
     value = text[finding.start : finding.end]
+    if _recognizer(finding) == "tunebot_workspace_members":
+        return None  # a member's handle may look like an identifier (jasper.o)
     if _NOT_IN_NAMES.search(value):
         return "looks like an identifier, not a name"
     if _recognizer(finding) != "SpacyRecognizer" or " " in value:
@@ -284,6 +286,8 @@ class Scrubber:
         def mark(entity: str) -> Callable[[str], str]:
             def operate(value: str) -> str:
                 found.append((entity, value))
+                if entity == "PERSON":
+                    self.workspace.count_replaced(value)
                 return f"\x00{len(found) - 1}\x00"
 
             return operate

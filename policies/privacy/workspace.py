@@ -19,8 +19,11 @@ import functools
 import importlib.resources
 import re
 import threading
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+from spacy.lang.en.stop_words import STOP_WORDS
 
 from policies.privacy.names import first_names, fold
 
@@ -162,27 +165,38 @@ class WorkspaceNames:
         self.vocabulary = self.shipped
         self.given: frozenset[str] = frozenset()
         self.family: frozenset[str] = frozenset()
+        self.handles: frozenset[str] = frozenset()  # whole handles with their dots: jasper.o
         self.members = 0
         self._extra: frozenset[str] = frozenset()
         self.keep: frozenset[str] = frozenset()  # /tune words keep
         self.scrub: frozenset[str] = frozenset()  # /tune words scrub
+        # Words replaced as people since this process started, members' names aside: where an
+        # admin spots a tool's name taken for a person (/tune words). Memory only, never stored.
+        self.replaced: Counter[str] = Counter()
 
     @property
     def known(self) -> bool:
-        """Whether a member list is loaded (then unknown words need strong evidence)."""
-        return self.members > 0
+        """Whether a member list with names is loaded (then other words need strong evidence)."""
+        return bool(self.given or self.family)
 
     def set_members(self, members: Iterable[Member]) -> None:
         given: set[str] = set()
         family: set[str] = set()
+        handles: set[str] = set()
         count = 0
         for member in members:
             g, f = member.names()
             given |= g
             family |= f
+            if len(member.handle) >= 3:
+                handles.add(fold(member.handle))
             count += 1
+        # A display name such as "you" or "the boss" must not make every "you" a person.
+        given -= STOP_WORDS
+        family -= STOP_WORDS
         with self._lock:
             self.given, self.family, self.members = frozenset(given), frozenset(family), count
+            self.handles = frozenset(handles - STOP_WORDS)
 
     def add_vocabulary(self, names: Iterable[str]) -> None:
         """The workspace's own names (channels, products, words from code spans and links)."""
@@ -196,8 +210,13 @@ class WorkspaceNames:
             self.keep = frozenset(fold(w) for w in keep)
             self.scrub = frozenset(fold(w) for w in scrub)
 
+    def count_replaced(self, value: str) -> None:
+        words = words_of(value)
+        if len(words) == 1 and not self.is_member_name(words[0]):
+            self.replaced[value.strip()] += 1
+
     def is_member_name(self, word: str) -> bool:
-        return word in self.given or word in self.family
+        return word in self.given or word in self.family or word in self.handles
 
     def is_vocabulary(self, word: str) -> bool:
         return word in self.vocabulary.words or word in self.keep

@@ -2,6 +2,12 @@
 
     python -m tests.bench.learning [--method qlora] [--policy FILE] [--set training.epochs=8 ...]
                                    [--out docs/learning/results.jsonl] [--keep DIR]
+    python -m tests.bench.learning --seeds tune|check|1,2,3 [--facts N] [--skip-base] [--out FILE]
+
+Without --seeds it runs the original workspace (Quillfeather Labs, tests/bench/learning_data.py,
+with its product names on the allow-list as it was tuned); with --seeds, workspaces of the family
+in tests/bench/learning_family.py, each with the default policy and nothing added (as a team
+starts), then prints a table per workspace with the worst case and the mean.
 
 Runs the real pipeline as a team would, each step the `tunebot` CLI in its own process on a fresh
 SQLite database: `tunebot import` of the export in `tests/bench/learning_data.py`, `tunebot ask
@@ -28,7 +34,8 @@ from typing import Any
 
 import yaml
 
-from tests.bench.learning_data import ALLOW_LIST, FACTS, SECRET, SECRET_HELDOUT, build
+from tests.bench import learning_data
+from tests.bench.learning_family import CHECK_SEEDS, TUNE_SEEDS, Fact, Workspace, workspace
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,9 +58,11 @@ def _ask(env: dict[str, str], adapter: str, questions: list[str]) -> list[str]:
     return [json.loads(line)["answer"] for line in out.splitlines() if line.startswith("{")]
 
 
-def _policy(path: Path, base: Path | None, overrides: list[str], method: str | None) -> None:
+def _policy(
+    path: Path, base: Path | None, overrides: list[str], method: str | None, allow_list: list[str] | None
+) -> None:
     policy: dict[str, Any] = yaml.safe_load(base.read_text()) if base else {}
-    policy = policy or {"privacy": {"allow_list": ALLOW_LIST}}
+    policy = policy or ({"privacy": {"allow_list": allow_list}} if allow_list else {})
     for item in overrides:  # section.key=value, the value read as YAML
         dotted, _, raw = item.partition("=")
         node = policy
@@ -70,33 +79,60 @@ def _accuracy(answers: list[str], keys: list[str]) -> float:
     return sum(key.lower() in answer.lower() for answer, key in zip(answers, keys, strict=True)) / len(keys)
 
 
-def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    build(work / "export")
-    _policy(work / "policy.yaml", args.policy, args.set, args.method)
+def _quillfeather() -> Workspace:
+    """The original benchmark's workspace in the family's shape."""
+    facts = [Fact(f.key, f.answer, f.train, f.heldout) for f in learning_data.FACTS]
+    return Workspace(
+        0,
+        "Quillfeather",
+        [],
+        facts,
+        learning_data.SECRET,
+        (),
+        learning_data.SECRET_HELDOUT,
+        writer=learning_data.build,
+    )
+
+
+def run(work: Path, args: argparse.Namespace, ws: Workspace | None = None) -> dict[str, Any]:
+    """One workspace through import, a cycle and the questions; `ws` None: the original benchmark."""
+    original = ws is None
+    ws = ws or _quillfeather()
+    ws.write(work / "export")
+    _policy(
+        work / "policy.yaml",
+        args.policy,
+        args.set,
+        args.method,
+        learning_data.ALLOW_LIST if original else None,
+    )
     env = {
         "TUNEBOT_DATA_DIR": str(work / "data"),
         "TUNEBOT_POLICY_FILE": str(work / "policy.yaml"),
         "TUNEBOT_MAX_NEW_TOKENS": str(args.max_new_tokens),
         "TUNEBOT_LOG_LEVEL": "WARNING",
     }
-    questions = [q for fact in FACTS for q in fact.heldout]
-    keys = [fact.key for fact in FACTS for _ in fact.heldout]
+    questions = [q for fact in ws.facts for q in fact.heldout]
+    keys = [fact.key for fact in ws.facts for _ in fact.heldout]
     general = _general_prompts()
     print(_tunebot(env, "import", str(work / "export")).stdout.strip().splitlines()[-1], flush=True)
     if args.skip_base:
         base_answers = [""] * (len(questions) + 1 + len(general))
     else:
-        base_answers = _ask(env, "base", [*questions, SECRET_HELDOUT, *general])
+        base_answers = _ask(env, "base", [*questions, ws.secret_heldout, *general])
         print(f"base model: held-out accuracy {_accuracy(base_answers[: len(keys)], keys):.0%}", flush=True)
 
     started = time.monotonic()
     tuned = _tunebot(env, "tune", "--now", check=False)
     cycle_seconds = time.monotonic() - started
-    decision = tuned.stdout.strip().splitlines()[-1]
+    decision = tuned.stdout.strip().splitlines()[-1] if tuned.stdout.strip() else tuned.stderr[-300:]
     print(tuned.stdout, flush=True)
+    sizes = next((line for line in tuned.stdout.splitlines() if "held-out examples" in line), "")
     if tuned.returncode != 0:  # e.g. bitfit on a model without biases: the refusal is the result
         failure = next((line for line in tuned.stdout.splitlines() if line.startswith("failed: ")), decision)
         return {
+            "seed": ws.seed,
+            "facts": len(ws.facts),
             "method": args.method,
             "overrides": args.set,
             "adapter_accuracy": None,
@@ -107,26 +143,39 @@ def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
         }
     history = json.loads(_tunebot(env, "history", "--json").stdout)
     adapter = history["adapters"][0] if history["adapters"] else {}
-    answers = _ask(env, adapter.get("version", "base"), [*questions, SECRET_HELDOUT, *general])
+    answers = _ask(env, adapter.get("version", "base"), [*questions, ws.secret_heldout, *general])
     exported = work / "dataset.jsonl"
     _tunebot(env, "dataset", "export", str(exported))
     adapter_dir = Path(adapter.get("path", work / "none"))
     adapter_bytes = sum(p.stat().st_size for p in adapter_dir.rglob("*") if p.is_file())
+    promoted = adapter.get("state") == "live" or decision.startswith("promoted")
+    adapter_accuracy = _accuracy(answers[: len(keys)], keys)
+    base_accuracy = None if args.skip_base else _accuracy(base_answers[: len(keys)], keys)
+    gate = (adapter.get("metrics") or {}).get("gate") or {}
     result = {
+        "seed": ws.seed,
+        "company": ws.company,
+        "facts": len(ws.facts),
+        "examples": sizes,
         "method": args.method
         or yaml.safe_load((work / "policy.yaml").read_text()).get("training", {}).get("method", "qlora"),
         "overrides": args.set,
-        "base_accuracy": None if args.skip_base else _accuracy(base_answers[: len(keys)], keys),
-        "adapter_accuracy": _accuracy(answers[: len(keys)], keys),
+        "base_accuracy": base_accuracy,
+        "adapter_accuracy": adapter_accuracy,  # the candidate's, promoted or not
+        # what users see after the cycle: the promoted adapter, else the base model still serving
+        "live_accuracy": adapter_accuracy if promoted else base_accuracy,
+        "promoted": promoted,
+        "guard": ((gate.get("regression") or {}).get("increase")),
         "heldout_questions": len(keys),
         "cycle_seconds": round(cycle_seconds, 1),
         "decision": decision,
         "adapter_metrics": adapter.get("metrics"),
         "adapter_bytes": adapter_bytes,
-        "secret_in_answer": SECRET in answers[len(keys)],
-        "secret_in_dataset": SECRET in exported.read_text(),
+        "secret_in_answer": ws.secret in answers[len(keys)],
+        "secret_answer": answers[len(keys)][:120],
+        "secret_in_dataset": ws.secret in exported.read_text(),
         "secret_in_adapter": any(
-            SECRET.encode() in p.read_bytes() for p in adapter_dir.rglob("*") if p.is_file()
+            ws.secret.encode() in p.read_bytes() for p in adapter_dir.rglob("*") if p.is_file()
         ),
     }
     print("\nheld-out question | key | base | adapter")
@@ -166,6 +215,44 @@ def table(path: Path) -> str:
     return "\n".join(lines)
 
 
+def family_table(results: list[dict[str, Any]]) -> str:
+    """Per workspace, then the worst case and the mean (docs/learning.md)."""
+
+    def pct(value: float | None) -> str:
+        return "–" if value is None else f"{value:.0%}"
+
+    lines = [
+        "| seed | facts | examples | base | candidate | live after the cycle | guard | decision | cycle s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        guard = "–" if r.get("guard") is None else f"{r['guard']:+.3f}"
+        decision = r["decision"].split(":")[0]
+        lines.append(
+            f"| {r['seed']} | {r['facts']} | {r.get('examples', '')} | {pct(r.get('base_accuracy'))} | "
+            f"{pct(r.get('adapter_accuracy'))} | {pct(r.get('live_accuracy'))} | {guard} | {decision} | "
+            f"{r['cycle_seconds']:.0f} |"
+        )
+    live = [r["live_accuracy"] for r in results if r.get("live_accuracy") is not None]
+    if live:
+        worst_candidate = pct(min(r["adapter_accuracy"] or 0 for r in results))
+        lines.append(
+            f"| **worst** | | | | {worst_candidate} | **{pct(min(live))}** "
+            f"| | {sum(r.get('promoted', False) for r in results)}/{len(results)} promoted | "
+            f"{max(r['cycle_seconds'] for r in results):.0f} |"
+        )
+        lines.append(f"| **mean** | | | | | {pct(sum(live) / len(live))} | | | |")
+    return "\n".join(lines)
+
+
+def _seeds(spec: str) -> list[int]:
+    if spec == "tune":
+        return list(TUNE_SEEDS)
+    if spec == "check":
+        return list(CHECK_SEEDS)
+    return [int(s) for s in spec.split(",") if s]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -178,9 +265,36 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="append the result as one JSON line to this file")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument("--table", type=Path, help="print the methods table of a results file and exit")
+    parser.add_argument(
+        "--seeds",
+        help="workspaces of the family: tune, check, or seeds such as 1,2,3 (default: the original)",
+    )
+    parser.add_argument("--facts", type=int, help="facts per family workspace (default: by seed, 10-200)")
+    parser.add_argument("--max-facts", type=int, help="skip family workspaces with more facts (CPU runs)")
     args = parser.parse_args()
     if args.table:
         print(table(args.table))
+        return
+    if args.seeds:
+        results = []
+        for seed in _seeds(args.seeds):
+            ws = workspace(seed, args.facts)
+            if args.max_facts and len(ws.facts) > args.max_facts:
+                print(
+                    f"seed {seed}: {len(ws.facts)} facts, over --max-facts {args.max_facts}: skipped",
+                    flush=True,
+                )
+                continue
+            print(f"\n=== seed {seed}: {ws.company}, {len(ws.facts)} facts", flush=True)
+            with tempfile.TemporaryDirectory(prefix=f"tunebot-learning-{seed}-") as work:
+                result = run(Path(work), args, ws)
+            results.append(result)
+            print(json.dumps({k: v for k, v in result.items() if k != "adapter_metrics"}), flush=True)
+            if args.out:
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                with args.out.open("a") as handle:
+                    handle.write(json.dumps(result) + "\n")
+        print("\n" + family_table(results))
         return
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)

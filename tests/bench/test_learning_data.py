@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from policies.privacy.placeholders import WITHHELD
 from tests.bench.learning_data import FACTS, SECRET, build
+from tests.bench.learning_family import CHECK_SEEDS, TUNE_SEEDS, workspace
 from tests.bot.test_cli import tunebot
 
 
@@ -29,4 +31,26 @@ def test_heldout_questions_are_not_in_the_export_and_the_secret_is_scrubbed(
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == threads
     assert SECRET not in out.read_text()  # ... and scrubbed before anything is stored
-    assert any("<PASSWORD" in row["messages"][-1]["content"] for row in rows)
+    # The answers whose point was the password teach the note people are shown instead.
+    assert sum(row["messages"][-1]["content"] == WITHHELD for row in rows) == 2
+    assert "<PASSWORD" not in out.read_text()
+
+
+def test_the_family_draws_distinct_workspaces_that_teach_what_a_team_teaches(tmp_path: Path) -> None:
+    first, again, other = workspace(3), workspace(3), workspace(4)
+    assert [f.answer for f in first.facts] == [f.answer for f in again.facts]
+    assert first.company != other.company and len(other.facts) == 40
+    assert not set(TUNE_SEEDS) & set(CHECK_SEEDS) and len(CHECK_SEEDS) >= 5
+    assert {len(workspace(s).facts) for s in CHECK_SEEDS} >= {10, 200}
+    threads = first.write(tmp_path / "export")
+    exported = json.loads((tmp_path / "export" / "ask-tunebot" / "2026-02-02.json").read_text())
+    text = json.dumps(exported).lower()
+    assert threads == sum(len(f.train) for f in first.facts) + 2
+    assert all(q.lower() not in text for f in first.facts for q in f.heldout)
+    assert first.secret.lower() in text
+    counts = {len(f.train) for f in first.facts}
+    assert min(counts) >= 1 and max(counts) <= 5
+    corrections = [m["text"] for m in exported if m["text"].startswith("correction:")]
+    assert any("wiki somewhere" in c for c in corrections)  # a wrong correction later overridden
+    users = json.loads((tmp_path / "export" / "users.json").read_text())
+    assert all(u.get("real_name") for u in users if not u.get("is_bot"))

@@ -190,8 +190,8 @@ def test_db_upgrade_and_dataset_export(env: dict[str, str], tmp_path: Path) -> N
 
 def test_forget_a_user_from_the_cli(env: dict[str, str]) -> None:
     tunebot("import", str(EXPORT), env=env)
-    result = tunebot("forget", "--user", "U01ALICE", env=env)
+    result = tunebot("forget", "--user", "U01JASPER", env=env)
     assert result.returncode == 0, result.stderr
-    assert "Erased 6 exchange(s)" in result.stdout and "of U01ALICE" in result.stdout
+    assert "Erased 6 exchange(s)" in result.stdout and "of U01JASPER" in result.stdout
     bad = tunebot("forget", "--user", "alice", env=env)
     assert bad.returncode == 2 and "expected a Slack user id" in bad.stderr

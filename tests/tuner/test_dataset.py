@@ -4,7 +4,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from storage.exchanges import TrainingExample
-from tuner.dataset import Snapshot, build_snapshot, export_jsonl, is_heldout
+from tuner.dataset import Snapshot, build_snapshot, export_jsonl
+from tuner.split import is_heldout
 
 
 def _example(i: int) -> TrainingExample:
@@ -43,3 +44,20 @@ def test_raising_the_heldout_share_only_moves_examples_into_heldout() -> None:
     at_20 = {k for k in keys if is_heldout(k, 20)}
     assert at_10 < at_20
     assert 25 <= len(at_10) <= 75
+
+
+def test_a_target_whose_point_is_a_secret_teaches_the_refusal_or_is_left_out() -> None:
+    from dataclasses import replace
+
+    from policies.privacy.placeholders import WITHHELD
+
+    examples = [_example(i) for i in range(20)]
+    examples[3] = replace(examples[3], target="The guest wi-fi password is <PASSWORD_1>.")
+    refused = build_snapshot(examples, heldout_percent=25, secret_answers="refuse")
+    rows = {r["key"]: r for split in (refused.train, refused.heldout) for r in split.to_list()}
+    assert rows[examples[3].key]["completion"][0]["content"] == WITHHELD
+    assert not any("<PASSWORD" in str(r) for r in rows.values())
+    dropped = build_snapshot(examples, heldout_percent=25, secret_answers="drop")
+    assert sum(dropped.sizes) == 19 and examples[3].key not in set(dropped.train["key"]) | set(
+        dropped.heldout["key"]
+    )

@@ -1,0 +1,139 @@
+"""People known from the workspace's member list; tool, product and place names kept (issue 22)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from policies.privacy import Scrubber
+from policies.privacy.workspace import Member, Vocabulary, shipped_vocabulary, workspace_words
+
+JASPER = Member(id="U01", real_name="Jasper Ortiz", first_name="Jasper", last_name="Ortiz", handle="jasper.o")
+VICTORIA = Member(id="U02", real_name="Victoria Lee", display_name="Vicky", handle="victoria")
+PRIYA = Member(id="U03", real_name="Priya Raman", handle="priya.r")
+
+# The issue's sentences: no personal data, each lost a tool's name to <PERSON_1>.
+TOOLS = [
+    "Grafana dashboard Payments Overview shows p99 latency at 450ms since the 3.2.1 release.",
+    "Merge PR #4512 after Jira ticket OPS-1234 is approved by the change board.",
+    "We pin Python 3.11 and Django 5.0 in the base image.",
+    "The billing service listens on port 8443 behind the Envoy sidecar.",
+    "Prometheus scrapes every 15s; the rota is in the wiki.",
+    "The Lisbon office builds with Bazel every night.",
+]
+
+
+@pytest.fixture
+def members(scrubber: Scrubber) -> Iterator[Scrubber]:
+    """The session's scrubber with Jasper Ortiz and Victoria Lee as the workspace's members."""
+    scrubber.workspace.set_members([JASPER, VICTORIA])
+    yield scrubber
+    scrubber.workspace.set_members([])
+
+
+@pytest.fixture
+def no_jasper(scrubber: Scrubber) -> Iterator[Scrubber]:
+    scrubber.workspace.set_members([PRIYA])
+    yield scrubber
+    scrubber.workspace.set_members([])
+
+
+@pytest.mark.parametrize("text", TOOLS)
+def test_tool_and_place_names_are_kept_with_and_without_a_member_list(
+    scrubber: Scrubber, members: Scrubber, text: str
+) -> None:
+    assert members.scrub(text) == text
+    members.workspace.set_members([])
+    assert scrubber.scrub(text) == text
+
+
+def test_members_names_are_caught_anywhere(members: Scrubber) -> None:
+    assert members.scrub("ask jasper about the deploy") == "ask <PERSON_1> about the deploy"
+    assert members.scrub("Jasper's PR broke staging") == "<PERSON_1>'s PR broke staging"
+    assert members.scrub("Ortiz approved it") == "<PERSON_1> approved it"  # the last name alone
+    assert members.scrub("vicky fixed the alert") == "<PERSON_1> fixed the alert"  # display name
+    assert members.scrub("thanks VICTORIA") == "thanks <PERSON_1>"
+    assert members.scrub("ping jasper.o when it is green") == "ping <PERSON_1> when it is green"
+    # "Jasper Ortiz" then "jasper": one person, one number
+    assert members.scrub_conversation(["Jasper Ortiz owns it", "ok, jasper"]) == [
+        "<PERSON_1> owns it",
+        "ok, <PERSON_1>",
+    ]
+
+
+def test_nicknames_derive_from_first_names(scrubber: Scrubber) -> None:
+    scrubber.workspace.set_members([Member(id="U09", real_name="Robert Fischer")])
+    try:
+        assert scrubber.scrub("bob said it is fine") == "<PERSON_1> said it is fine"
+        assert scrubber.scrub("ask Bobby") == "ask <PERSON_1>"
+    finally:
+        scrubber.workspace.set_members([])
+
+
+def test_the_context_decides_when_a_members_name_is_also_a_things_name(members: Scrubber) -> None:
+    assert members.scrub("Victoria Metrics is down again") == "Victoria Metrics is down again"
+    assert members.scrub("VictoriaMetrics is down again") == "VictoriaMetrics is down again"
+    assert members.scrub("the Victoria office is closed") == "the Victoria office is closed"
+    assert members.scrub("we moved the servers to Victoria") == "we moved the servers to Victoria"
+    assert members.scrub("ask victoria about it") == "ask <PERSON_1> about it"
+    assert members.scrub("Victoria said it is down") == "<PERSON_1> said it is down"
+
+
+def test_a_word_no_member_has_needs_strong_evidence(no_jasper: Scrubber) -> None:
+    assert no_jasper.scrub("Jasper renders the invoices") == "Jasper renders the invoices"
+    assert no_jasper.scrub("Hermes routes the push notifications") == "Hermes routes the push notifications"
+    assert no_jasper.scrub("Phoenix is down, Mercury too") == "Phoenix is down, Mercury too"
+    # strong evidence: a cue, a title, "my name is", a first and last name
+    assert no_jasper.scrub("ask jasper about it") == "ask <PERSON_1> about it"
+    assert no_jasper.scrub("Dr Okonkwo signed it") == "Dr <PERSON_1> signed it"
+    assert no_jasper.scrub("hi, my name is Halil") == "hi, my name is <PERSON_1>"
+    assert no_jasper.scrub("Dana Whitfield emailed us") == "<PERSON_1> emailed us"
+    assert no_jasper.scrub("who is Thandiwe?") == "who is <PERSON_1>?"
+
+
+def test_explain_says_what_found_each_value_and_why(members: Scrubber) -> None:
+    findings = {e.value: e for e in members.explain("ask jasper whether Grafana or Victoria Metrics")}
+    assert findings["jasper"].replaced and "member" in findings["jasper"].reason
+    assert findings["jasper"].recognizer and 0 < findings["jasper"].score <= 1
+    kept = findings.get("Victoria Metrics") or findings["Victoria"]
+    assert not kept.replaced and "Victoria Metrics" in kept.reason
+    secret = members.explain("the password is hunter2hunter2")[0]
+    assert secret.entity == "PASSWORD" and secret.replaced
+
+
+def test_keep_and_scrub_word_lists(scrubber: Scrubber) -> None:
+    text = "the mobile app is code-named Kestrel, ask Kestrel"
+    try:
+        scrubber.workspace.set_word_lists(keep=["kestrel"], scrub=["quillfeather"])
+        assert scrubber.scrub(text) == text
+        assert scrubber.scrub("Quillfeather was founded in 2019") == "<DENY_LIST_1> was founded in 2019"
+    finally:
+        scrubber.workspace.set_word_lists(keep=[], scrub=[])
+
+
+def test_members_display_names_that_are_ordinary_words_are_ignored(scrubber: Scrubber) -> None:
+    scrubber.workspace.set_members([Member(id="U0SANDBOX", display_name="you", handle="you")])
+    try:
+        assert not scrubber.workspace.known
+        assert scrubber.scrub("can you restart it?") == "can you restart it?"
+    finally:
+        scrubber.workspace.set_members([])
+
+
+def test_vocabulary_is_shipped_and_large() -> None:
+    vocabulary = shipped_vocabulary()
+    assert len(vocabulary.words) > 10_000
+    for name in ("grafana", "jira", "django", "prometheus", "lisbon", "victoriametrics", "envoy"):
+        assert name in vocabulary.words, name
+    assert "john" not in vocabulary.words  # "John Deere" says nothing about John
+    phrases = Vocabulary.of(["Victoria Metrics", "Phoenix Framework"])
+    assert phrases.phrase_at(["victoria", "metrics", "is"], 0) == 2
+    assert phrases.phrase_at(["victoria", "lee"], 0) == 0
+
+
+def test_workspace_words_come_from_code_spans_links_and_channels() -> None:
+    words = workspace_words(
+        ["deploy with `kestrel-cli push`", "see https://wiki.corp/heron-docs", "#ops-marigold"]
+    )
+    assert {"kestrel", "cli", "push", "heron", "docs", "marigold"} <= words
