@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 CORRECT_ACTION = "correct_answer"
@@ -84,11 +85,20 @@ def message_modal(title: str, text: str) -> dict[str, Any]:
     }
 
 
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _score(metrics: dict[str, Any]) -> str:
+    """Held-out team questions answered right first, then NLL and chrF as detail; never a NaN."""
     nll, chrf = metrics.get("heldout_nll"), metrics.get("chrf")
-    if not isinstance(nll, int | float):
-        return "no score yet"
-    return f"held-out NLL {nll:.4f}" + (f", chrF {chrf:.1f}" if isinstance(chrf, int | float) else "")
+    right, total = metrics.get("answered_right"), metrics.get("examples")
+    parts = []
+    if _number(right) and _number(total) and total:
+        parts.append(f"answers {right} of {total} held-out team questions right")
+    if _number(nll):
+        parts.append(f"held-out NLL {nll:.4f}" + (f", chrF {chrf:.1f}" if _number(chrf) else ""))
+    return "; ".join(parts) or "no score yet"
 
 
 def status_text(status: dict[str, Any]) -> str:

@@ -179,7 +179,7 @@ class TrainingPolicy(_Section):
     )
     select_checkpoint: bool = Field(
         default=True,
-        description="Save the adapter at the end of each epoch of the second half of training too, and "
+        description="Save the adapter at the end of each epoch from a quarter of training on too, and "
         "keep the latest one whose regression guard holds (chosen on the general prompts only, never on "
         "the held-out examples the gate scores). LoRA-type methods with the guard on.",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -116,13 +117,49 @@ def chrf_scores(replies: list[str], references: list[str]) -> list[float]:
     return [chrf.sentence_score(reply, [ref]).score for reply, ref in zip(replies, references, strict=True)]
 
 
+_TERM = re.compile(r"[\w#@./:-]*\w")
+_PLAIN = re.compile(r"[a-z]+")
+
+
+def key_terms(reference: str, prompt: str) -> list[str]:
+    """What a right answer must say: the reference's words that carry its fact (numbers, names,
+    identifiers) and that the question did not already say."""
+    asked = {t.lower() for t in _TERM.findall(prompt)}
+    terms = []
+    for i, token in enumerate(_TERM.findall(reference)):
+        named = token[:1].isupper() and i > 0  # a name, not just the sentence's first word
+        identifier = not _PLAIN.fullmatch(token.lower().replace("-", ""))  # 7781, #fire-drill, a URL
+        if (named or identifier) and token.lower() not in asked:
+            terms.append(token.lower())
+    return terms
+
+
+def answered_right(reply: str, reference: str, prompt: str) -> bool:
+    """Whether a generated answer gives the reference's fact: every key term in it (case aside);
+    an answer without key terms ("No, ...") counts when its chrF against the reference is 50 or more."""
+    terms = key_terms(reference, prompt)
+    if terms:
+        said = reply.lower()
+        return all(term in said for term in terms)
+    return chrf_scores([reply], [reference])[0] >= 50
+
+
 def score_heldout(
     model: Any, tokenizer: Any, rows: list[dict], max_length: int, max_new_tokens: int
 ) -> dict[str, Any]:
-    """Held-out NLL plus the chrF of greedy answers against the reference replies, per example."""
+    """Held-out NLL, the chrF of greedy answers against the reference replies, and how many of those
+    answers give the reference's fact (what a person would call right), per example."""
     scores = heldout_nll(model, tokenizer, rows, max_length)
     replies = generate_replies(model, tokenizer, [row["prompt"] for row in rows], max_new_tokens)
-    chrf = chrf_scores(replies, [row["completion"][-1]["content"] for row in rows])
+    references = [row["completion"][-1]["content"] for row in rows]
+    chrf = chrf_scores(replies, references)
     scores["chrf"] = sum(chrf) / len(chrf) if chrf else math.nan
     scores["per_example_chrf"] = chrf
+    questions = [" ".join(str(turn.get("content", "")) for turn in row["prompt"]) for row in rows]
+    right = [
+        answered_right(reply, ref, question)
+        for reply, ref, question in zip(replies, references, questions, strict=True)
+    ]
+    scores["answered_right"] = sum(right)
+    scores["per_example_right"] = right
     return scores

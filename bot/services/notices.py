@@ -8,6 +8,7 @@ deduplicates Slack deliveries, so exactly one replica posts it, whichever proces
 from __future__ import annotations
 
 import logging
+import math
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -59,7 +60,9 @@ def notice_text(event: AuditEvent, session: Session) -> str:
     if event.action == "promote":
         adapter = get_adapter(session, event.subject) if event.subject else None
         replaced = details.get("previous", "base")
-        return f":rocket: *{event.subject}* is live, replacing {replaced}. {_score(adapter)}".strip()
+        return (
+            f":rocket: *{event.subject}* is live, replacing {replaced}. {_score(adapter, replaced)}".strip()
+        )
     why = f" ({details['reason']})" if details.get("reason") else ""
     serving = "the base model" if event.subject == "base" else event.subject
     return (
@@ -67,12 +70,27 @@ def notice_text(event: AuditEvent, session: Session) -> str:
     )
 
 
-def _score(adapter: Adapter | None) -> str:
+def _score(adapter: Adapter | None, replaced: str) -> str:
+    """What a person understands first (held-out team questions answered right, before and after),
+    then the gate's NLL as detail. Nothing that is not a number is shown."""
     if adapter is None:
         return ""
-    nll, base = adapter.metrics.get("heldout_nll"), adapter.baseline.get("heldout_nll")
-    if nll is None or base is None:
-        return ""
-    change = (base - nll) / base * 100 if base else 0.0
-    label = adapter.baseline.get("label", "the baseline")
-    return f"Held-out NLL {nll:.3f} vs {base:.3f} for {label} ({change:+.1f}% better)."
+    metrics, baseline = adapter.metrics, adapter.baseline
+    label = replaced if baseline.get("label") == "live" else "the base model"
+    parts = []
+    right, total = metrics.get("answered_right"), metrics.get("examples")
+    before = baseline.get("answered_right")
+    if _number(right) and _number(total) and total:
+        parts.append(
+            f"It answers {right} of {total} held-out team questions right"
+            + (f" ({label}: {before})." if _number(before) else ".")
+        )
+    nll, base = metrics.get("heldout_nll"), baseline.get("heldout_nll")
+    if _number(nll) and _number(base) and base:
+        change = (base - nll) / base * 100
+        parts.append(f"Held-out NLL {nll:.3f} vs {base:.3f} for {label} ({change:+.1f}% better).")
+    return " ".join(parts)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -109,27 +109,33 @@ class PersonJudge:
             return Verdict(True, "a cue says it is a person: " + _cue_words(span))
         if _titled(span):
             return Verdict(True, "a title or 'my name is'")
+        if any(w in _email_names(span.doc.text) for w in words):
+            return Verdict(True, "an email address in the message carries the name")
         if self.names.known:
             if self._full_name(span) or (cue is not None and _with_initial(span)):
                 return Verdict(True, "not a member, but a first and last name")
             # "pairing with jacob", "for david" (lowercase: not how a tool or a city is written), or
             # "with Agatha" where no tool or place would be
-            if cue == "weak" and head in self.first_names and not _thing_context(span, THING_BEFORE):
+            if (
+                cue == "weak"
+                and head in self.first_names
+                and not _thing_context(span, THING_BEFORE, self.names)
+            ):
                 lowercase = span[0].text.islower()  # "the rota is": a determiner says a thing
                 if lowercase or not (
-                    self.names.is_vocabulary(head) or _thing_context(span, THING_BEFORE_KNOWN)
+                    self.names.is_vocabulary(head) or _thing_context(span, THING_BEFORE_KNOWN, self.names)
                 ):
                     return Verdict(True, "not a member, but a first name with a cue: " + _cue_words(span))
             return Verdict(False, "no member has this name and nothing says it is a person")
         if len(words) == 1 and self.names.is_vocabulary(head):
             return Verdict(False, f"{head!r} is a first name and a known name; no cue says a person here")
-        if len(words) == 1 and _thing_context(span, THING_BEFORE_KNOWN):
+        if len(words) == 1 and _thing_context(span, THING_BEFORE_KNOWN, self.names):
             return Verdict(False, "the words around name a tool or a place here: " + _cue_words(span))
         # A word in no list of first names: a person next to a cue if written as chat writes names
         # ("for chus", "Tymon C.", "Salvi Gupta"); a lone capitalized word is more often a tool.
         written_as_name = span[0].text.islower() or len(words) >= 2 or span.text.endswith(".")
         if head not in self.first_names and (
-            cue is None or not written_as_name or _thing_context(span, THING_BEFORE_KNOWN)
+            cue is None or not written_as_name or _thing_context(span, THING_BEFORE_KNOWN, self.names)
         ):
             return Verdict(False, "in no list of first names, and no cue says it is a person")
         if len(words) >= 2 and words[-1] in PRODUCT_WORDS:
@@ -149,7 +155,7 @@ class PersonJudge:
         first = span[0]
         doc = span.doc
         before = doc[first.i - 1].lower_ if first.i > 0 else ""
-        if _thing_context(span, THING_BEFORE_KNOWN if colliding else THING_BEFORE):
+        if _thing_context(span, THING_BEFORE_KNOWN if colliding else THING_BEFORE, self.names):
             return Verdict(False, f"{members[0]!r} is a member's name but names a thing here")
         if not colliding:
             return Verdict(True, "a workspace member's name")
@@ -178,12 +184,48 @@ class PersonJudge:
         return alpha[-1].text[:1].isupper() and last not in self.ambiguous and last not in PRODUCT_WORDS
 
 
-def _thing_context(span: Span, before_words: frozenset[str]) -> bool:
-    """Whether the words around say a tool is meant: "the Julia dashboard", "upgrade Aurora 5.5"."""
+# What systems do and what is done to them, in two words: "Amber is down", "turn off Luigi".
+THING_AFTER_PAIRS = frozenset(
+    tuple(p.split())
+    for p in "is down|is up|went down|time out|times out|timed out|is unreachable|is flaky|is slow|"
+    "keeps crashing|is deprecated|is deployed|is installed|is configured|is enabled|is disabled".split("|")
+)
+THING_BEFORE_PAIRS = frozenset(
+    tuple(p.split())
+    for p in "turn off|turn on|stayed on|moved to|migrated to|switched to|runs on|run on|hosted on|"
+    "built with|built on|deployed to|connector to|upgrade to|installed|enable|disable|configure".split("|")
+)
+
+
+def _thing_context(span: Span, before_words: frozenset[str], names: WorkspaceNames) -> bool:
+    """Whether the words around say a tool is meant: "the Julia dashboard", "upgrade Aurora 5.5",
+    "Amber is down", "turn off Luigi", "Sentry and Jetty" (beside a known tool's name)."""
     doc = span.doc
     before = doc[span.start - 1].lower_ if span.start > 0 else ""
     after = doc[span.end].text if span.end < len(doc) else ""
-    return before in before_words or after.lower() in PRODUCT_WORDS or bool(_VERSION.fullmatch(after))
+    if before in before_words or after.lower() in PRODUCT_WORDS or _VERSION.fullmatch(after):
+        return True
+    after_two = tuple(t.lower_ for t in doc[span.end : span.end + 2])
+    before_two = tuple(t.lower_ for t in doc[max(0, span.start - 2) : span.start])
+    if (
+        after_two in THING_AFTER_PAIRS
+        or before_two in THING_BEFORE_PAIRS
+        or before_two[-1:] in THING_BEFORE_PAIRS
+    ):
+        return True
+    return _beside_a_known_name(span, names)
+
+
+def _beside_a_known_name(span: Span, names: WorkspaceNames) -> bool:
+    """ "Sentry and Jetty", "Cloud Run or Jasper": coordinated with a tool's or a place's name."""
+    doc = span.doc
+    for link, other in ((span.start - 1, span.start - 2), (span.end, span.end + 1)):
+        if 0 <= other < len(doc) and 0 <= link < len(doc) and doc[link].lower_ in ("and", "or", ","):
+            neighbour = doc[other]
+            word = fold(neighbour.text)
+            if neighbour.text[:1].isupper() and names.is_vocabulary(word) and not names.is_member_name(word):
+                return True
+    return False
 
 
 def _with_initial(span: Span) -> bool:
@@ -223,6 +265,14 @@ def _titled(span: Span) -> bool:
     doc = span.doc
     before = [t.lower_.rstrip(".") for t in doc[max(0, span.start - 3) : span.start] if not t.is_punct]
     return bool(before) and (before[-1] in TITLES or before[-3:] == ["my", "name", "is"])
+
+
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-]+)@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+
+
+def _email_names(text: str) -> set[str]:
+    """The parts of the emails' local parts: okonkwo@acme.io, dana.whitfield@x.com."""
+    return {fold(part) for m in _EMAIL.finditer(text) for part in re.split(r"[._%+-]", m.group(1)) if part}
 
 
 def _inside_code_or_link(text: str, start: int, end: int) -> bool:
@@ -267,3 +317,28 @@ class MemberNameRecognizer(EntityRecognizer):
         if not token.is_alpha or len(token.text) < 2:
             return False
         return self.names.is_member_name(fold(token.text))
+
+
+class EmailNameRecognizer(EntityRecognizer):
+    """A word that is part of an email address's local part in the same message ("Okonkwo
+    (okonkwo@acme.io)"): the address names that person."""
+
+    def __init__(self, score: float = 0.85):
+        self.score = score
+        super().__init__(supported_entities=["PERSON"], name="tunebot_email_names")
+
+    def load(self) -> None:
+        pass
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        if "PERSON" not in entities or nlp_artifacts is None or "@" not in text:
+            return []
+        parts = {p for p in _email_names(text) if len(p) >= 3}
+        doc: Doc = nlp_artifacts.tokens
+        return [
+            RecognizerResult("PERSON", t.idx, t.idx + len(t.text), self.score)
+            for t in doc
+            if t.is_alpha and fold(t.text) in parts
+        ]

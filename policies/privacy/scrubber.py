@@ -23,7 +23,7 @@ from presidio_anonymizer.entities import OperatorConfig
 
 from policies.privacy.names import AMBIGUOUS, FirstNameRecognizer, first_names, fold, ordinary_words
 from policies.privacy.nlp import GatedNerSpacy
-from policies.privacy.people import MemberNameRecognizer, PersonJudge
+from policies.privacy.people import EmailNameRecognizer, MemberNameRecognizer, PersonJudge
 from policies.privacy.recognizers import (
     GatedPhoneRecognizer,
     WordListRecognizer,
@@ -188,6 +188,7 @@ class Scrubber:
         if "PERSON" in policy.entities:
             self._analyzer.registry.add_recognizer(FirstNameRecognizer(self._ordinary, nouns))
             self._analyzer.registry.add_recognizer(MemberNameRecognizer(self.workspace))
+            self._analyzer.registry.add_recognizer(EmailNameRecognizer())
         self._entities = [*policy.entities, "DENY_LIST"]
         if policy.deny_list:
             self._analyzer.registry.add_recognizer(deny_list_recognizer(policy.deny_list))

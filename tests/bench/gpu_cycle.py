@@ -55,6 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", default=os.environ.get("TMPDIR", "/tmp"), help="where random weights go")
     parser.add_argument("--out", help="append the JSON line to this file")
     parser.add_argument("--learning-rate", type=float, help="override training.learning_rate")
+    parser.add_argument(
+        "--family-seed",
+        type=int,
+        help="a learning-family workspace's questions and answers (tests/bench/learning_family.py; seed 5 "
+        "and 101 have 200 facts) instead of random words; the regression guard is then computed for every "
+        "epoch checkpoint (training.select_checkpoint) with a limit that never refuses, so it is timed too",
+    )
     args = parser.parse_args(argv)
 
     from policies.schema import Policies, PromotionPolicy, RegressionGuard, TrainingPolicy
@@ -67,16 +74,25 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="tunebot-cycle-"))
     db = Database(f"sqlite:///{work / 'tunebot.db'}")
     db.upgrade()
-    seed_examples(db, args.examples)
+    guard = RegressionGuard(max_nll_increase=None)
+    if args.family_seed is not None:
+        from tests.bench.learning_family import workspace
+        from tests.factories import seed_corrections
+
+        ws = workspace(args.family_seed)
+        pairs = [(question, fact.answer) for fact in ws.facts for question in fact.train]
+        seed_corrections(db, len(pairs), channel="C0FAMILY", rater="U0BENCH01", texts=lambda i: pairs[i])
+        args.examples = len(pairs)
+        guard = RegressionGuard(max_nll_increase=1e9)  # computed for every checkpoint, never refuses
+    else:
+        seed_examples(db, args.examples)
     # Random weights answer nonsense either way: let the gate pass, so promotion is timed too.
     training = (
         TrainingPolicy() if args.learning_rate is None else TrainingPolicy(learning_rate=args.learning_rate)
     )
     policies = Policies(
         training=training,
-        promotion=PromotionPolicy(
-            min_relative_improvement=0, confidence=0, regression_guard=RegressionGuard(max_nll_increase=None)
-        ),
+        promotion=PromotionPolicy(min_relative_improvement=0, confidence=0, regression_guard=guard),
     )
     started = time.monotonic()
     marks: list[tuple[float, str]] = []
@@ -95,12 +111,17 @@ def main(argv: list[str] | None = None) -> int:
     line = {
         "shape": args.shape,
         "examples": args.examples,
+        "family_seed": args.family_seed,
         "learning_rate": training.learning_rate,
         "outcome": result.outcome,
         "message": result.message,
         "cycle_s": round(total, 1),
         "timings": timings,
-        "metrics": {k: v for k, v in metrics.items() if not isinstance(v, (list, dict)) or k == "step_size"},
+        "metrics": {
+            k: v
+            for k, v in metrics.items()
+            if not isinstance(v, (list, dict)) or k in ("step_size", "checkpoint")
+        },
     }
     print(json.dumps(line, default=str), flush=True)
     if args.out:

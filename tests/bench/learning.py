@@ -53,6 +53,19 @@ def _tunebot(env: dict[str, str], *args: str, check: bool = True) -> subprocess.
     return done
 
 
+def _ask_slack(env: dict[str, str], questions: list[str]) -> list[dict[str, Any]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.bench.ask_slack", *questions],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        cwd=REPO,
+    )
+    if done.returncode != 0:
+        sys.exit(f"asking through Slack failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
 def _ask(env: dict[str, str], adapter: str, questions: list[str]) -> list[str]:
     out = _tunebot(env, "ask", "--json", "--adapter", adapter, *questions).stdout
     return [json.loads(line)["answer"] for line in out.splitlines() if line.startswith("{")]
@@ -151,6 +164,11 @@ def run(work: Path, args: argparse.Namespace, ws: Workspace | None = None) -> di
     promoted = adapter.get("state") == "live" or decision.startswith("promoted")
     adapter_accuracy = _accuracy(answers[: len(keys)], keys)
     base_accuracy = None if args.skip_base else _accuracy(base_answers[: len(keys)], keys)
+    # What users see: the same questions asked in Slack, to the sandbox's real bot serving what the
+    # registry says is live (the promoted adapter, else still the base model).
+    shown = _ask_slack(env, [*questions, ws.secret_heldout])
+    live_accuracy = _accuracy([a["answer"] or "" for a in shown[: len(keys)]], keys)
+    served = sorted({str(a["adapter"]) for a in shown})
     gate = (adapter.get("metrics") or {}).get("gate") or {}
     result = {
         "seed": ws.seed,
@@ -162,8 +180,10 @@ def run(work: Path, args: argparse.Namespace, ws: Workspace | None = None) -> di
         "overrides": args.set,
         "base_accuracy": base_accuracy,
         "adapter_accuracy": adapter_accuracy,  # the candidate's, promoted or not
-        # what users see after the cycle: the promoted adapter, else the base model still serving
-        "live_accuracy": adapter_accuracy if promoted else base_accuracy,
+        "live_accuracy": live_accuracy,  # asked through Slack after the cycle
+        "served_by": served,
+        "secret_answer_in_slack": (shown[len(keys)]["answer"] or "")[:120],
+        "placeholder_in_slack": any("<" in (a["answer"] or "") and "_" in (a["answer"] or "") for a in shown),
         "promoted": promoted,
         "guard": ((gate.get("regression") or {}).get("increase")),
         "heldout_questions": len(keys),

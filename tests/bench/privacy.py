@@ -35,7 +35,7 @@ TARGETS = {
     "secrets": 1.0,
     "PERSON": 0.97,  # with the member list known
     "business_kept": 0.98,
-    "unchanged": 0.99,  # sentences without personal data, check part
+    "unchanged": 0.99,  # sentences without personal data, the check part
     "names_kept": 1.0,  # tool and place names beside real people's names
 }
 _WORD = re.compile(r"[^\W_]+")
@@ -179,7 +179,7 @@ class Precision:
 
 def precision(run: Callable[[Sequence[Message]], list[str]], n: int = 300) -> Precision:
     unchanged, changed = {}, {}
-    for part in ("tune", "check"):
+    for part in words_corpus.PARTS:
         sentences = words_corpus.no_personal_data(part, n)
         out = run([Message(i, s.text) for i, s in enumerate(sentences)])
         changed[part] = [(s.text, o) for s, o in zip(sentences, out, strict=True) if o != s.text]
@@ -199,13 +199,13 @@ def precision(run: Callable[[Sequence[Message]], list[str]], n: int = 300) -> Pr
     return Precision(unchanged, changed, kept / total, lost, people.recall(["PERSON"]))
 
 
-def _report_precision(p: Precision, show: int) -> None:
-    for part in ("tune", "check"):
+def _report_precision(p: Precision, show: int, show_check: bool = False) -> None:
+    for part in words_corpus.PARTS:
         print(
             f"no-personal-data sentences unchanged ({part}, {words_corpus.distinct_names(part)} names): "
             f"{p.unchanged[part]:.3f}"
         )
-        for before, after in p.changed[part][:show]:
+        for before, after in p.changed[part][: show if part != "check" or show_check else 0]:
             print(f"  CHANGED {before!r}\n       -> {after!r}")
     print(
         f"tool and place names kept beside people: {p.names_kept:.3f}; "
@@ -227,6 +227,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--repeat", type=int, default=3, help="timed runs per scrubber, best kept (default 3)"
     )
     parser.add_argument("--skip-baseline", action="store_true", help="only score tunebot's scrubber")
+    parser.add_argument(
+        "--show-check",
+        action="store_true",
+        help="also print the check part's changed sentences (read them, and it is no check part any more)",
+    )
     parser.add_argument(
         "--members",
         type=float,
@@ -253,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for entity, fragment, text in ours_pii.leaks[: args.show_leaks]:
         print(f"  LEAK {entity}: {fragment!r} in {text[:100]!r}")
     with_list = precision(ours)
-    _report_precision(with_list, args.show_leaks)
+    _report_precision(with_list, args.show_leaks, args.show_check)
 
     no_list = tunebot_scrubber()
     alone_out = no_list(pii + facts)
@@ -263,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for entity, fragment, text in alone_pii.leaks[: args.show_leaks]:
         print(f"  LEAK {entity}: {fragment!r} in {text[:100]!r}")
-    _report_precision(precision(no_list), args.show_leaks)
+    _report_precision(precision(no_list), args.show_leaks, args.show_check)
 
     ok = (
         ours_pii.recall() >= TARGETS["overall"]

@@ -4,12 +4,14 @@ Every word of such a sentence must survive scrubbing: a tool's or a city's name 
 `<PERSON_1>` is a fact the bot can no longer learn. Many names share a word with a first name
 (Jasper, Hermes, Victoria, Phoenix, Mercury, Ruby, Julia, Hugo, Kendra, Luigi...).
 
-The corpus has two parts with disjoint names and templates: *tune* (the scrubber's rules were
-developed on it) and *check* (only reported; no rule was chosen on it). `mixed` puts real people's
-names (planted, from Faker) beside tool names: the people must go, the tools must stay.
+The corpus has three parts with disjoint names and templates: *tune* and *dev*, on which the
+scrubber's rules were developed (dev was first meant to be the check part, but its misses were read
+while the rules changed, so it no longer is), and *check*, written after the rules were final and
+only reported. `mixed` puts real people's names (planted, from Faker) beside tool names from tune
+and dev: the people must go, the tools must stay.
 
 The names were written by hand for this corpus, not drawn from the scrubber's vocabulary file, so
-the check part also measures names the vocabulary does not hold.
+the parts also measure names the vocabulary does not hold.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ Greece Israel Morocco Vietnam Thailand Malaysia Indonesia Chile Argentina Colomb
 California Bavaria Catalonia Scotland Wales
 """.split()
 
-_CHECK_NAMES = """
+_DEV_NAMES = """
 Luigi Kendra Passenger Mimir Cortex Marathon Lerna Turborepo Storybook Tailwind Bootstrap Sass Gatsby
 Nuxt Remix Astro Qwik Solid Preact Alpine.js Htmx Stimulus Turbo Hotwire Phoenix.LiveView Elixir Erlang
 Haskell Clojure Scala Swift Dart Flutter Electron Tauri Bun Yarn Poetry Conda Homebrew Chocolatey Nix
@@ -102,7 +104,7 @@ _TUNE_TEMPLATES = [
     "The runbook for {tool} failovers is pinned in #ops.",
 ]
 
-_CHECK_TEMPLATES = [
+_DEV_TEMPLATES = [
     "Deploys to {place} go through {tool}, then {tool} runs the smoke tests.",
     "the {tool} job failed again, retrying with a bigger runner",
     "{tool} metrics are scraped into {tool} every {n2}s.",
@@ -125,6 +127,65 @@ _CHECK_TEMPLATES = [
     "{tool} webhook retries are capped at {n1} attempts.",
 ]
 
+
+_CHECK_NAMES = """
+Mattermost Rocket.Chat Zulip Discourse Gitpod Codespaces Coder Devbox Tilt Skaffold Garden Okteto
+Telepresence Kustomize Jsonnet Cue Dhall Starlark Buck Pants Earthly Dagger Rush Bazelisk Meson Ninja
+CMake Conan vcpkg Cargo Rustup Clippy Tokio Actix Axum Rocket Warp Hyper Tonic Gin Echo Fiber Chi Beego
+Revel Buffalo Zola Eleventy Docusaurus MkDocs Sphinx Doxygen Javadoc Swagger Redoc Stoplight Insomnia
+Hoppscotch Bruno Thunder_Client Paw RapidAPI Mockoon WireMock Prism Pact Karate Gauge Behave Cucumber
+SpecFlow Robot_Framework Testim Mabl Percy Chromatic Applitools BrowserStack Sauce_Labs LambdaTest Detox
+Appium Espresso XCTest Fastlane Bitrise Codemagic Expo Ionic Capacitor Cordova NativeScript Xamarin
+MAUI Avalonia Blazor Razor Ecto Oban Broadway Nerves Gleam Lustre Elm ReScript PureScript Idris Agda
+Coq Lean Zig Odin Nim Vala Haxe Groovy Grails Micronaut Helidon Vert.x Dropwizard Javalin Ktor Exposed
+jOOQ MyBatis Hibernate EclipseLink Akka Pekko Lagom Finagle Protobuf gRPC FlatBuffers MessagePack Kryo
+Memgraph Neo4j ArangoDB Dgraph SurrealDB FaunaDB RethinkDB CouchDB PouchDB Realm LevelDB RocksDB
+Valkey KeyDB Dragonfly Hazelcast Aerospike Couchbase Riak Tarantool YugabyteDB TiDB Vitess Citus
+Pgpool PgBouncer Patroni Barman Stolon Debezium Maxwell Canal Flume Kinesis_Firehose NATS Mosquitto
+EMQX HiveMQ ZeroMQ Nanomsg Redpanda Memphis Benthos Fluvio Materialize RisingWave Feldera
+Hanoi Bangkok Vientiane Yangon Penang Surabaya Bandung Cebu Davao Taipei Kaohsiung Osaka Kyoto Nagoya
+Sapporo Fukuoka Busan Incheon Shanghai Beijing Shenzhen Guangzhou Chengdu Wuhan Hangzhou Xiamen Perth
+Brisbane Hobart Darwin Wellington Christchurch Dunedin Suva Honolulu Anchorage Juneau Calgary Edmonton
+Winnipeg Ottawa Halifax Detroit Cleveland Pittsburgh Philadelphia Baltimore Richmond Nashville Memphis
+Louisville Cincinnati Columbus Indianapolis Milwaukee Minneapolis Kansas_City New_Orleans San_Antonio
+El_Paso Las_Vegas Reno Salt_Lake_City San_Diego San_Jose Monterrey Guadalajara Puebla Cancun Bordeaux
+Toulouse Nantes Strasbourg Lille Nice Antwerp Bruges Utrecht Eindhoven Groningen Leipzig Dresden Cologne
+Stuttgart Nuremberg Bremen Hanover Salzburg Innsbruck Graz Basel Lausanne Bern Lucerne Gdansk Wroclaw
+Poznan Lodz Brno Ostrava Bratislava Kosice Debrecen Cluj Timisoara Iasi Varna Plovdiv Thessaloniki
+Patras Izmir Ankara Antalya Bursa Odessa Lviv Kharkiv Dnipro Aarhus Odense Malmo Gothenburg Uppsala
+Tampere Turku Oulu Trondheim Stavanger Reykjavik
+""".split()
+
+_CHECK_TEMPLATES = [
+    "{tool} flagged {n2} issues in the last nightly run.",
+    "Switching the {place} mirror from {tool} to {tool} saved {n2} minutes per build.",
+    "We keep {tool} pinned at {version} until the {tool} plugin catches up.",
+    "{tool} in {place} is read-only this week.",
+    "Please don't restart {tool} during {place} business hours.",
+    "Our {tool} bill doubled after the {place} launch.",
+    "{tool} owns the retries, {tool} just forwards the events.",
+    "the {tool} agent on build-{n2} is stuck again",
+    "Anyone know why {tool} rejects the {tool} token?",
+    "{place} users see {tool} errors more often than {place} users.",
+    "Data from {place} is replicated to {place} nightly via {tool}.",
+    "The {tool} license covers {n2} seats, {tool} is free for us.",
+    "Roll out {tool} {version} to {place} first, then everywhere.",
+    "{tool} docs say the limit is {n3} requests per minute.",
+    "We dropped {tool} for {tool} because of the pricing.",
+    "Both {tool} and {tool} support SSO through our IdP.",
+    "{tool} dashboards for {place} are in the shared folder.",
+    "Move the {tool} cron to 02:00 {place} time.",
+    "Did {tool} pick up the new schema in {place}?",
+    "{tool} is the fallback when {tool} is unreachable.",
+]
+
+_PARTS = {
+    "tune": (_TUNE_NAMES, _TUNE_TEMPLATES, "Berlin"),
+    "dev": (_DEV_NAMES, _DEV_TEMPLATES, "Montevideo"),
+    "check": (_CHECK_NAMES, _CHECK_TEMPLATES, "Hanoi"),
+}
+PARTS = tuple(_PARTS)
+
 _MIXED_TEMPLATES = [
     "ask {person} about the {tool} upgrade in {place}",
     "{person} said {tool} is fine, but {tool} still pages at night",
@@ -136,11 +197,12 @@ _MIXED_TEMPLATES = [
     "who is {person}? they changed the {tool} settings",
 ]
 
-_PLACE_START = {"tune": _TUNE_NAMES.index("Berlin"), "check": _CHECK_NAMES.index("Montevideo")}
 
 
-def _split(names: list[str], part: str) -> tuple[list[str], list[str]]:
-    cut = _PLACE_START[part]
+
+def _split(part: str) -> tuple[list[str], list[str]]:
+    names, _, first_place = _PARTS[part]
+    cut = names.index(first_place)
     tools, places = names[:cut], names[cut:]
     return sorted({t.replace("_", " ") for t in tools}), sorted({p.replace("_", " ") for p in places})
 
@@ -152,10 +214,9 @@ class Sentence:
 
 
 def no_personal_data(part: str, n: int = 300, seed: int = 5) -> list[Sentence]:
-    """`n` sentences of the `part` ("tune" or "check"), every name of the part used at least once."""
-    tune = part == "tune"
-    names, templates = (_TUNE_NAMES, _TUNE_TEMPLATES) if tune else (_CHECK_NAMES, _CHECK_TEMPLATES)
-    tools, places = _split(names, part)
+    """`n` sentences of the `part` (tune, dev, check), every name of the part used at least once."""
+    _, templates, _ = _PARTS[part]
+    tools, places = _split(part)
     rng = random.Random(f"{part}-{seed}")
     tool_queue: list[str] = []
     place_queue: list[str] = []
@@ -193,7 +254,7 @@ def _slot(slot: str, rng: random.Random) -> str:
 
 
 def distinct_names(part: str) -> int:
-    tools, places = _split(_TUNE_NAMES if part == "tune" else _CHECK_NAMES, part)
+    tools, places = _split(part)
     return len(set(tools) | set(places))
 
 
@@ -201,8 +262,8 @@ def mixed(n: int = 100, seed: int = 9) -> tuple[list[Message], list[list[str]]]:
     """Messages with planted people beside tool and place names (from both parts)."""
     maker = _Maker(seed)
     rng = maker.rng
-    tools = sorted(set(_split(_TUNE_NAMES, "tune")[0] + _split(_CHECK_NAMES, "check")[0]))
-    places = sorted(set(_split(_TUNE_NAMES, "tune")[1] + _split(_CHECK_NAMES, "check")[1]))
+    tools = sorted(set(_split("tune")[0] + _split("dev")[0]))
+    places = sorted(set(_split("tune")[1] + _split("dev")[1]))
 
     def fill(template: str) -> tuple[str, list[Planted], list[str]]:
         planted: list[Planted] = []

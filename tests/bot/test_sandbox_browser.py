@@ -162,7 +162,7 @@ def test_chat_feedback_tune_and_rollback_in_the_browser(page: Any, sandbox: Any,
     assert "Tune cycle promoted" in _ephemeral(page, "Tune cycle").inner_text()
     notice = messages.locator("[data-testid=bot-message]").filter(has_text="v1 is live")
     notice.wait_for()
-    assert "Live adapter: v1 (held-out NLL" in _status(page)
+    assert "Live adapter: v1 (answers " in _status(page) and "held-out NLL" in _status(page)
     _shot(page, "03-promoted")
 
     # The next answer comes from v1.

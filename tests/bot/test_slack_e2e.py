@@ -326,7 +326,11 @@ def test_tune_run_promotes_then_rollback_is_admin_only(bot: BotHarness) -> None:
     assert "tunebot · v1" in blocks_text(reply)
 
     status = bot.send.command(ALICE, "status", bot.slack.response_url("st")).json()["text"]
-    assert "Live adapter:* v1 (held-out NLL" in status
+    # What a person understands first (team questions answered right), NLL as detail; never a NaN.
+    assert re.search(
+        r"Live adapter:\* v1 \(answers \d+ of \d+ held-out team questions right; held-out NLL", status
+    )
+    assert "nan" not in status.lower()
 
     denied = bot.send.command(ALICE, "rollback", bot.slack.response_url("rb0")).json()
     assert "only tunebot admins may run `/tune rollback`" in denied["text"]
@@ -352,7 +356,11 @@ def test_tune_run_promotes_then_rollback_is_admin_only(bot: BotHarness) -> None:
     time.sleep(1.0)  # two more polls: nothing is posted twice
     assert [n["text"].split()[0] for n in bot.workspace.messages[NOTICES]] == [":rocket:", ":rewind:"]
     promoted, rolled = (n["text"] for n in bot.workspace.messages[NOTICES])
-    assert promoted.startswith(":rocket: *v1* is live, replacing base. Held-out NLL ") and "vs" in promoted
+    assert re.match(
+        r":rocket: \*v1\* is live, replacing base\. It answers \d+ of \d+ held-out team questions right "
+        r"\(the base model: \d+\)\. Held-out NLL [\d.]+ vs [\d.]+ for the base model",
+        promoted,
+    ), promoted
     assert rolled == f":rewind: v1 was rolled back by {ADMIN}; now serving the base model."
     assert len(notices) == 2
 
