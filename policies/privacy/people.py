@@ -111,6 +111,12 @@ class PersonJudge:
             return Verdict(True, "a title or 'my name is'")
         if any(w in _email_names(span.doc.text) for w in words):
             return Verdict(True, "an email address in the message carries the name")
+        if span[0].text.islower() and span.start > 0 and cue not in ("strong", "personal"):
+            before = span.doc[span.start - 1]
+            if before.text.islower() and before.pos_ in ("NOUN", "ADJ", "DET"):
+                return Verdict(False, f"a lowercase word after {before.text!r}: part of a phrase, not a name")
+        if self.names.is_workspace_word(head):
+            return Verdict(False, f"{head!r} names one of the workspace's things (a channel, code, a service)")
         if self.names.known:
             if self._full_name(span) or (cue is not None and _with_initial(span)):
                 return Verdict(True, "not a member, but a first and last name")

@@ -145,14 +145,22 @@ def shipped_vocabulary() -> Vocabulary:
 
 
 _CODE_OR_LINK = re.compile(r"`([^`\n]+)`|https?://\S+|#([a-z0-9][a-z0-9_-]+)")
+# "the marlo service", "our kestrel cluster": a word in front of what only things are
+_THING = re.compile(
+    r"\b(?:the|our|a|an)\s+([A-Za-z][\w-]{2,})\s+(?:service|services|cluster|database|db|dashboard|api|app|"
+    r"job|queue|bucket|pipeline|repo|server|servers|sidecar|exporter|agent|plugin|connector|integration)\b",
+    re.IGNORECASE,
+)
 
 
 def workspace_words(texts: Iterable[str]) -> set[str]:
-    """Words a team writes inside code spans, links and #channel names: the names of its things."""
+    """Words a team writes inside code spans, links and #channel names, or in front of "service",
+    "cluster", "dashboard"...: the names of its things."""
     found: set[str] = set()
     for text in texts:
         for match in _CODE_OR_LINK.finditer(text):
             found.update(w for w in words_of(match.group(0)) if len(w) >= 3)
+        found.update(fold(m.group(1)) for m in _THING.finditer(text))
     return found
 
 
@@ -217,6 +225,10 @@ class WorkspaceNames:
 
     def is_member_name(self, word: str) -> bool:
         return word in self.given or word in self.family or word in self.handles
+
+    def is_workspace_word(self, word: str) -> bool:
+        """Named as a thing by the workspace itself: a channel, a code span, "the marlo service"."""
+        return word in self._extra or word in self.keep
 
     def is_vocabulary(self, word: str) -> bool:
         return word in self.vocabulary.words or word in self.keep

@@ -161,7 +161,7 @@ def run(work: Path, args: argparse.Namespace, ws: Workspace | None = None) -> di
     _tunebot(env, "dataset", "export", str(exported))
     adapter_dir = Path(adapter.get("path", work / "none"))
     adapter_bytes = sum(p.stat().st_size for p in adapter_dir.rglob("*") if p.is_file())
-    promoted = adapter.get("state") == "live" or decision.startswith("promoted")
+    promoted = decision.removeprefix("decision: ").startswith("promoted")
     adapter_accuracy = _accuracy(answers[: len(keys)], keys)
     base_accuracy = None if args.skip_base else _accuracy(base_answers[: len(keys)], keys)
     # What users see: the same questions asked in Slack, to the sandbox's real bot serving what the

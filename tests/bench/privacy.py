@@ -261,11 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _report_precision(with_list, args.show_leaks, args.show_check)
 
     no_list = tunebot_scrubber()
-    alone_out = no_list(pii + facts)
+    alone_out, alone_seconds = _timed(no_list, pii + facts, 1)
     alone_pii = score(pii, alone_out[: len(pii)])
-    _report(
-        "tunebot scrubber, no member list", alone_pii, score(facts, alone_out[len(pii) :]), seconds, len(out)
-    )
+    alone_facts = score(facts, alone_out[len(pii) :])
+    _report("tunebot scrubber, no member list", alone_pii, alone_facts, alone_seconds, len(alone_out))
     for entity, fragment, text in alone_pii.leaks[: args.show_leaks]:
         print(f"  LEAK {entity}: {fragment!r} in {text[:100]!r}")
     _report_precision(precision(no_list), args.show_leaks, args.show_check)

@@ -54,3 +54,20 @@ def test_the_family_draws_distinct_workspaces_that_teach_what_a_team_teaches(tmp
     assert any("wiki somewhere" in c for c in corrections)  # a wrong correction later overridden
     users = json.loads((tmp_path / "export" / "users.json").read_text())
     assert all(u.get("real_name") for u in users if not u.get("is_bot"))
+
+
+def test_a_family_workspace_imports_with_the_later_correction_as_the_target(
+    tmp_path: Path, tiny_model: str
+) -> None:
+    ws = workspace(1)
+    ws.write(tmp_path / "export")
+    env = {"TUNEBOT_DATA_DIR": str(tmp_path / "data"), "TUNEBOT_BASE_MODEL": tiny_model}
+    imported = tunebot("import", str(tmp_path / "export"), env=env)
+    assert imported.returncode == 0, imported.stderr
+    assert "5 member(s) known from users.json" in imported.stdout
+    out = tmp_path / "dataset.jsonl"
+    assert tunebot("dataset", "export", str(out), env=env).returncode == 0
+    targets = [json.loads(line)["messages"][-1]["content"] for line in out.read_text().splitlines()]
+    answers = {f.answer for f in ws.facts} | {WITHHELD}
+    assert targets and all(t in answers for t in targets), set(targets) - answers
+    assert ws.secret not in out.read_text() and "<PERSON" not in out.read_text()

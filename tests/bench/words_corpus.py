@@ -198,8 +198,6 @@ _MIXED_TEMPLATES = [
 ]
 
 
-
-
 def _split(part: str) -> tuple[list[str], list[str]]:
     names, _, first_place = _PARTS[part]
     cut = names.index(first_place)

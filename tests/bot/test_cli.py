@@ -195,3 +195,74 @@ def test_forget_a_user_from_the_cli(env: dict[str, str]) -> None:
     assert "Erased 6 exchange(s)" in result.stdout and "of U01JASPER" in result.stdout
     bad = tunebot("forget", "--user", "alice", env=env)
     assert bad.returncode == 2 and "expected a Slack user id" in bad.stderr
+
+
+def test_import_knows_people_from_users_json_and_keeps_the_teams_words(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """users.json makes "jasper" a person; "Victoria Metrics" and a word from a code span stay."""
+    export = tmp_path / "export"
+    (export / "general").mkdir(parents=True)
+    (export / "channels.json").write_text(json.dumps([{"id": "C0GEN", "name": "general"}]))
+    users = [
+        {"id": "UBOT", "name": "tunebot", "is_bot": True},
+        {"id": "U0JAS", "name": "jasper.o", "real_name": "Jasper Ortiz", "profile": {"first_name": "Jasper"}},
+        {
+            "id": "U0VIC",
+            "name": "victoria",
+            "profile": {"real_name": "Victoria Lee", "display_name": "Vicky"},
+        },
+    ]
+    (export / "users.json").write_text(json.dumps(users))
+    thread = [
+        {
+            "type": "message",
+            "user": "U0VIC",
+            "ts": "100.000100",
+            "text": "<@UBOT> should I ask jasper whether Victoria Metrics or Kestrel is down?",
+        },
+        {
+            "type": "message",
+            "user": "UBOT",
+            "ts": "105.000200",
+            "thread_ts": "100.000100",
+            "text": "No idea.",
+        },
+        {
+            "type": "message",
+            "user": "U0JAS",
+            "ts": "160.000300",
+            "thread_ts": "100.000100",
+            "text": "correction: Kestrel is fine, run `kestrel status`; ask Vicky about Victoria Metrics.",
+        },
+    ]
+    (export / "general" / "2026-01-01.json").write_text(json.dumps(thread))
+    imported = tunebot("import", str(export), env=env)
+    assert imported.returncode == 0, imported.stderr
+    assert "2 member(s) known from users.json" in imported.stdout
+    out = tmp_path / "dataset.jsonl"
+    assert tunebot("dataset", "export", str(out), env=env).returncode == 0
+    [row] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert (
+        row["messages"][-2]["content"]
+        == "should I ask <PERSON_1> whether Victoria Metrics or Kestrel is down?"
+    )
+    assert row["messages"][-1]["content"] == (
+        "Kestrel is fine, run `kestrel status`; ask <PERSON_2> about Victoria Metrics."
+    )
+
+
+def test_scrub_explains_and_takes_a_member_list(env: dict[str, str], tmp_path: Path) -> None:
+    users = tmp_path / "users.json"
+    users.write_text(json.dumps([{"id": "U0JAS", "name": "jasper.o", "real_name": "Jasper Ortiz"}]))
+    line = json.dumps({"text": "ask jasper about the Envoy sidecar"})
+    plain = tunebot("scrub", "--explain", env=env, stdin=line + "\n")
+    with_users = tunebot("scrub", "--explain", "--users", str(users), env=env, stdin=line + "\n")
+    assert with_users.returncode == 0, with_users.stderr
+    record = json.loads(with_users.stdout)
+    assert record["text"] == "ask <PERSON_1> about the Envoy sidecar"
+    [finding] = [f for f in record["findings"] if f["replaced"]]
+    assert finding["recognizer"] == "tunebot_workspace_members" and "workspace member" in finding["reason"]
+    assert json.loads(plain.stdout)["text"] == "ask <PERSON_1> about the Envoy sidecar"  # a cue, no list
+    bad = tunebot("scrub", "--users", str(tmp_path / "missing.json"), env=env, stdin=line)
+    assert bad.returncode == 2 and "does not exist" in bad.stderr

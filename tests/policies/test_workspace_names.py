@@ -90,7 +90,9 @@ def test_a_word_no_member_has_needs_strong_evidence(no_jasper: Scrubber) -> None
     assert no_jasper.scrub("hi, my name is Halil") == "hi, my name is <PERSON_1>"
     assert no_jasper.scrub("Dana Whitfield emailed us") == "<PERSON_1> emailed us"
     assert no_jasper.scrub("who is Thandiwe?") == "who is <PERSON_1>?"
-    assert no_jasper.scrub("Okonkwo (okonkwo@acme.io) will join") == "<PERSON_1> (<EMAIL_ADDRESS_1>) will join"
+    assert (
+        no_jasper.scrub("Okonkwo (okonkwo@acme.io) will join") == "<PERSON_1> (<EMAIL_ADDRESS_1>) will join"
+    )
 
 
 def test_explain_says_what_found_each_value_and_why(members: Scrubber) -> None:
