@@ -105,10 +105,12 @@ def import_(ctx: click.Context, path: Path, bot_user: tuple[str, ...], progress:
     """Import a Slack workspace export (zip or folder) as scrubbed exchanges and feedback."""
     from bot.services.chat import ExchangeRecorder
     from bot.services.feedback import FeedbackService
+    from bot.services.words import WordsService
     from bot.slack_import import ExportError, import_export
 
     runtime = _runtime(ctx)
     click.echo(f"importing {path} …")
+    WordsService(runtime.db, runtime.scrubber.workspace).refresh()  # /tune words keep|scrub apply here too
     out = CliProgress(progress)
     try:
         report = import_export(

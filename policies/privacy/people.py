@@ -116,7 +116,7 @@ class PersonJudge:
             if before.text.islower() and before.pos_ in ("NOUN", "ADJ", "DET"):
                 return Verdict(False, f"a lowercase word after {before.text!r}: part of a phrase, not a name")
         if self.names.is_workspace_word(head):
-            return Verdict(False, f"{head!r} names one of the workspace's things (a channel, code, a service)")
+            return Verdict(False, f"{head!r} names one of the workspace's things (channel, code, service)")
         if self.names.known:
             if self._full_name(span) or (cue is not None and _with_initial(span)):
                 return Verdict(True, "not a member, but a first and last name")

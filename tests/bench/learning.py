@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -241,28 +242,45 @@ def family_table(results: list[dict[str, Any]]) -> str:
     def pct(value: float | None) -> str:
         return "–" if value is None else f"{value:.0%}"
 
+    def live(r: dict[str, Any]) -> float | None:
+        if "served_by" in r:  # asked in Slack
+            return r.get("live_accuracy")
+        # Lines written before the Slack step: the bot serves the candidate if it was promoted.
+        return r.get("adapter_accuracy") if _promoted(r) else r.get("base_accuracy")
+
     lines = [
-        "| seed | facts | examples | base | candidate | live after the cycle | guard | decision | cycle s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| seed | facts | train / held-out examples | base | candidate | live after the cycle | guard "
+        "| kept epoch | decision | cycle s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         guard = "–" if r.get("guard") is None else f"{r['guard']:+.3f}"
-        decision = r["decision"].split(":")[0]
+        sizes = re.search(r"(\d+) training and (\d+) held-out", str(r.get("examples", "")))
+        checkpoint = (r.get("adapter_metrics") or {}).get("checkpoint") or {}
+        kept = f"{checkpoint['kept']} of {checkpoint['of']}" if checkpoint else "–"
+        decision = r["decision"].removeprefix("decision: ").split(":")[0]
+        mark = "" if "served_by" in r else "*"
         lines.append(
-            f"| {r['seed']} | {r['facts']} | {r.get('examples', '')} | {pct(r.get('base_accuracy'))} | "
-            f"{pct(r.get('adapter_accuracy'))} | {pct(r.get('live_accuracy'))} | {guard} | {decision} | "
-            f"{r['cycle_seconds']:.0f} |"
+            f"| {r['seed']} | {r['facts']} | {'/'.join(sizes.groups()) if sizes else ''} | "
+            f"{pct(r.get('base_accuracy'))} | {pct(r.get('adapter_accuracy'))} | {pct(live(r))}{mark} | "
+            f"{guard} | {kept} | {decision} | {r['cycle_seconds']:.0f} |"
         )
-    live = [r["live_accuracy"] for r in results if r.get("live_accuracy") is not None]
-    if live:
+    shown = [v for r in results if (v := live(r)) is not None]
+    if shown:
         worst_candidate = pct(min(r["adapter_accuracy"] or 0 for r in results))
+        promoted = sum(_promoted(r) for r in results)
+        best_base = pct(max(r.get("base_accuracy") or 0 for r in results))
         lines.append(
-            f"| **worst** | | | | {worst_candidate} | **{pct(min(live))}** "
-            f"| | {sum(r.get('promoted', False) for r in results)}/{len(results)} promoted | "
+            f"| **worst** | | | {best_base} | {worst_candidate} | "
+            f"**{pct(min(shown))}** | | | {promoted}/{len(results)} promoted | "
             f"{max(r['cycle_seconds'] for r in results):.0f} |"
         )
-        lines.append(f"| **mean** | | | | | {pct(sum(live) / len(live))} | | | |")
+        lines.append(f"| **mean** | | | | | {pct(sum(shown) / len(shown))} | | | | |")
     return "\n".join(lines)
+
+
+def _promoted(r: dict[str, Any]) -> bool:
+    return str(r.get("decision", "")).removeprefix("decision: ").startswith("promoted")
 
 
 def _seeds(spec: str) -> list[int]:
@@ -284,7 +302,11 @@ def main() -> None:
     parser.add_argument("--skip-base", action="store_true", help="do not ask the base model (saves time)")
     parser.add_argument("--out", type=Path, help="append the result as one JSON line to this file")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
-    parser.add_argument("--table", type=Path, help="print the methods table of a results file and exit")
+    parser.add_argument(
+        "--table",
+        type=Path,
+        help="print the table of a results file (--out lines) and exit: methods or family",
+    )
     parser.add_argument(
         "--seeds",
         help="workspaces of the family: tune, check, or seeds such as 1,2,3 (default: the original)",
@@ -293,7 +315,8 @@ def main() -> None:
     parser.add_argument("--max-facts", type=int, help="skip family workspaces with more facts (CPU runs)")
     args = parser.parse_args()
     if args.table:
-        print(table(args.table))
+        rows = [json.loads(line) for line in args.table.read_text().splitlines() if line.strip()]
+        print(family_table(rows) if rows and "seed" in rows[0] else table(args.table))
         return
     if args.seeds:
         results = []

@@ -237,6 +237,16 @@ def test_import_knows_people_from_users_json_and_keeps_the_teams_words(
         },
     ]
     (export / "general" / "2026-01-01.json").write_text(json.dumps(thread))
+    from storage import Database
+    from storage.scrub_words import set_word
+
+    database = Database(f"sqlite:///{tmp_path / 'data' / 'tunebot.db'}")
+    database.upgrade()
+    with database.session() as session:  # as an admin's /tune words scrub would
+        set_word(session, "quokka", "scrub", actor="slack:U0ADMIN")
+    database.dispose()
+    thread[0]["text"] += " Quokka too?"
+    (export / "general" / "2026-01-01.json").write_text(json.dumps(thread))
     imported = tunebot("import", str(export), env=env)
     assert imported.returncode == 0, imported.stderr
     assert "2 member(s) known from users.json" in imported.stdout
@@ -245,7 +255,7 @@ def test_import_knows_people_from_users_json_and_keeps_the_teams_words(
     [row] = [json.loads(line) for line in out.read_text().splitlines()]
     assert (
         row["messages"][-2]["content"]
-        == "should I ask <PERSON_1> whether Victoria Metrics or Kestrel is down?"
+        == "should I ask <PERSON_1> whether Victoria Metrics or Kestrel is down? <DENY_LIST_1> too?"
     )
     assert row["messages"][-1]["content"] == (
         "Kestrel is fine, run `kestrel status`; ask <PERSON_2> about Victoria Metrics."
