@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterator
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from policies.privacy.workspace import Member, WorkspaceNames, words_of
 
@@ -37,11 +37,17 @@ class WorkspaceDirectory:
                 exc.response.get("error"),
             )
             return False
+        except (SlackClientError, OSError) as exc:  # Slack unreachable: try again at the next refresh
+            log.warning("could not reach Slack for the member list (%s); names are judged without it", exc)
+            return False
         self.names.set_members(members)
         try:
             channels = [c.get("name", "") for c in self._pages("conversations_list", "channels")]
         except SlackApiError as exc:
             log.info("channel names not read (conversations.list: %s)", exc.response.get("error"))
+            channels = []
+        except (SlackClientError, OSError) as exc:
+            log.info("channel names not read (%s)", exc)
             channels = []
         parts = {w for c in channels for w in words_of(c) if len(w) >= 3}  # heron-mobile: heron, mobile
         self.names.add_vocabulary(w for w in parts if not self.names.is_member_name(w))

@@ -78,6 +78,9 @@ def test_a_directory_that_slack_refuses_keeps_the_scrubber_working() -> None:
         assert not names.known
     finally:
         slack.stop()
+    # Slack unreachable (nothing listens there any more): logged, and the bot carries on.
+    gone = WebClient(token="xoxb-test", base_url=slack.url, timeout=2)
+    assert not WorkspaceDirectory(gone, WorkspaceNames()).refresh()
 
 
 def test_live_messages_are_scrubbed_with_the_member_list(team_bot: BotHarness) -> None:
