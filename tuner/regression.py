@@ -48,22 +48,29 @@ def regression_scores(
     `base_only()` is a context yielding the base model: `model` itself with its adapter disabled, or
     a separate copy (bitfit, full).
     """
-    chats = [chat_messages([{"role": "user", "content": prompt}]) for prompt in prompts]
     with base_only() as base:
-        answers = generate_replies(base, tokenizer, chats, max_new_tokens)
-        rows = [
-            {"prompt": chat, "completion": [{"role": "assistant", "content": answer}]}
-            for chat, answer in zip(chats, answers, strict=True)
-            if answer
-        ]
-        base_scores = heldout_nll(base, tokenizer, rows, max_length)
+        rows, base_nll = base_answers(base, tokenizer, prompts, max_length, max_new_tokens)
     candidate = heldout_nll(model, tokenizer, rows, max_length)
     return {
         "prompts": len(rows),
-        "base_nll": base_scores["heldout_nll"],
+        "base_nll": base_nll,
         "candidate_nll": candidate["heldout_nll"],
-        "increase": candidate["heldout_nll"] - base_scores["heldout_nll"],
+        "increase": candidate["heldout_nll"] - base_nll,
     }
+
+
+def base_answers(
+    base: Any, tokenizer: Any, prompts: list[str], max_length: int, max_new_tokens: int
+) -> tuple[list[dict], float]:
+    """The base model's greedy answers to `prompts` as scoring rows, and its own NLL of them."""
+    chats = [chat_messages([{"role": "user", "content": prompt}]) for prompt in prompts]
+    answers = generate_replies(base, tokenizer, chats, max_new_tokens)
+    rows = [
+        {"prompt": chat, "completion": [{"role": "assistant", "content": answer}]}
+        for chat, answer in zip(chats, answers, strict=True)
+        if answer
+    ]
+    return rows, heldout_nll(base, tokenizer, rows, max_length)["heldout_nll"]
 
 
 def guard_increases(
@@ -75,15 +82,10 @@ def guard_increases(
 
     epochs = sorted(checkpoints, reverse=True)
     model = PeftModel.from_pretrained(load_base(), checkpoints[epochs[0]], adapter_name=f"epoch-{epochs[0]}")
-    chats = [chat_messages([{"role": "user", "content": prompt}]) for prompt in job.general_prompts]
     with model.disable_adapter():
-        answers = generate_replies(model, tokenizer, chats, job.eval_max_new_tokens)
-        rows = [
-            {"prompt": chat, "completion": [{"role": "assistant", "content": answer}]}
-            for chat, answer in zip(chats, answers, strict=True)
-            if answer
-        ]
-        base = heldout_nll(model, tokenizer, rows, job.max_length)["heldout_nll"]
+        rows, base = base_answers(
+            model, tokenizer, job.general_prompts, job.max_length, job.eval_max_new_tokens
+        )
     increases = {}
     for epoch in epochs:
         name = f"epoch-{epoch}"

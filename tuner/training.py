@@ -9,6 +9,7 @@ import gc
 import json
 import math
 import resource
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -389,16 +390,9 @@ def select_checkpoint(
 ) -> dict[str, Any]:
     """Keep the latest epoch's weights whose regression guard holds (or the last, if none does: the
     gate refuses it). Chosen on the general prompts alone: the held-out examples stay unseen."""
-    import shutil
-
     from tuner.regression import guard_increases
 
-    increases = guard_increases(
-        tokenizer,
-        job,
-        checkpoints,
-        load_base,
-    )
+    increases = guard_increases(tokenizer, job, checkpoints, load_base)
     limit = job.guard_limit if job.guard_limit is not None else math.inf
     last = max(checkpoints)
     passing = [e for e in sorted(checkpoints) if math.isfinite(increases[e]) and increases[e] <= limit]

@@ -84,14 +84,9 @@ class ChatService:
         """The model's answer as people may see it: an adapter trained on scrubbed text can say
         `<PERSON_1>` or `<PASSWORD_1>`; names become words and a secret's answer is withheld."""
 
-        def show(text: str) -> None:
-            if on_text is not None:
-                on_text(for_people(text, streaming=True).text)
-
+        show = None if on_text is None else lambda text: on_text(for_people(text, streaming=True).text)
         with self.metrics.answer_seconds.time():
-            answer = self.model.generate(
-                [{"role": t.role, "content": t.text} for t in turns], on_text=show if on_text else None
-            )
+            answer = self.model.generate([{"role": t.role, "content": t.text} for t in turns], on_text=show)
         self.metrics.answers.labels(answer.adapter_version).inc()
         shown = for_people(answer.text)
         if shown.replaced:

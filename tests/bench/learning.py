@@ -41,30 +41,30 @@ from tests.bench.learning_family import CHECK_SEEDS, TUNE_SEEDS, Fact, Workspace
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _tunebot(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def _python(
+    env: dict[str, str], module: str, *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
+        [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         env={**os.environ, **env},
         cwd=REPO,
     )
     if check and done.returncode != 0:
-        sys.exit(f"tunebot {args[0]} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        sys.exit(
+            f"{module} {args[0] if args else ''} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+        )
     return done
 
 
+def _tunebot(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return _python(env, "bot.cli", *args, check=check)
+
+
 def _ask_slack(env: dict[str, str], questions: list[str]) -> list[dict[str, Any]]:
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.bench.ask_slack", *questions],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        cwd=REPO,
-    )
-    if done.returncode != 0:
-        sys.exit(f"asking through Slack failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    out = _python(env, "tests.bench.ask_slack", *questions).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
 def _ask(env: dict[str, str], adapter: str, questions: list[str]) -> list[str]:

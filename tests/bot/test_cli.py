@@ -134,14 +134,15 @@ def test_bad_policy_file_stops_with_path_and_field(env: dict[str, str], tmp_path
     assert env["TUNEBOT_POLICY_FILE"] in result.stderr and "privacy.entitites: unknown field" in result.stderr
 
 
-def test_import_counts_approvals_of_a_correction(env: dict[str, str], tmp_path: Path) -> None:
-    """A :+1: on a `correction:` reply in the export backs that correction (min_approvals: 2)."""
-    export = tmp_path / "export"
-    (export / "general").mkdir(parents=True)
-    (export / "channels.json").write_text(json.dumps([{"id": "C0GEN", "name": "general"}]))
-    (export / "users.json").write_text(json.dumps([{"id": "UBOT", "name": "tunebot", "is_bot": True}]))
+def _thread_export(folder: Path, users: list[dict], question: str, user: str, correction: str) -> list[dict]:
+    """An export of one #general thread: a question to the bot, its answer "No idea.", a correction."""
+    (folder / "general").mkdir(parents=True)
+    (folder / "channels.json").write_text(json.dumps([{"id": "C0GEN", "name": "general"}]))
+    (folder / "users.json").write_text(
+        json.dumps([{"id": "UBOT", "name": "tunebot", "is_bot": True}, *users])
+    )
     thread = [
-        {"type": "message", "user": "U0ANN", "ts": "100.000100", "text": "<@UBOT> which port is billing on?"},
+        {"type": "message", "user": user, "ts": "100.000100", "text": f"<@UBOT> {question}"},
         {
             "type": "message",
             "user": "UBOT",
@@ -154,10 +155,20 @@ def test_import_counts_approvals_of_a_correction(env: dict[str, str], tmp_path: 
             "user": "U0BEN",
             "ts": "160.000300",
             "thread_ts": "100.000100",
-            "text": "correction: Billing listens on port 7781.",
-            "reactions": [{"name": "+1", "users": ["U0BEN", "U0CAT"], "count": 2}],
+            "text": correction,
         },
     ]
+    (folder / "general" / "2026-01-01.json").write_text(json.dumps(thread))
+    return thread
+
+
+def test_import_counts_approvals_of_a_correction(env: dict[str, str], tmp_path: Path) -> None:
+    """A :+1: on a `correction:` reply in the export backs that correction (min_approvals: 2)."""
+    export = tmp_path / "export"
+    thread = _thread_export(
+        export, [], "which port is billing on?", "U0ANN", "correction: Billing listens on port 7781."
+    )
+    thread[2]["reactions"] = [{"name": "+1", "users": ["U0BEN", "U0CAT"], "count": 2}]
     (export / "general" / "2026-01-01.json").write_text(json.dumps(thread))
     Path(env["TUNEBOT_POLICY_FILE"]).write_text("feedback:\n  min_approvals: 2\n")
     imported = tunebot("import", str(export), env=env)
@@ -202,10 +213,7 @@ def test_import_knows_people_from_users_json_and_keeps_the_teams_words(
 ) -> None:
     """users.json makes "jasper" a person; "Victoria Metrics" and a word from a code span stay."""
     export = tmp_path / "export"
-    (export / "general").mkdir(parents=True)
-    (export / "channels.json").write_text(json.dumps([{"id": "C0GEN", "name": "general"}]))
     users = [
-        {"id": "UBOT", "name": "tunebot", "is_bot": True},
         {"id": "U0JAS", "name": "jasper.o", "real_name": "Jasper Ortiz", "profile": {"first_name": "Jasper"}},
         {
             "id": "U0VIC",
@@ -213,30 +221,13 @@ def test_import_knows_people_from_users_json_and_keeps_the_teams_words(
             "profile": {"real_name": "Victoria Lee", "display_name": "Vicky"},
         },
     ]
-    (export / "users.json").write_text(json.dumps(users))
-    thread = [
-        {
-            "type": "message",
-            "user": "U0VIC",
-            "ts": "100.000100",
-            "text": "<@UBOT> should I ask jasper whether Victoria Metrics or Kestrel is down?",
-        },
-        {
-            "type": "message",
-            "user": "UBOT",
-            "ts": "105.000200",
-            "thread_ts": "100.000100",
-            "text": "No idea.",
-        },
-        {
-            "type": "message",
-            "user": "U0JAS",
-            "ts": "160.000300",
-            "thread_ts": "100.000100",
-            "text": "correction: Kestrel is fine, run `kestrel status`; ask Vicky about Victoria Metrics.",
-        },
-    ]
-    (export / "general" / "2026-01-01.json").write_text(json.dumps(thread))
+    thread = _thread_export(
+        export,
+        users,
+        "should I ask jasper whether Victoria Metrics or Kestrel is down?",
+        "U0VIC",
+        "correction: Kestrel is fine, run `kestrel status`; ask Vicky about Victoria Metrics.",
+    )
     from storage import Database
     from storage.scrub_words import set_word
 
