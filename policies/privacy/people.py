@@ -24,12 +24,12 @@ from policies.privacy.names import CUES_AFTER, CUES_BEFORE, STRONG_AFTER, STRONG
 from policies.privacy.workspace import WorkspaceNames
 
 TITLES = frozenset("mr mrs ms miss mx dr prof sir madam".split())
-# After a name, words only a person does ("Okonkwo confirmed"); the weaker cues (and, is, will, ","
-# ...) follow tools as often as people.
+# After a name, words only a person does ("Okonkwo confirmed"); the weaker cues (and, is, will, ",",
+# owns, needs, joined ...) follow tools as often as people ("Aerospike owns the retries").
 PERSONAL_AFTER = STRONG_AFTER | frozenset(
-    "confirmed approved reviewed owns thinks asked agreed suggested joined left replied answered "
-    "knows wants needs".split()
+    "confirmed approved reviewed thinks asked agreed suggested replied".split()
 )
+WEAK_AFTER = frozenset("owns needs wants knows joined left answered".split())
 # Around a tool's name ("the Julia dashboard", "upgrade Aurora 5.5", "migrated to Crystal").
 THING_BEFORE = frozenset(
     "the our their your via through behind into using use restart upgrade deploy bump install run runs "
@@ -121,7 +121,9 @@ class PersonJudge:
             if self._full_name(span) or (cue is not None and _with_initial(span)):
                 return Verdict(True, "not a member, but a first and last name")
             # "pairing with jacob", "for david" (lowercase: not how a tool or a city is written), or
-            # "with Agatha" where no tool or place would be
+            # "with Agatha", a first name that is no word and no known name, where no tool or place
+            # would be. A capitalized first name that is also a word ("Rush is the fallback") or a
+            # known name is as often a tool: with the member list known, a weak cue is no evidence.
             if (
                 cue == "weak"
                 and head in self.first_names
@@ -129,7 +131,10 @@ class PersonJudge:
             ):
                 lowercase = span[0].text.islower()  # "the rota is": a determiner says a thing
                 if lowercase or not (
-                    self.names.is_vocabulary(head) or _thing_context(span, THING_BEFORE_KNOWN, self.names)
+                    head in self.ambiguous
+                    or self.names.is_vocabulary(head)
+                    or _thing_context(span, THING_BEFORE_KNOWN, self.names)
+                    or (len(words) >= 2 and words[-1] in PRODUCT_WORDS)
                 ):
                     return Verdict(True, "not a member, but a first name with a cue: " + _cue_words(span))
             return Verdict(False, "no member has this name and nothing says it is a person")
@@ -174,13 +179,21 @@ class PersonJudge:
         return Verdict(True, "a workspace member's name (capitalized, no other reading)")
 
     def _known_phrase(self, span: Span) -> str | None:
-        """A vocabulary phrase the span starts: "Victoria Metrics", "Phoenix Framework" (but in
-        "Joana Casa Grande" the place starts after the name)."""
+        """A vocabulary phrase the span starts ("Victoria Metrics", "Phoenix Framework"; but in
+        "Joana Casa Grande" the place starts after the name), or one of several words that starts
+        up to two words before it and covers it ("San Diego" for "Diego")."""
         doc = span.doc
-        tokens = [t for t in doc[span.start : min(len(doc), span.end + 3)] if t.is_alpha]
-        words = [fold(t.text) for t in tokens]
-        length = self.names.vocabulary.phrase_at(words, 0) if words else 0
-        return " ".join(t.text for t in tokens[:length]) if length else None
+        for start in range(span.start, max(-1, span.start - 3), -1):
+            tokens = list(doc[start : min(len(doc), span.end + 3)])
+            if not tokens or not all(t.is_alpha for t in tokens[: span.start - start + 1]):
+                break
+            words = [fold(t.text) for t in tokens if t.is_alpha]
+            length = self.names.vocabulary.phrase_at(words, 0) if words else 0
+            if start == span.start and length:
+                return " ".join(t.text for t in [t for t in tokens if t.is_alpha][:length])
+            if start < span.start and length >= span.end - start and tokens[0].text[:1].isupper():
+                return doc[start : start + length].text
+        return None
 
     def _full_name(self, span: Span) -> bool:
         alpha = [t for t in span if t.is_alpha]
@@ -255,7 +268,7 @@ def _cue(span: Span) -> str | None:
         return "strong"
     if after in PERSONAL_AFTER:
         return "personal"
-    if before in CUES_BEFORE or after in CUES_AFTER or after == "'s":
+    if before in CUES_BEFORE or after in CUES_AFTER or after in WEAK_AFTER or after == "'s":
         return "weak"
     return None
 

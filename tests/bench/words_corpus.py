@@ -4,11 +4,13 @@ Every word of such a sentence must survive scrubbing: a tool's or a city's name 
 `<PERSON_1>` is a fact the bot can no longer learn. Many names share a word with a first name
 (Jasper, Hermes, Victoria, Phoenix, Mercury, Ruby, Julia, Hugo, Kendra, Luigi...).
 
-The corpus has three parts with disjoint names and templates: *tune* and *dev*, on which the
+The corpus has four parts with disjoint names and templates: *tune* and *dev*, on which the
 scrubber's rules were developed (dev was first meant to be the check part, but its misses were read
-while the rules changed, so it no longer is), and *check*, written after the rules were final and
-only reported. `mixed` puts real people's names (planted, from Faker) beside tool names from tune
-and dev: the people must go, the tools must stay.
+while the rules changed, so it no longer is); *dev2*, the check part until 2026-12-05 (reported at
+0.967 unchanged, then its misses were read and the rules changed again, so it is a dev part now);
+and *check*, written on 2026-12-05 before that change and only reported. `mixed` puts real people's
+names (planted, from Faker) beside tool names from tune and dev: the people must go, the tools must
+stay.
 
 The names were written by hand for this corpus, not drawn from the scrubber's vocabulary file, so
 the parts also measure names the vocabulary does not hold.
@@ -128,7 +130,7 @@ _DEV_TEMPLATES = [
 ]
 
 
-_CHECK_NAMES = """
+_DEV2_NAMES = """
 Mattermost Rocket.Chat Zulip Discourse Gitpod Codespaces Coder Devbox Tilt Skaffold Garden Okteto
 Telepresence Kustomize Jsonnet Cue Dhall Starlark Buck Pants Earthly Dagger Rush Bazelisk Meson Ninja
 CMake Conan vcpkg Cargo Rustup Clippy Tokio Actix Axum Rocket Warp Hyper Tonic Gin Echo Fiber Chi Beego
@@ -156,7 +158,7 @@ Patras Izmir Ankara Antalya Bursa Odessa Lviv Kharkiv Dnipro Aarhus Odense Malmo
 Tampere Turku Oulu Trondheim Stavanger Reykjavik
 """.split()
 
-_CHECK_TEMPLATES = [
+_DEV2_TEMPLATES = [
     "{tool} flagged {n2} issues in the last nightly run.",
     "Switching the {place} mirror from {tool} to {tool} saved {n2} minutes per build.",
     "We keep {tool} pinned at {version} until the {tool} plugin catches up.",
@@ -179,10 +181,75 @@ _CHECK_TEMPLATES = [
     "{tool} is the fallback when {tool} is unreachable.",
 ]
 
+
+_CHECK_NAMES = """
+SaltStack Rudder CFEngine Foreman Cobbler Katello Rancher K3s MicroK8s Minikube OpenShift Knative
+OpenFaaS Fission Dapr Kuma Waypoint Terragrunt Atlantis Spacelift Infracost Checkov tfsec Terrascan
+Semgrep CodeQL Gitleaks TruffleHog Grype Syft Cosign Sigstore Clair Anchore Sysdig Wazuh Suricata Zeek
+Snort osquery Kolide Jamf Intune Munki Scoop Winget Lansweeper Snipe-IT GLPI NetBox Nautobot phpIPAM
+Oxidized LibreNMS Observium Cacti PRTG SolarWinds Pyroscope Parca GlitchTip SigNoz Uptrace OpenObserve
+Quickwit Meilisearch Typesense Algolia Vespa Weaviate Qdrant Milvus Pinecone Chroma pgvector LanceDB
+OpenSearch Manticore Tantivy Starlette Litestar Quart Pelican Hexo VuePress VitePress SvelteKit Hono
+Elysia Koa Hapi Fastify AdonisJS Meteor LoopBack Directus Payload KeystoneJS Sanity Contentful
+Storyblok Prismic WordPress Drupal Joomla Magento PrestaShop Shopify WooCommerce BigCommerce Medusa
+Saleor Vendure Wagtail Kirby Element Matrix Synapse Jitsi BigBlueButton Webex Loom Calendly Linode
+Vultr Scaleway OVHcloud UpCloud Backblaze Wasabi Render Railway Fly.io Koyeb Dokku CapRover Coolify dbt
+Meltano Dataform Dataproc Dataflow Bigtable Spanner Firestore Memorystore Cloud_SQL Glue QuickSight
+SageMaker Bedrock Comprehend Rekognition Polly Textract Vertex_AI PyTorch TensorFlow Keras JAX Flax
+MLflow Kubeflow Metaflow ZenML Kedro DVC ClearML Ray Dask Modin Numba Cython Ollama vLLM LangChain
+LlamaIndex Haystack Hudson Iris Ada Miranda Sage
+Nicosia Limassol Valletta Luxembourg Monaco Andorra Vaduz Tromso Bergen Kiruna Umea Lulea Rovaniemi
+Tartu Kaunas Klaipeda Grodno Vitebsk Gomel Chernihiv Poltava Zaporizhzhia Mykolaiv Sumy Ternopil
+Uzhhorod Chernivtsi Constanta Brasov Sibiu Oradea Craiova Galati Ruse Burgas Pleven Sofia Ohrid Bitola
+Durres Shkoder Rijeka Zadar Dubrovnik Pula Osijek Maribor Koper Pecs Szeged Gyor Miskolc Olomouc Pilsen
+Liberec Zilina Presov Nitra Krakow Lublin Katowice Szczecin Bydgoszcz Torun Rzeszow Bialystok Kiel
+Lubeck Rostock Magdeburg Erfurt Jena Kassel Freiburg Heidelberg Mannheim Karlsruhe Augsburg Regensburg
+Wurzburg Bonn Aachen Dusseldorf Essen Dortmund Munster Bielefeld Linz Klagenfurt Winterthur Lugano
+Grenoble Montpellier Rennes Reims Dijon Avignon Rouen Ghent Leuven Liege Namur Maastricht Leiden Delft
+Haarlem Nijmegen Arnhem Tilburg Breda Cambridge Oxford York Bath Brighton Plymouth Exeter Norwich
+Nottingham Sheffield Newcastle Liverpool Aberdeen Dundee Inverness Swansea Limerick Waterford Kilkenny
+Sligo Tampa Orlando Jacksonville Asheville Knoxville Chattanooga Shreveport Baton_Rouge Little_Rock
+Des_Moines Lincoln Fargo Sioux_Falls Billings Bozeman Missoula Flagstaff Santa_Fe Tempe Scottsdale
+Provo Ogden Bend Olympia Bellingham Yakima Modesto Bakersfield Pasadena Irvine Berkeley Palo_Alto
+Sunnyvale Cupertino Redmond Bellevue Pune Ahmedabad Kolkata Jaipur Kochi Lucknow Nagpur Indore
+Chandigarh Coimbatore Mysore Da_Nang Haiphong Chiang_Mai Phuket Kuching Ipoh Johor_Bahru Medan
+Semarang Makassar Denpasar Yogyakarta Sendai Hiroshima Kobe Yokohama Okinawa Daegu Daejeon Gwangju
+Tianjin Nanjing Suzhou Qingdao Dalian Harbin Kunming Macau Hong_Kong Mombasa Kisumu Arusha Zanzibar
+Entebbe Bujumbura Goma Lubumbashi Douala Yaounde Libreville Brazzaville Lome Cotonou Ouagadougou Niamey
+Freetown Monrovia Conakry Durban Pretoria Cape_Town Bloemfontein Bulawayo Blantyre Lilongwe
+Antananarivo Port_Louis Bogota Barranquilla Lima Trujillo Santiago La_Paz Sucre Cochabamba
+Porto_Alegre Florianopolis Belo_Horizonte Brasilia Campinas Sao_Paulo Salvador Natal Oaxaca Veracruz
+Tijuana Chihuahua Queretaro Jackson Leon Santo_Domingo Nassau Bridgetown San_Salvador
+""".split()
+
+_CHECK_TEMPLATES = [
+    "heads up: {tool} maintenance window tonight, {place} traffic shifts to {place}",
+    "fwiw {tool} {version} fixed the memory leak we saw in {place}",
+    "can someone approve the {tool} access request for the {place} contractors?",
+    "{tool} vs {tool} for the new queue? leaning {tool}",
+    "PSA: rotate the {tool} keys before Friday, {tool} will reject old ones",
+    "postmortem draft for the {tool} outage is up, {n2} min of downtime in {place}",
+    "the {place} edge nodes still run {tool} {version}",
+    "we should move {tool} secrets into {tool}",
+    "{tool} ingest is lagging by {n2} minutes, {tool} looks healthy",
+    "is there a {tool} plugin for {tool} or do we write our own?",
+    "latency from {place} to {place} went up {n2}% after the {tool} change",
+    "reminder: the {tool} trial ends on the {n1}th, decide before then",
+    "{tool} keeps OOMing on the {place} workers, bumped memory to {n1}GB",
+    "set up {tool} alerts for the {place} region please",
+    "the {tool} migration is blocked on {tool} supporting v{n1} APIs",
+    "ok to deprecate {tool} once {tool} covers the {place} use case?",
+    "{tool} in {place} and {tool} in {place} disagree on the row counts",
+    "benchmarked {tool}: {n3} req/s on one core",
+    "quick q: does {tool} run on ARM in {place}?",
+    "{tool} + {tool} setup guide is in the wiki under platform",
+]
+
 _PARTS = {
     "tune": (_TUNE_NAMES, _TUNE_TEMPLATES, "Berlin"),
     "dev": (_DEV_NAMES, _DEV_TEMPLATES, "Montevideo"),
-    "check": (_CHECK_NAMES, _CHECK_TEMPLATES, "Hanoi"),
+    "dev2": (_DEV2_NAMES, _DEV2_TEMPLATES, "Hanoi"),
+    "check": (_CHECK_NAMES, _CHECK_TEMPLATES, "Nicosia"),
 }
 PARTS = tuple(_PARTS)
 

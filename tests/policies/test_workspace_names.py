@@ -95,6 +95,35 @@ def test_a_word_no_member_has_needs_strong_evidence(no_jasper: Scrubber) -> None
     )
 
 
+def test_weak_cues_beside_a_tool_are_no_evidence_of_a_person(no_jasper: Scrubber) -> None:
+    # what systems do too ("owns", "is", "and"): no person without a member or a stronger cue
+    assert no_jasper.scrub("Aerospike owns the retries now") == "Aerospike owns the retries now"
+    assert no_jasper.scrub("Rush is the fallback when Expo is unreachable") == (
+        "Rush is the fallback when Expo is unreachable"
+    )
+    assert no_jasper.scrub("Why does it time out when Jasper Reports is busy?") == (
+        "Why does it time out when Jasper Reports is busy?"
+    )
+    # a first name that is no word and no known name, introduced as people are
+    assert (
+        no_jasper.scrub("pairing with Nicole on the flaky test")
+        == "pairing with <PERSON_1> on the flaky test"
+    )
+    assert no_jasper.scrub("Okonkwo approved the change") == "<PERSON_1> approved the change"
+
+
+def test_a_members_name_inside_a_place_name_is_the_place(scrubber: Scrubber) -> None:
+    scrubber.workspace.set_members([Member(id="U09", real_name="Diego Alves")])
+    try:
+        assert (
+            scrubber.scrub("Move the cron to 02:00 San Diego time.")
+            == "Move the cron to 02:00 San Diego time."
+        )
+        assert scrubber.scrub("ask Diego about the cron") == "ask <PERSON_1> about the cron"
+    finally:
+        scrubber.workspace.set_members([])
+
+
 def test_explain_says_what_found_each_value_and_why(members: Scrubber) -> None:
     findings = {e.value: e for e in members.explain("ask jasper whether Grafana or Victoria Metrics")}
     assert findings["jasper"].replaced and "member" in findings["jasper"].reason
