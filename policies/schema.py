@@ -179,15 +179,15 @@ class TrainingPolicy(_Section):
     )
     select_checkpoint: bool = Field(
         default=True,
-        description="Save the adapter at the end of each epoch from a quarter of training on too, and "
+        description="Save the adapter at the end of every epoch too, and "
         "keep the latest one whose regression guard holds (chosen on the general prompts only, never on "
         "the held-out examples the gate scores). LoRA-type methods with the guard on.",
     )
-    replay_examples: int = Field(
-        default=8,
-        ge=0,
+    replay_examples: Annotated[int, Field(ge=0)] | Literal["auto"] = Field(
+        default="auto",
         description="General prompts answered by the base model before training and trained on with "
-        "the team's examples, against forgetting (0: none).",
+        "the team's examples, against forgetting: a number (0: none), or auto: half as many as the "
+        "training examples, at least 8 (as many as the prompts file holds).",
     )
     replay_prompts_file: str | None = Field(
         default=None, description="Replay prompts, one per line (null: the shipped replay_prompts.txt)."

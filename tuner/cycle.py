@@ -56,6 +56,7 @@ from storage.runs import (
 from tuner.dataset import build_snapshot
 from tuner.offline import OFFLINE
 from tuner.regression import SHIPPED_REPLAY, load_prompts
+from tuner.replay import replay_count
 from tuner.retention import apply_retention
 from tuner.split import heldout_keys
 from tuner.training import TrainingJob
@@ -170,7 +171,7 @@ class TuneCycle:
                     else []
                 )
                 replay = (
-                    load_prompts(policy.replay_prompts_file, SHIPPED_REPLAY)[: policy.replay_examples]
+                    load_prompts(policy.replay_prompts_file, SHIPPED_REPLAY)[: replay_count(policy, train_n)]
                     if policy.replay_examples
                     else []
                 )

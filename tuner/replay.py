@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -18,8 +19,20 @@ from tuner.chat_format import chat_messages
 from tuner.evaluation import generate_replies
 
 ANSWER_TOKENS = 64
+# `training.replay_examples: auto`: this share of the team's training examples, at least AUTO_MIN
+# (chosen on the learning family's tune seeds: docs/learning.md).
+AUTO_SHARE = 0.5
+AUTO_MIN = 8
 MIN_CHARS = 30  # shorter remains of a cut answer (e.g. "1.") teach nothing
 _SENTENCE_END = re.compile(r"(?s)^(.*[.!?)\]`])[^.!?)\]`]*$")
+
+
+def replay_count(policy: Any, train_examples: int) -> int:
+    """How many replay prompts a cycle trains on: the policy's number, or for `auto` a share of the
+    training examples (the prompts file may hold fewer: all of them, then)."""
+    if policy.replay_examples == "auto":
+        return max(AUTO_MIN, math.ceil(train_examples * AUTO_SHARE))
+    return int(policy.replay_examples)
 
 
 def replay_rows(load_base: Callable[[], tuple[Any, Any]], job: Any) -> list[dict[str, Any]]:

@@ -183,3 +183,18 @@ def test_replay_answers_are_the_base_models_own_and_cached(tmp_path: Path, tiny_
     # (The random tiny model's answers are empty, so they give no rows; the learning benchmark
     # shows SmolLM2's replayed answers.)
     assert all(row["completion"][0]["content"] for row in first)
+
+
+def test_replay_scales_with_the_training_examples() -> None:
+    from policies.schema import TrainingPolicy
+    from tuner.regression import SHIPPED_REPLAY, load_prompts
+    from tuner.replay import replay_count
+
+    auto = TrainingPolicy()
+    assert auto.replay_examples == "auto"
+    assert [replay_count(auto, n) for n in (5, 24, 58, 561)] == [8, 12, 29, 281]
+    assert replay_count(TrainingPolicy(replay_examples=3), 561) == 3
+    # the shipped file holds enough for a 128-example workspace; a larger one replays all of it
+    assert len(load_prompts(None, SHIPPED_REPLAY)) == 64
+    with pytest.raises(ValueError):
+        TrainingPolicy(replay_examples=-1)
