@@ -42,7 +42,9 @@ def _repeats(text: str) -> bool:
     return any(runs.count(run) >= 3 for run in set(runs))
 
 
-def study(seed: int, overrides: list[str], facts: int | None, out: Path | None, replay: int | None) -> None:
+def study(
+    seed: int, overrides: list[str], facts: int | None, out: Path | None, replay: int | None, work: Path
+) -> None:
     from peft import PeftModel
 
     from tuner.chat_format import chat_messages
@@ -53,7 +55,6 @@ def study(seed: int, overrides: list[str], facts: int | None, out: Path | None, 
     from tuner.training import TrainingJob, _load_base, train_once
 
     ws = workspace(seed, facts)
-    work = Path(tempfile.mkdtemp(prefix=f"guard-study-{seed}-"))
     ws.write(work / "export")
     _policy(
         work / "policy.yaml", None, ["training.max_steps=1", "training.select_checkpoint=false"], None, None
@@ -167,7 +168,8 @@ def main() -> None:
     parser.add_argument("--replay", type=int, help="replay prompts (the shipped file's first N)")
     args = parser.parse_args()
     for seed in _seeds(args.seeds):
-        study(seed, args.set, args.facts, args.out, args.replay)
+        with tempfile.TemporaryDirectory(prefix=f"guard-study-{seed}-") as work:
+            study(seed, args.set, args.facts, args.out, args.replay, Path(work))
 
 
 if __name__ == "__main__":
