@@ -187,7 +187,7 @@ class TrainingPolicy(_Section):
         default="auto",
         description="General prompts answered by the base model before training and trained on with "
         "the team's examples, against forgetting: a number (0: none), or auto: half as many as the "
-        "training examples, at least 8 (as many as the prompts file holds).",
+        "training examples, at least 8 (at most as many as the prompts file holds).",
     )
     replay_prompts_file: str | None = Field(
         default=None, description="Replay prompts, one per line (null: the shipped replay_prompts.txt)."

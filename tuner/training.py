@@ -346,11 +346,10 @@ def train_once(job: TrainingJob, rows: list[dict[str, Any]], emit: Emit) -> Trai
         and job.guard_limit is not None
         and method.weights == "peft"
     ):
-        first = 1  # every epoch: check seed 105 crossed the guard from epoch 2 (docs/learning.md)
+        # Every epoch, the first too: where the guard fails from epoch 2 on, an early adapter that
+        # holds it still beats the base model (saving and scoring one more costs little).
         scratch = Path(job.result_path).parent / "trainer"
-        trainer.add_callback(
-            _epoch_checkpoints(method.weights, scratch, first, math.ceil(epochs), checkpoints)
-        )
+        trainer.add_callback(_epoch_checkpoints(method.weights, scratch, math.ceil(epochs), checkpoints))
     if compiled:
         compile_decoder_layers(trainer.model)
     emit({"event": "phase", "phase": "train"})
@@ -370,14 +369,14 @@ def train_once(job: TrainingJob, rows: list[dict[str, Any]], emit: Emit) -> Trai
     )
 
 
-def _epoch_checkpoints(kind: str, scratch: Path, first: int, last: int, saved: dict[int, str]):  # type: ignore[no-untyped-def]
-    """Saves the weights at the end of epochs first..last-1 (the last one is the adapter itself)."""
+def _epoch_checkpoints(kind: str, scratch: Path, last: int, saved: dict[int, str]):  # type: ignore[no-untyped-def]
+    """Saves the weights at the end of epochs 1..last-1 (the last one is the adapter itself)."""
     from transformers import TrainerCallback
 
     class SaveEpochs(TrainerCallback):
         def on_epoch_end(self, args, state, control, model=None, **kwargs):  # type: ignore[no-untyped-def]
             epoch = round(state.epoch or 0)
-            if first <= epoch < last and model is not None:
+            if 1 <= epoch < last and model is not None:
                 folder = scratch / f"epoch-{epoch}"
                 save_weights(model, kind, folder)
                 saved[epoch] = str(folder)

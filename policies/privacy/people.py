@@ -183,16 +183,14 @@ class PersonJudge:
         "Joana Casa Grande" the place starts after the name), or one of several words that starts
         up to two words before it and covers it ("San Diego" for "Diego")."""
         doc = span.doc
-        for start in range(span.start, max(-1, span.start - 3), -1):
-            tokens = list(doc[start : min(len(doc), span.end + 3)])
-            if not tokens or not all(t.is_alpha for t in tokens[: span.start - start + 1]):
+        for start in range(span.start, max(0, span.start - 2) - 1, -1):
+            if not all(t.is_alpha for t in doc[start : span.start + 1]):
                 break
-            words = [fold(t.text) for t in tokens if t.is_alpha]
-            length = self.names.vocabulary.phrase_at(words, 0) if words else 0
-            if start == span.start and length:
-                return " ".join(t.text for t in [t for t in tokens if t.is_alpha][:length])
-            if start < span.start and length >= span.end - start and tokens[0].text[:1].isupper():
-                return doc[start : start + length].text
+            tokens = [t for t in doc[start : min(len(doc), span.end + 3)] if t.is_alpha]
+            length = self.names.vocabulary.phrase_at([fold(t.text) for t in tokens], 0)
+            covers = start == span.start or (length >= span.end - start and tokens[0].text[:1].isupper())
+            if length and covers:
+                return " ".join(t.text for t in tokens[:length])
         return None
 
     def _full_name(self, span: Span) -> bool:

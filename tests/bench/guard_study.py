@@ -5,7 +5,7 @@
 For each workspace of the learning family (tests/bench/learning_family.py; tune seeds only when a
 measure is being chosen), `tunebot import` and a one-step `tunebot tune --now` write the run's
 dataset snapshot and training job exactly as the cycle does; then the job trains here, with the
-policy's overrides, saving the adapter at every epoch from the second. Each epoch's adapter gets:
+policy's overrides, saving the adapter at every epoch. Each epoch's adapter gets:
 
 - `forward`: the guard as it was, the candidate's mean NLL of the base model's own answers to the
   general prompts, minus the base model's (it rises when the candidate would not say them);

@@ -134,8 +134,16 @@ def test_bad_policy_file_stops_with_path_and_field(env: dict[str, str], tmp_path
     assert env["TUNEBOT_POLICY_FILE"] in result.stderr and "privacy.entitites: unknown field" in result.stderr
 
 
-def _thread_export(folder: Path, users: list[dict], question: str, user: str, correction: str) -> list[dict]:
-    """An export of one #general thread: a question to the bot, its answer "No idea.", a correction."""
+def _thread_export(
+    folder: Path,
+    users: list[dict],
+    question: str,
+    user: str,
+    correction: str,
+    reactions: tuple[dict, ...] = (),
+) -> None:
+    """An export of one #general thread: a question to the bot, its answer "No idea.", a correction
+    (with `reactions`)."""
     (folder / "general").mkdir(parents=True)
     (folder / "channels.json").write_text(json.dumps([{"id": "C0GEN", "name": "general"}]))
     (folder / "users.json").write_text(
@@ -156,20 +164,23 @@ def _thread_export(folder: Path, users: list[dict], question: str, user: str, co
             "ts": "160.000300",
             "thread_ts": "100.000100",
             "text": correction,
+            **({"reactions": list(reactions)} if reactions else {}),
         },
     ]
     (folder / "general" / "2026-01-01.json").write_text(json.dumps(thread))
-    return thread
 
 
 def test_import_counts_approvals_of_a_correction(env: dict[str, str], tmp_path: Path) -> None:
     """A :+1: on a `correction:` reply in the export backs that correction (min_approvals: 2)."""
     export = tmp_path / "export"
-    thread = _thread_export(
-        export, [], "which port is billing on?", "U0ANN", "correction: Billing listens on port 7781."
+    _thread_export(
+        export,
+        [],
+        "which port is billing on?",
+        "U0ANN",
+        "correction: Billing listens on port 7781.",
+        ({"name": "+1", "users": ["U0BEN", "U0CAT"], "count": 2},),
     )
-    thread[2]["reactions"] = [{"name": "+1", "users": ["U0BEN", "U0CAT"], "count": 2}]
-    (export / "general" / "2026-01-01.json").write_text(json.dumps(thread))
     Path(env["TUNEBOT_POLICY_FILE"]).write_text("feedback:\n  min_approvals: 2\n")
     imported = tunebot("import", str(export), env=env)
     assert imported.returncode == 0, imported.stderr
@@ -221,10 +232,10 @@ def test_import_knows_people_from_users_json_and_keeps_the_teams_words(
             "profile": {"real_name": "Victoria Lee", "display_name": "Vicky"},
         },
     ]
-    thread = _thread_export(
+    _thread_export(
         export,
         users,
-        "should I ask jasper whether Victoria Metrics or Kestrel is down?",
+        "should I ask jasper whether Victoria Metrics or Kestrel is down? Quokka too?",
         "U0VIC",
         "correction: Kestrel is fine, run `kestrel status`; ask Vicky about Victoria Metrics.",
     )
@@ -236,8 +247,6 @@ def test_import_knows_people_from_users_json_and_keeps_the_teams_words(
     with database.session() as session:  # as an admin's /tune words scrub would
         set_word(session, "quokka", "scrub", actor="slack:U0ADMIN")
     database.dispose()
-    thread[0]["text"] += " Quokka too?"
-    (export / "general" / "2026-01-01.json").write_text(json.dumps(thread))
     imported = tunebot("import", str(export), env=env)
     assert imported.returncode == 0, imported.stderr
     assert "2 member(s) known from users.json" in imported.stdout
