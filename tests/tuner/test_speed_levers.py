@@ -33,12 +33,12 @@ def _train(tmp: Path, base: str, compiled: bool) -> tuple[list[float], int, dict
     return losses, layers[0], weights
 
 
-def test_compiled_decoder_layers_train_like_eager_layers(
-    tmp_path: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(torch._dynamo.config, "suppress_errors", False)  # a failed compile fails here
-    eager, _, eager_weights = _train(tmp_path, tiny_model, compiled=False)
-    compiled, layers, compiled_weights = _train(tmp_path, tiny_model, compiled=True)
+def test_compiled_decoder_layers_train_like_eager_layers(tmp_path: Path, tiny_model: str) -> None:
+    # A failed compile fails here. (config.patch, not monkeypatch: pytest's undo deletes the
+    # attribute from torch's config module, and every later compile in the process then fails.)
+    with torch._dynamo.config.patch(suppress_errors=False):
+        eager, _, eager_weights = _train(tmp_path, tiny_model, compiled=False)
+        compiled, layers, compiled_weights = _train(tmp_path, tiny_model, compiled=True)
     assert layers == 2  # the tiny model's decoder layers
     # Six steps of different lengths (padding-free rows) and both layers share the dynamic graphs
     # (2 with torch 2.13), not one per step or layer; none broke.

@@ -303,8 +303,12 @@ function openThread(channel, ts) {
 async function send(textarea, threadTs) {
   const text = textarea.value.trim();
   if (!text) return;
-  textarea.value = "";
+  // Typed before the first state arrived: there is no conversation to post to yet, so wait for it
+  // (the text stays in the box until then).
+  if (!threadTs && !view.channel) await poll();
   const channel = threadTs ? thread.channel : view.channel;
+  if (!channel) return;
+  textarea.value = "";
   const result = await api("/ui/message", { channel, text, thread_ts: threadTs || null });
   // Your question's answer arrives in its thread: open it, as you would in Slack.
   if (result.ok && result.ts && !threadTs) openThread(channel, result.ts);
