@@ -30,6 +30,8 @@ PERSONAL_AFTER = STRONG_AFTER | frozenset(
     "confirmed approved reviewed thinks asked agreed suggested replied".split()
 )
 WEAK_AFTER = frozenset("owns needs wants knows joined left answered".split())
+# What a dashboard or a check reports as well as a person ("Munin said the disk is full").
+REPORTING = frozenset("said says".split())
 # Around a tool's name ("the Julia dashboard", "upgrade Aurora 5.5", "migrated to Crystal").
 THING_BEFORE = frozenset(
     "the our their your via through behind into using use restart upgrade deploy bump install run runs "
@@ -105,6 +107,8 @@ class PersonJudge:
         if self.names.is_vocabulary(head) and head not in self.first_names and not full_name_cued:
             return Verdict(False, f"{head!r} is a known name of software or a place")
         personal = cue in ("strong", "personal")
+        if personal and self.names.known and self._verb_only(span, words):
+            return Verdict(False, "not a member; 'said' after a word no first-name list has is no evidence")
         if personal:
             return Verdict(True, "a cue says it is a person: " + _cue_words(span))
         if _titled(span):
@@ -177,6 +181,25 @@ class PersonJudge:
         if first.text.islower():
             return Verdict(False, f"{colliding[0]!r} is a member's name but an ordinary word here")
         return Verdict(True, "a workspace member's name (capitalized, no other reading)")
+
+    def _verb_only(self, span: Span, words: list[str]) -> bool:
+        """ "Munin said the disk is full", "Slim says": one capitalized word, in no list of first
+        names or also an ordinary word, whose only cue is "said" or "says" after it (no "ask",
+        "cc", "who is" before it): tools report as people do. "Priya said", "parth said" and
+        "Okonkwo approved" stay people."""
+        doc = span.doc
+        after = doc[span.end].lower_ if span.end < len(doc) else ""
+        if len(words) != 1 or after not in REPORTING or _titled(span):
+            return False  # "Okonkwo approved": only a person approves
+        word = words[0]
+        lowercase = span[0].text.islower()
+        if word in self.first_names and (lowercase or word not in self.ambiguous):
+            return False  # "Priya said", "lorraine said"; but "Slim said" may be a tool
+        if lowercase and word not in self.dictionary:
+            return False  # "parth said": chat writes names in lowercase, tools seldom
+        before = doc[span.start - 1].lower_.rstrip(".") if span.start > 0 else ""
+        who_is = before == "is" and span.start > 1 and doc[span.start - 2].lower_ == "who"
+        return before not in STRONG_BEFORE and not who_is
 
     def _known_phrase(self, span: Span) -> str | None:
         """A vocabulary phrase the span starts ("Victoria Metrics", "Phoenix Framework"; but in

@@ -7,7 +7,7 @@ Recall is measured twice: with the workspace's member list known (as `tunebot se
 from users.list and `tunebot import` from users.json; the corpus's people are members, except a
 share of outsiders set by --members) and without it (`tunebot scrub` with no --users). Precision
 is the share of sentences without personal data (tests/bench/words_corpus.py, its tune, dev,
-dev2 and check parts apart) that come out unchanged, and of tool and place names kept beside real names.
+dev2, dev3 and check parts apart) that come out unchanged, and of tool and place names kept beside real names.
 
 Both scrubbers run in the same process on the same corpus: tunebot's (the default policy plus the
 fictional company's product names on the allow-list, as a workspace would configure it) scrubbing
@@ -175,12 +175,14 @@ class Precision:
     names_kept: float  # tool and place names kept in the mixed messages
     names_lost: list[tuple[str, str]]  # (name, scrubbed message)
     mixed_person_recall: float
+    names_used: dict[str, int]  # part -> distinct names its sentences use
 
 
 def precision(run: Callable[[Sequence[Message]], list[str]], n: int = 300) -> Precision:
-    unchanged, changed = {}, {}
+    unchanged, changed, used_names = {}, {}, {}
     for part in words_corpus.PARTS:
         sentences = words_corpus.no_personal_data(part, n)
+        used_names[part] = len({name for s in sentences for name in s.names})
         out = run([Message(i, s.text) for i, s in enumerate(sentences)])
         changed[part] = [(s.text, o) for s, o in zip(sentences, out, strict=True) if o != s.text]
         unchanged[part] = 1 - len(changed[part]) / len(sentences)
@@ -196,13 +198,13 @@ def precision(run: Callable[[Sequence[Message]], list[str]], n: int = 300) -> Pr
             else:
                 lost.append((name, scrubbed))
     people = score(messages, out)
-    return Precision(unchanged, changed, kept / total, lost, people.recall(["PERSON"]))
+    return Precision(unchanged, changed, kept / total, lost, people.recall(["PERSON"]), used_names)
 
 
 def _report_precision(p: Precision, show: int, show_check: bool = False) -> None:
     for part in words_corpus.PARTS:
         print(
-            f"no-personal-data sentences unchanged ({part}, {words_corpus.distinct_names(part)} names): "
+            f"no-personal-data sentences unchanged ({part}, {p.names_used[part]} names): "
             f"{p.unchanged[part]:.3f}"
         )
         for before, after in p.changed[part][: show if part != "check" or show_check else 0]:

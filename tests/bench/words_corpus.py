@@ -4,11 +4,13 @@ Every word of such a sentence must survive scrubbing: a tool's or a city's name 
 `<PERSON_1>` is a fact the bot can no longer learn. Many names share a word with a first name
 (Jasper, Hermes, Victoria, Phoenix, Mercury, Ruby, Julia, Hugo, Kendra, Luigi...).
 
-The corpus has four parts with disjoint names and templates: *tune* and *dev*, on which the
+The corpus has five parts with disjoint names and templates: *tune* and *dev*, on which the
 scrubber's rules were developed (dev was first meant to be the check part, but its misses were read
 while the rules changed, so it no longer is); *dev2*, the check part until 2026-12-05 (reported at
 0.967 unchanged, then its misses were read and the rules changed again, so it is a dev part now);
-and *check*, written on 2026-12-05 before that change and only reported. `mixed` puts real people's
+*dev3*, written on 2026-12-06 for the study of names that are also first names (Marvin, Nancy,
+Irving, Helena) and "X said" from tools, whose misses were read; and *check*, written on 2026-12-05
+before the 2026-12-05 change and only reported. `mixed` puts real people's
 names (planted, from Faker) beside tool names from tune and dev: the people must go, the tools must
 stay.
 
@@ -134,7 +136,7 @@ _DEV2_NAMES = """
 Mattermost Rocket.Chat Zulip Discourse Gitpod Codespaces Coder Devbox Tilt Skaffold Garden Okteto
 Telepresence Kustomize Jsonnet Cue Dhall Starlark Buck Pants Earthly Dagger Rush Bazelisk Meson Ninja
 CMake Conan vcpkg Cargo Rustup Clippy Tokio Actix Axum Rocket Warp Hyper Tonic Gin Echo Fiber Chi Beego
-Revel Buffalo Zola Eleventy Docusaurus MkDocs Sphinx Doxygen Javadoc Swagger Redoc Stoplight Insomnia
+Revel Zola Eleventy Docusaurus MkDocs Sphinx Doxygen Javadoc Swagger Redoc Stoplight Insomnia
 Hoppscotch Bruno Thunder_Client Paw RapidAPI Mockoon WireMock Prism Pact Karate Gauge Behave Cucumber
 SpecFlow Robot_Framework Testim Mabl Percy Chromatic Applitools BrowserStack Sauce_Labs LambdaTest Detox
 Appium Espresso XCTest Fastlane Bitrise Codemagic Expo Ionic Capacitor Cordova NativeScript Xamarin
@@ -181,6 +183,61 @@ _DEV2_TEMPLATES = [
     "{tool} is the fallback when {tool} is unreachable.",
 ]
 
+
+_DEV3_NAMES = """
+Marvin Felix Roslyn Sherlock Watson Jarvis Alexa Cortana Pascal Newton Tesla Edison Turing
+Hopper Lovelace Curie Volta Ampere Fermi Kepler Blackwell Ganglia Munin Monit Supervisor Systemd
+Runit Upstart Chrony Certbot Keepalived Corosync Pacemaker DRBD GlusterFS BeeGFS SeaweedFS
+JuiceFS Alluxio Presto Impala Hive Pig Kudu Superblocks ToolJet Refine Redash
+Grist Baserow NocoDB Rowy Appwrite Nhost PocketBase Convex Xata Neon PlanetScale Turso Tigris
+CockroachCloud Aiven Instaclustr Timescale_Cloud Upstash Momento Ably Pusher Centrifugo Socket.IO
+Mercure Soketi Novu Courier Knock OneSignal Braze Iterable Customer.io Klaviyo Mailchimp Postmark
+SparkPost Resend Mailjet Vonage Plivo Sinch Bandwidth MessageBird Telnyx Flowroute Nexmo Authy Duo
+YubiKey 1Password Bitwarden LastPass Dashlane Keeper Doppler Infisical Akeyless Conjur Vaultwarden
+SOPS age Tink Themis Fortanix Thales Venafi Smallstep cert-manager Pomerium
+Warpgate Guacamole Sshwifty MeshCentral RustDesk AnyDesk TeamViewer Parsec Moonlight Sunshine Nextcloud
+Seafile Syncthing Resilio ownCloud Pydio Filestash Mayan Paperless Docspell Outline BookStack Wiki.js
+TiddlyWiki DokuWiki MediaWiki Trilium Logseq Obsidian Joplin Standard_Notes Memos Focalboard Plane
+Taiga OpenProject Redmine Phabricator YouTrack Kanboard Wekan Vikunja Leantime Huly Twenty EspoCRM
+SuiteCRM Odoo ERPNext Dolibarr Akaunting Invoice_Ninja Kimai Cal.com Rallly Nancy Sinatra Hanami
+Roda Grape Padrino Cuba Lotus Mojolicious Dancer Catalyst Plack Slim Lumen CodeIgniter CakePHP Yii
+Phalcon FuelPHP Zend Laminas Mezzio Spiral RoadRunner Swoole Workerman ReactPHP Amp Revolt
+Irving Allen Norman Lawrence Everett Warren Quincy Marion Sherman Chester Preston Hamilton Nelson Troy
+Clifton Beverly Shelby Carlisle Lancaster Worcester Gloucester Salisbury Canterbury
+Winchester Hartford Providence Burlington Montpelier Concord Portsmouth Bangor
+Syracuse Rochester Albany Ithaca Scranton Allentown Harrisburg Wilmington Dover Annapolis
+Roanoke Lynchburg Greensboro Charleston Columbia Greenville Macon Mobile Huntsville Birmingham
+Montgomery Biloxi Gulfport Pensacola Tallahassee Gainesville Sarasota Key_West Lubbock Amarillo
+Midland Abilene Waco Killeen Laredo Corpus_Christi Brownsville Galveston Beaumont Texarkana
+Tulare Visalia Stockton Merced Salinas Santa_Cruz Santa_Rosa Napa Eureka Redding Chico Medford Salem
+Corvallis Pendleton Walla_Walla Kennewick Pullman Moscow_ID Coeur_dAlene Helena Casper Laramie
+Rapid_City Pierre Bismarck Minot Duluth Mankato Dubuque Davenport Peoria Springfield
+Champaign Bloomington Evansville Fort_Wayne Kalamazoo Lansing Flint Toledo Akron Dayton Youngstown
+Erie Wheeling Morgantown Lexington Bowling_Green Paducah
+""".split()
+
+_DEV3_TEMPLATES = [
+    "Is {tool} still behind the VPN in {place}, or can contractors reach it directly?",
+    "ugh, {tool} lost the session again after the {place} failover",
+    "{tool} -> {tool} -> {tool} is the whole pipeline, nothing else touches it",
+    "FYI the {place} rack is running {tool} {version} now",
+    "We budget {n2} hours a month for {tool} upkeep in {place}.",
+    "{tool}: {n3} open alerts, most of them from {place}",
+    "Swap {tool} for {tool} in the {place} template when you get a chance.",
+    "has {tool} ever worked with {tool} for anyone here?",
+    "The {place} office asked for {tool} on their laptops.",
+    "{tool} said the disk in {place} is at {n2}%, {tool} disagrees",
+    "+1 to dropping {tool}, {tool} does the same thing for free",
+    "Tickets about {tool} go to the infra queue; {tool} ones go to security.",
+    "{tool} nightly export lands in the {place} bucket at 03:00.",
+    "the {place} pilot of {tool} ends on the {n1}th",
+    "Running {tool} and {tool} side by side in {place} doubled the bill.",
+    "{tool} is pinned to {version} because {tool} breaks on anything newer",
+    "Can we get {tool} logs from {place} into {tool}?",
+    "new {place} hires: install {tool} first, then {tool}",
+    "{tool} answered in {n2}ms from {place} and {n3}ms from {place}",
+    "Nobody in {place} uses {tool} any more, archive it?",
+]
 
 _CHECK_NAMES = """
 SaltStack Rudder CFEngine Foreman Cobbler Katello Rancher K3s MicroK8s Minikube OpenShift Knative
@@ -249,6 +306,7 @@ _PARTS = {
     "tune": (_TUNE_NAMES, _TUNE_TEMPLATES, "Berlin"),
     "dev": (_DEV_NAMES, _DEV_TEMPLATES, "Montevideo"),
     "dev2": (_DEV2_NAMES, _DEV2_TEMPLATES, "Hanoi"),
+    "dev3": (_DEV3_NAMES, _DEV3_TEMPLATES, "Irving"),
     "check": (_CHECK_NAMES, _CHECK_TEMPLATES, "Nicosia"),
 }
 PARTS = tuple(_PARTS)
@@ -279,7 +337,8 @@ class Sentence:
 
 
 def no_personal_data(part: str, n: int = 300, seed: int = 5) -> list[Sentence]:
-    """`n` sentences of the `part` (tune, dev, check), every name of the part used at least once."""
+    """`n` sentences of the `part`, its names drawn in turn (none twice before all are used: 600
+    sentences use every name of every part; the benchmark's 300 use most of tune, dev and check)."""
     _, templates, _ = _PARTS[part]
     tools, places = _split(part)
     rng = random.Random(f"{part}-{seed}")
