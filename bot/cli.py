@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from bot.cli_errors import OperatorErrors
 from bot.progress import CliProgress, progress_option
 from policies import PolicyError
 from tuner.methods import METHODS
@@ -32,24 +33,35 @@ def _runtime(ctx: click.Context):  # type: ignore[no-untyped-def]
     return ctx.meta["runtime"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+@click.group(cls=OperatorErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar="TUNEBOT_DEBUG",
+    help="Show the traceback of an expected failure (database down, model missing, port in use...) "
+    "instead of a short message.",
+)
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
     """tunebot: a Slack bot that fine-tunes itself from the feedback on its answers.
 
     Configuration comes from TUNEBOT_* environment variables (or .env) and the policy file.
     """
+    ctx.meta["tunebot.debug"] = debug
     stay_offline()  # before any command imports the Hugging Face libraries
 
 
 @main.command()
+@click.option("--host", help="HTTP mode: address to listen on  [default: TUNEBOT_HOST, else 0.0.0.0]")
+@click.option("--port", type=int, help="HTTP mode: port to listen on  [default: TUNEBOT_PORT, else 3000]")
 @click.pass_context
-def serve(ctx: click.Context) -> None:
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Run the bot and the scheduler (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)."""
     from bot.serve import ServeError
     from bot.serve import serve as run_server
 
     try:
-        run_server(_runtime(ctx))
+        run_server(_runtime(ctx), host=host, port=port)
     except ServeError as exc:
         raise click.ClickException(str(exc)) from exc
 

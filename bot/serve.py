@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from urllib.error import URLError
 
 from slack_bolt import App
 from starlette.applications import Starlette
@@ -82,12 +83,49 @@ def build_bot(
     return Bot(app, services, scheduler, runtime)
 
 
-def serve(runtime: Runtime) -> None:
+def check_port(host: str, port: int) -> None:
+    """Fail now, before the model loads, if HTTP mode could not listen there (as uvicorn binds)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ServeError(f"cannot listen on {host}:{port} ({exc.strerror}): check --host") from exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ServeError(
+                f"cannot listen on {host}:{port} ({exc.strerror}): stop what uses it, or pass --port"
+            ) from exc
+
+
+def check_token(token: str, api_url: str) -> None:
+    """auth.test before the model loads (minutes for a large one): a token Slack refuses raises
+    slack_sdk's SlackApiError, which the CLI turns into what to fix (bot/cli_errors.py)."""
+    from slack_sdk import WebClient
+
+    try:
+        WebClient(token=token, base_url=api_url).auth_test()
+    except URLError as exc:
+        raise ServeError(f"cannot reach Slack's API at {api_url} ({exc.reason}): check the network") from exc
+
+
+def serve(runtime: Runtime, host: str | None = None, port: int | None = None) -> None:
+    """Run the bot until stopped: Socket Mode with SLACK_APP_TOKEN, else HTTP on host:port
+    (default: TUNEBOT_HOST / TUNEBOT_PORT)."""
     settings = runtime.settings
+    host = settings.host if host is None else host
+    port = settings.port if port is None else port
     if not settings.slack_bot_token:
         raise ServeError("SLACK_BOT_TOKEN is not set (the bot's xoxb- token)")
     if not settings.slack_app_token and not settings.slack_signing_secret:
         raise ServeError("HTTP mode needs SLACK_SIGNING_SECRET (or set SLACK_APP_TOKEN for Socket Mode)")
+    if not settings.slack_app_token:
+        check_port(host, port)
+    check_token(settings.slack_bot_token, settings.slack_api_url)
     bot = build_bot(
         runtime,
         token=settings.slack_bot_token,
@@ -106,7 +144,7 @@ def serve(runtime: Runtime) -> None:
             import uvicorn
 
             version = runtime.live_model.version
-            log.info("HTTP mode on %s:%s; serving %s", settings.host, settings.port, version)
-            uvicorn.run(bot.http_app(), host=settings.host, port=settings.port, log_level="warning")
+            log.info("HTTP mode on %s:%s; serving %s", host, port, version)
+            uvicorn.run(bot.http_app(), host=host, port=port, log_level="warning")
     finally:
         bot.scheduler.shutdown()

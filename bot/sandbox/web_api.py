@@ -50,6 +50,8 @@ class Workspace:
     user_groups: dict[str, list[str]] = field(default_factory=dict)  # S… id -> member user ids
     # method -> (calls still to refuse, Retry-After seconds): Slack's HTTP 429 "ratelimited"
     rate_limits: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # The tokens Slack accepts (others get invalid_auth, as Slack answers); empty: any token.
+    tokens: set[str] = field(default_factory=set)
     _clock: itertools.count = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -388,6 +390,8 @@ class SlackWebApi:
                 api.workspace.calls.append(ApiCall(method, args, token))
                 if not token:
                     return self._reply(_error("not_authed"))
+                if api.workspace.tokens and token not in api.workspace.tokens:
+                    return self._reply(_error("invalid_auth"))
                 if (retry_after := api.workspace.take_rate_limit(method)) is not None:
                     return self._reply(_error("ratelimited"), status=429, retry_after=retry_after)
                 handler = getattr(api._methods, method.replace(".", "_"), None)
