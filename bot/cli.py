@@ -378,6 +378,23 @@ def scrub(ctx: click.Context, explain: bool, users_file: Path | None) -> None:
     flush()
 
 
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def doctor(as_json: bool) -> None:
+    """Check the set-up without starting the bot: policy, data dir, database, base model (and its
+    memory on this GPU), Slack token and scopes, scheduler. Exits 1 if a check fails."""
+    from bot.doctor import run_checks, table
+    from bot.settings import Settings
+
+    checks = run_checks(Settings())
+    if as_json:
+        click.echo(json.dumps([asdict(c) for c in checks], indent=2))
+    else:
+        click.echo(table(checks))
+    if any(c.ok is False for c in checks):
+        sys.exit(1)
+
+
 @main.group()
 def db() -> None:
     """Database maintenance."""

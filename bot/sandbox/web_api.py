@@ -52,6 +52,8 @@ class Workspace:
     rate_limits: dict[str, tuple[int, int]] = field(default_factory=dict)
     # The tokens Slack accepts (others get invalid_auth, as Slack answers); empty: any token.
     tokens: set[str] = field(default_factory=set)
+    # The token's scopes, sent as Slack does in the x-oauth-scopes header (empty: not sent).
+    scopes: list[str] = field(default_factory=list)
     _clock: itertools.count = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -395,13 +397,20 @@ class SlackWebApi:
                 if (retry_after := api.workspace.take_rate_limit(method)) is not None:
                     return self._reply(_error("ratelimited"), status=429, retry_after=retry_after)
                 handler = getattr(api._methods, method.replace(".", "_"), None)
-                self._reply(handler(args) if handler else _error("unknown_method"))
+                scopes = {"x-oauth-scopes": ",".join(api.workspace.scopes)} if api.workspace.scopes else {}
+                self._reply(handler(args) if handler else _error("unknown_method"), headers=scopes)
 
             def _reply(
-                self, payload: dict[str, Any], status: int = 200, retry_after: int | None = None
+                self,
+                payload: dict[str, Any],
+                status: int = 200,
+                retry_after: int | None = None,
+                headers: dict[str, str] | None = None,
             ) -> None:
                 body = json.dumps(payload).encode()
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 if retry_after is not None:
                     self.send_header("Retry-After", str(retry_after))
                 self.send_header("Content-Type", "application/json; charset=utf-8")
