@@ -48,7 +48,8 @@ def main(ctx: click.Context, debug: bool) -> None:
     Configuration comes from TUNEBOT_* environment variables (or .env) and the policy file.
     """
     ctx.meta["tunebot.debug"] = debug
-    stay_offline()  # before any command imports the Hugging Face libraries
+    if ctx.invoked_subcommand != "model":  # `tunebot model pull` is the one command that downloads
+        stay_offline()  # before any command imports the Hugging Face libraries
 
 
 @main.command()
@@ -393,6 +394,60 @@ def doctor(as_json: bool) -> None:
         click.echo(table(checks))
     if any(c.ok is False for c in checks):
         sys.exit(1)
+
+
+@main.group()
+@click.pass_context
+def model(ctx: click.Context) -> None:
+    """Base models from the Hugging Face Hub, kept in the data dir."""
+    if ctx.invoked_subcommand != "pull":
+        stay_offline()
+
+
+@model.command("pull")
+@click.argument("hub_id")
+@click.option("--revision", help="A branch, tag or commit (default: main).")
+def model_pull(hub_id: str, revision: str | None) -> None:
+    """Download HUB_ID (e.g. Qwen/Qwen2.5-1.5B-Instruct) into the data dir, with a progress bar.
+
+    An interrupted pull resumes where it stopped. HF_TOKEN is sent (gated models need it);
+    HF_ENDPOINT points at a mirror. Then run with TUNEBOT_BASE_MODEL=HUB_ID.
+    """
+    import os
+
+    from bot.settings import Settings
+    from tuner.base_model import pull
+
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):  # huggingface_hub reads both
+        if os.environ.get(name, "").lower() in ("1", "true", "yes", "on"):
+            raise click.ClickException(f"{name} is set: unset it to let `tunebot model pull` download")
+    click.echo(f"pulling {hub_id}" + (f" at {revision}" if revision else "") + " …")
+    folder = pull(hub_id, Settings().data_dir, revision)
+    size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**30
+    click.echo(f"{hub_id}: {size:.2f} GiB in {folder}\nuse it with TUNEBOT_BASE_MODEL={hub_id}")
+
+
+@model.command("list")
+def model_list() -> None:
+    """The models in the data dir: pulled hub models (revisions, size) and the converted bundled one."""
+    from huggingface_hub import scan_cache_dir
+
+    from bot.settings import Settings
+    from tuner.base_model import hub_cache
+
+    data_dir = Settings().data_dir
+    rows = []
+    if hub_cache(data_dir).exists():
+        for repo in sorted(scan_cache_dir(hub_cache(data_dir)).repos, key=lambda r: r.repo_id):
+            revisions = ", ".join(sorted(r.commit_hash[:8] for r in repo.revisions))
+            rows.append(f"{repo.repo_id}  {repo.size_on_disk / 2**30:.2f} GiB  (revision {revisions})")
+    bundled = data_dir / "models" / "smollm2-135m-instruct"
+    if bundled.exists():
+        size = sum(f.stat().st_size for f in bundled.rglob("*") if f.is_file()) / 2**30
+        rows.append(f"smollm2 (bundled, converted)  {size:.2f} GiB")
+    click.echo(
+        "\n".join(rows) if rows else f"no models in {data_dir / 'models'} yet (tunebot model pull HUB_ID)"
+    )
 
 
 @main.group()

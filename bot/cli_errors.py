@@ -16,7 +16,7 @@ import click
 
 def operator_message(exc: BaseException) -> str | None:
     """What to tell the operator about `exc`, or None when it is not an expected failure."""
-    for explain in (_database, _model, _disk, _slack):
+    for explain in (_database, _model, _hub, _disk, _slack):
         if message := explain(exc):
             return message
     return None
@@ -53,6 +53,30 @@ def _model(exc: BaseException) -> str | None:
     from tuner.base_model import BaseModelError
 
     return str(exc) if isinstance(exc, BaseModelError) else None
+
+
+def _hub(exc: BaseException) -> str | None:
+    import httpx
+    from huggingface_hub import constants
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    where = constants.ENDPOINT
+    if isinstance(exc, GatedRepoError):
+        return f"the model is gated on {where}: accept its terms there, then set HF_TOKEN to your token"
+    if isinstance(exc, RevisionNotFoundError):
+        return f"no such revision on {where}: {str(exc).splitlines()[0]}"
+    if isinstance(exc, RepositoryNotFoundError):
+        return f"no such model on {where} (or it is private: set HF_TOKEN): {str(exc).splitlines()[0]}"
+    if isinstance(exc, OfflineModeIsEnabled):
+        return "HF_HUB_OFFLINE is set: unset it to download"
+    if isinstance(exc, (httpx.ConnectError, httpx.TimeoutException)):
+        return f"cannot reach the model hub at {where} ({exc}): check the network, or HF_ENDPOINT"
+    return None
 
 
 def _disk(exc: BaseException) -> str | None:

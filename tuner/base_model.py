@@ -19,22 +19,43 @@ class BaseModelError(RuntimeError):
     """The configured base model cannot be found offline; the message says what to install."""
 
 
+def hub_cache(data_dir: Path) -> Path:
+    """Where `tunebot model pull` puts hub models (the Hugging Face cache layout)."""
+    return data_dir / "models" / "hub"
+
+
 def resolve_base_model(spec: str, data_dir: Path) -> str:
     """A local folder transformers can load with `from_pretrained`, offline."""
     if spec == BUNDLED:
         return str(_converted_bundled_model(data_dir / "models" / "smollm2-135m-instruct"))
     if Path(spec).expanduser().exists():
         return str(Path(spec).expanduser())
-    # A hub id: only usable if already in the local cache (nothing is downloaded at run time).
-    try:
-        from huggingface_hub import snapshot_download
+    # A hub id: pulled into the data dir (`tunebot model pull`) or in the user's Hugging Face cache.
+    from huggingface_hub import snapshot_download
 
-        return snapshot_download(spec, local_files_only=True)
-    except Exception as exc:
-        raise BaseModelError(
-            f"TUNEBOT_BASE_MODEL={spec!r} is neither a local folder nor a cached hub model; "
-            f"tunebot does not download at run time: put the model in a folder and point to it"
-        ) from exc
+    for cache in (hub_cache(data_dir), None):
+        try:
+            return snapshot_download(spec, local_files_only=True, cache_dir=cache)
+        except Exception:
+            continue
+    raise BaseModelError(
+        f"TUNEBOT_BASE_MODEL={spec!r} is neither a local folder nor a pulled hub model: "
+        f"run `tunebot model pull {spec}` (or point TUNEBOT_BASE_MODEL at a model folder)"
+    )
+
+
+def pull(spec: str, data_dir: Path, revision: str | None = None) -> Path:
+    """Download a hub model into the data dir's cache (resumable; HF_TOKEN and HF_ENDPOINT are
+    honoured by huggingface_hub) and return its folder. Weights come as safetensors only."""
+    from huggingface_hub import snapshot_download
+
+    folder = snapshot_download(
+        spec,
+        revision=revision,
+        cache_dir=hub_cache(data_dir),
+        allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken"],
+    )
+    return Path(folder)
 
 
 def _gguf_path() -> Path:

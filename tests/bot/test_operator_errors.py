@@ -69,8 +69,8 @@ def test_postgresql_refuses_an_unknown_role(env: dict[str, str]) -> None:
 def test_base_model_missing(env: dict[str, str]) -> None:
     lines = _short(tunebot("ask", "hi", env={**env, "TUNEBOT_BASE_MODEL": "acme/no-such-model"}))
     assert lines == [
-        "Error: TUNEBOT_BASE_MODEL='acme/no-such-model' is neither a local folder nor a cached hub model; "
-        "tunebot does not download at run time: put the model in a folder and point to it"
+        "Error: TUNEBOT_BASE_MODEL='acme/no-such-model' is neither a local folder nor a pulled hub model: "
+        "run `tunebot model pull acme/no-such-model` (or point TUNEBOT_BASE_MODEL at a model folder)"
     ]
 
 
