@@ -17,8 +17,8 @@ ENV PATH="/app/.venv/bin:$PATH" \
     TUNEBOT_DATA_DIR=/data \
     TUNEBOT_HOST=0.0.0.0 \
     TUNEBOT_PORT=3000 \
-    HF_HOME=/data/huggingface \
-    HF_HUB_OFFLINE=1
+    HF_HOME=/data/huggingface
+# No HF_HUB_OFFLINE here: tunebot sets it for every command but `tunebot model pull`.
 VOLUME ["/data"]
 EXPOSE 3000
 # /healthz answers once the model is loaded and its decoding step compiled (minutes for an 8B model).
