@@ -94,6 +94,61 @@ def save_tiny_model(
     return str(folder)
 
 
+# The families teams run, as (config class, model class, what differs from the common tiny shape):
+# untied LM heads (Llama 3, Qwen 2.5, Mistral, Phi), tied ones (Qwen 3 small, Gemma, SmolLM),
+# head_dim set apart from the width, sliding windows and soft-capping (Gemma), fused qkv/gate_up
+# projections (Phi 3).
+FAMILIES: dict[str, tuple[str, str, dict[str, object]]] = {
+    "llama3": ("LlamaConfig", "LlamaForCausalLM", {"tie_word_embeddings": False}),
+    "qwen2.5": ("Qwen2Config", "Qwen2ForCausalLM", {"tie_word_embeddings": False}),
+    "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", {"head_dim": 16, "tie_word_embeddings": True}),
+    "mistral": ("MistralConfig", "MistralForCausalLM", {"tie_word_embeddings": False}),
+    "gemma2": (
+        "Gemma2Config",
+        "Gemma2ForCausalLM",
+        {"head_dim": 16, "query_pre_attn_scalar": 16, "sliding_window": 64},
+    ),
+    "gemma3": (
+        "Gemma3TextConfig",
+        "Gemma3ForCausalLM",
+        {"head_dim": 16, "query_pre_attn_scalar": 16, "sliding_window": 64},
+    ),
+    "phi3": ("Phi3Config", "Phi3ForCausalLM", {"tie_word_embeddings": False}),
+    "smollm3": ("SmolLM3Config", "SmolLM3ForCausalLM", {}),
+}
+
+
+def save_family_model(folder: Path, family: str) -> str:
+    """A 2-layer model of `family` (FAMILIES) with random weights and SmolLM2's tokenizer and chat
+    template (no family's own tokenizer can be fetched offline), saved to `folder`."""
+    import torch
+    import transformers
+    from transformers import AutoTokenizer
+
+    from tuner.base_model import _gguf_path
+
+    config_class, model_class, extra = FAMILIES[family]
+    gguf = _gguf_path()
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    config = getattr(transformers, config_class)(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **extra,
+    )
+    torch.manual_seed(0)
+    getattr(transformers, model_class)(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
 def save_parrot_model(folder: Path, answer: str, *, steps: int = 150) -> str:
     """The tiny model trained (for real, every weight, plain torch) to answer any question with
     `answer`: for end-to-end tests of what the bot shows when a model says something exact."""
