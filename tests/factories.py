@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from storage import Database
 from storage.exchanges import add_feedback, record_exchange
@@ -65,40 +66,23 @@ def save_tiny_model(
     (`biases`: with bias terms in attention and MLP, for bitfit; a large `initializer_range` makes
     it babble varied tokens instead of answering every prompt with the same newlines; `tied`: the
     LM head shares the input embeddings, as SmolLM2's does, and unlike Llama-3's)."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from tuner.base_model import _gguf_path
-
-    gguf = _gguf_path()
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
+    return _save_tiny(
+        folder,
+        "LlamaConfig",
+        "LlamaForCausalLM",
         tie_word_embeddings=tied,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
         attention_bias=biases,
         mlp_bias=biases,
         initializer_range=initializer_range,
     )
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
 
 
 # The families teams run, as (config class, model class, what differs from the common tiny shape):
 # untied LM heads (Llama 3, Qwen 2.5, Mistral, Phi), tied ones (Qwen 3 small, Gemma, SmolLM),
 # head_dim set apart from the width, sliding windows and soft-capping (Gemma), fused qkv/gate_up
 # projections (Phi 3).
-FAMILIES: dict[str, tuple[str, str, dict[str, object]]] = {
+_GEMMA = {"head_dim": 16, "query_pre_attn_scalar": 16, "sliding_window": 64}
+FAMILIES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "llama3": ("LlamaConfig", "LlamaForCausalLM", {"tie_word_embeddings": False}),
     "qwen2.5": ("Qwen2Config", "Qwen2ForCausalLM", {"tie_word_embeddings": False}),
     "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", {"head_dim": 16, "tie_word_embeddings": True}),
@@ -121,13 +105,17 @@ FAMILIES: dict[str, tuple[str, str, dict[str, object]]] = {
 def save_family_model(folder: Path, family: str) -> str:
     """A 2-layer model of `family` (FAMILIES) with random weights and SmolLM2's tokenizer and chat
     template (no family's own tokenizer can be fetched offline), saved to `folder`."""
+    config_class, model_class, extra = FAMILIES[family]
+    return _save_tiny(folder, config_class, model_class, **extra)
+
+
+def _save_tiny(folder: Path, config_class: str, model_class: str, **extra: Any) -> str:
     import torch
     import transformers
     from transformers import AutoTokenizer
 
     from tuner.base_model import _gguf_path
 
-    config_class, model_class, extra = FAMILIES[family]
     gguf = _gguf_path()
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     config = getattr(transformers, config_class)(
