@@ -14,12 +14,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.metrics import Metrics
-from bot.services.chat import ChatService, ExchangeRecorder
-from bot.services.feedback import FeedbackService
-from bot.services.registry import Services
-from bot.services.tune import TuneService
-from bot.services.words import WordsService
 from bot.settings import Settings
 from policies import Policies, load_policies
 from storage import Database
@@ -28,12 +22,16 @@ from storage.deliveries import first_delivery
 from storage.exchanges import InGroup, training_examples
 from storage.registry import live_adapter
 from tuner.base_model import resolve_base_model
-from tuner.cycle import TuneCycle
-from tuner.live_model import LiveModel
-from tuner.scheduler import TuneScheduler
 
+# The services, the model and the cycle import Presidio, spaCy and torch (seconds): imported where
+# first used, so `tunebot status` or `tunebot doctor` answer at once.
 if TYPE_CHECKING:
+    from bot.metrics import Metrics
+    from bot.services.registry import Services
     from policies.privacy import Scrubber
+    from tuner.cycle import TuneCycle
+    from tuner.live_model import LiveModel
+    from tuner.scheduler import TuneScheduler
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +68,8 @@ class Runtime:
 
     @cached_property
     def live_model(self) -> LiveModel:
+        from tuner.live_model import LiveModel
+
         model = LiveModel(
             self.base_model_path,
             max_new_tokens=self.settings.max_new_tokens,
@@ -112,6 +112,8 @@ class Runtime:
 
     @cached_property
     def cycle(self) -> TuneCycle:
+        from tuner.cycle import TuneCycle
+
         cycle = TuneCycle(
             self.db,
             self.policies,
@@ -130,6 +132,8 @@ class Runtime:
 
     @cached_property
     def metrics(self) -> Metrics:
+        from bot.metrics import Metrics
+
         metrics = Metrics()
         metrics.watch_state(lambda: self.live_model.version, self._dataset_size)
         return metrics
@@ -139,6 +143,12 @@ class Runtime:
             return len(training_examples(session, self.policies.feedback, self.in_group))
 
     def services(self, scheduler: TuneScheduler | None = None) -> Services:
+        from bot.services.chat import ChatService, ExchangeRecorder
+        from bot.services.feedback import FeedbackService
+        from bot.services.registry import Services
+        from bot.services.tune import TuneService
+        from bot.services.words import WordsService
+
         recorder = ExchangeRecorder(self.db, self.scrubber)
         return Services(
             chat=ChatService(self.live_model, recorder, self.metrics, self.settings.stream_update_seconds),
