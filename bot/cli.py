@@ -423,8 +423,7 @@ def model_pull(hub_id: str, revision: str | None) -> None:
             raise click.ClickException(f"{name} is set: unset it to let `tunebot model pull` download")
     click.echo(f"pulling {hub_id}" + (f" at {revision}" if revision else "") + " …")
     folder = pull(hub_id, Settings().data_dir, revision)
-    size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**30
-    click.echo(f"{hub_id}: {size:.2f} GiB in {folder}\nuse it with TUNEBOT_BASE_MODEL={hub_id}")
+    click.echo(f"{hub_id}: {_gib(folder):.2f} GiB in {folder}\nuse it with TUNEBOT_BASE_MODEL={hub_id}")
 
 
 @model.command("list")
@@ -443,11 +442,15 @@ def model_list() -> None:
             rows.append(f"{repo.repo_id}  {repo.size_on_disk / 2**30:.2f} GiB  (revision {revisions})")
     bundled = data_dir / "models" / "smollm2-135m-instruct"
     if bundled.exists():
-        size = sum(f.stat().st_size for f in bundled.rglob("*") if f.is_file()) / 2**30
-        rows.append(f"smollm2 (bundled, converted)  {size:.2f} GiB")
+        rows.append(f"smollm2 (bundled, converted)  {_gib(bundled):.2f} GiB")
     click.echo(
         "\n".join(rows) if rows else f"no models in {data_dir / 'models'} yet (tunebot model pull HUB_ID)"
     )
+
+
+def _gib(folder: Path) -> float:
+    """What a folder holds, in GiB (a hub snapshot's files are links: resolved, as stat does)."""
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**30
 
 
 @main.group()

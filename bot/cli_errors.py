@@ -56,10 +56,10 @@ def _model(exc: BaseException) -> str | None:
 
 
 def _hub(exc: BaseException) -> str | None:
-    import httpx
     from huggingface_hub import constants
     from huggingface_hub.errors import (
         GatedRepoError,
+        LocalEntryNotFoundError,
         OfflineModeIsEnabled,
         RepositoryNotFoundError,
         RevisionNotFoundError,
@@ -74,8 +74,9 @@ def _hub(exc: BaseException) -> str | None:
         return f"no such model on {where} (or it is private: set HF_TOKEN): {str(exc).splitlines()[0]}"
     if isinstance(exc, OfflineModeIsEnabled):
         return "HF_HUB_OFFLINE is set: unset it to download"
-    if isinstance(exc, (httpx.ConnectError, httpx.TimeoutException)):
-        return f"cannot reach the model hub at {where} ({exc}): check the network, or HF_ENDPOINT"
+    if isinstance(exc, LocalEntryNotFoundError):  # the hub unreachable and nothing pulled before
+        cause = str(exc).splitlines()[0].removeprefix("Got: ")
+        return f"cannot reach the model hub at {where} ({cause}): check the network, or HF_ENDPOINT"
     return None
 
 

@@ -7,14 +7,18 @@ database is read, never upgraded.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from policies import Policies
 
 MANIFEST = Path(__file__).resolve().parent.parent / "app_manifest.yaml"
 
@@ -47,10 +51,15 @@ def run_checks(settings: Settings) -> list[Check]:
     return results
 
 
-def _policy(settings: Settings) -> Check:
+@functools.cache
+def _policies(path: Path | None) -> Policies:
     from policies import load_policies
 
-    policies = load_policies(settings.policy_file)
+    return load_policies(path)
+
+
+def _policy(settings: Settings) -> Check:
+    policies = _policies(settings.policy_file)
     source = settings.policy_file or "the bundled default policy"
     return Check("policy", True, f"{source}: method {policies.training.method}")
 
@@ -133,11 +142,9 @@ def _manifest_scopes() -> set[str]:
 
 
 def _scheduler(settings: Settings) -> Check:
-    from policies import load_policies
     from tuner.status import next_scheduled_run
 
-    policies = load_policies(settings.policy_file)
-    upcoming = next_scheduled_run(policies)
+    upcoming = next_scheduled_run(_policies(settings.policy_file))
     if upcoming is None:
         return Check("scheduler", True, "scheduled cycles are off (training.enabled: false)")
     return Check("scheduler", True, f"next cycle at {upcoming:%Y-%m-%d %H:%M} UTC")

@@ -183,10 +183,11 @@ class PersonJudge:
         return Verdict(True, "a workspace member's name (capitalized, no other reading)")
 
     def _verb_only(self, span: Span, words: list[str]) -> bool:
-        """ "Munin said the disk is full", "Slim says": one capitalized word, in no list of first
-        names or also an ordinary word, whose only cue is "said" or "says" after it (no "ask",
-        "cc", "who is" before it): tools report as people do. "Priya said", "parth said" and
-        "Okonkwo approved" stay people."""
+        """ "Munin said the disk is full", "Slim says": one word whose only cue is
+        "said" or "says" after it (no "ask", "cc", "who is" before it), and that is capitalized and
+        in no list of first names or also an ordinary word, or lowercase and a dictionary word that
+        is no first name: tools report as people do. "Priya said", "parth said" and "Okonkwo
+        approved" stay people."""
         doc = span.doc
         after = doc[span.end].lower_ if span.end < len(doc) else ""
         if len(words) != 1 or after not in REPORTING or _titled(span):

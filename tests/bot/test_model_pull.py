@@ -11,6 +11,7 @@ import pytest
 from huggingface_hub import constants
 
 from tests.bot.test_cli import tunebot
+from tests.bot.test_operator_errors import _free_port
 from tests.hub_server import Hub, Repo
 
 
@@ -64,6 +65,11 @@ def test_gated_models_need_a_token_and_unknown_ones_say_so(env: dict[str, str]) 
     assert allowed.returncode == 0, allowed.stderr
     missing = tunebot("model", "pull", "acme/no-such-model", env=env)
     assert missing.returncode == 1 and "no such model on http://127.0.0.1:" in missing.stderr
+    unreachable = {**env, "HF_ENDPOINT": f"http://127.0.0.1:{_free_port()}"}
+    gone = tunebot("model", "pull", "acme/tiny-chat", env=unreachable)
+    assert gone.returncode == 1 and "Traceback" not in gone.stderr
+    assert "cannot reach the model hub at http://127.0.0.1:" in gone.stderr
+    assert "Connection refused" in gone.stderr
     offline = tunebot("model", "pull", "acme/tiny-chat", env={**env, "HF_HUB_OFFLINE": "1"})
     assert offline.returncode == 1 and "HF_HUB_OFFLINE is set" in offline.stderr
     unpulled = tunebot("ask", "hi", env={**env, "TUNEBOT_BASE_MODEL": "acme/other"})

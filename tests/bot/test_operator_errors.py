@@ -99,6 +99,7 @@ def test_serve_port_in_use_and_bad_token_fail_before_the_model_loads(
                 env={**serving, "SLACK_BOT_TOKEN": "xoxb-good"},
             )
         )
+    assert not any("Loading weights" in line for line in lines)  # refused before the model loaded
     in_use = f"Error: cannot listen on 127.0.0.1:{port} (Address already in use): "
     assert lines == [in_use + "stop what uses it, or pass --port"]
     port = str(_free_port())
@@ -112,6 +113,7 @@ def test_serve_port_in_use_and_bad_token_fail_before_the_model_loads(
         "SLACK_BOT_TOKEN is not a valid token for this workspace (reinstall the app?)",
     ]
     assert [c.method for c in slack.workspace.calls] == ["auth.test"]  # nothing after the refusal
+    assert not any("Loading weights" in line for line in lines)
     gone = {
         **serving,
         "SLACK_BOT_TOKEN": "xoxb-good",
