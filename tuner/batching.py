@@ -1,5 +1,7 @@
-"""Answering several conversations at once: one `generate` call over their left-padded prompts,
-each row streamed to its own caller and cut at its own end, as if it had been answered alone.
+"""Answering several conversations at once: one decoding pass over their left-padded prompts
+(tunebot's own loop over static caches where they fit, tuner/static_decode.py, else transformers'
+`generate`), each row streamed to its own caller and cut at its own end, as if it had been
+answered alone.
 
 A batch runs in rounds: when another conversation is waiting and the batch has room, the round
 stops after a few tokens, and the next one continues every unfinished answer (its prompt and the
@@ -49,16 +51,18 @@ def generate_round(
     """One round of greedy decoding for every unfinished request: extends each one's `generated`,
     streams its text so far, marks it finished at its end. The round ends when any row ends, or
     (after `min_round_tokens`) once `cut_short()` says others are waiting to join. With `static`,
-    the batch is padded with copies of its last row to one of its sizes and decoded with its cache."""
+    the batch is padded with copies of its last row to one of its sizes and decoded by its loop,
+    which looks at tokens a chunk at a time: a round then ends up to two chunks after a row's end,
+    and the rows going on keep those tokens."""
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
 
     sequences = [r.input_ids + r.generated for r in requests]
     new_tokens = max(r.max_new_tokens - len(r.generated) for r in requests)
-    fixed = static.arguments(len(sequences), max(map(len, sequences)) + new_tokens) if static else None
-    extra: dict[str, Any] = {}
-    if fixed is not None:
-        size, extra = fixed
+    fixed = static is not None and static.fits(len(sequences), max(map(len, sequences)) + new_tokens)
+    if fixed:
+        assert static is not None
+        size = static.rows_for(len(sequences))
         sequences += [sequences[-1]] * (size - len(sequences))  # their tokens are never read
     # Left padding: every prompt (and the answer so far) ends where the new tokens start.
     batch = tokenizer.pad(
@@ -70,60 +74,88 @@ def generate_round(
     width = batch["input_ids"].shape[1]
     rows = _Rows(tokenizer, requests)
 
-    class CutShort(StoppingCriteria):
-        """Ends the round for all rows once one has ended (its caller gets the answer now, not when
+    def stop(steps: int) -> bool:
+        """End the round for all rows once one has ended (its caller gets the answer now, not when
         the longest is done) or when others wait to join."""
+        waiting = cut_short is not None and steps >= min_round_tokens and cut_short()
+        return any(rows.ended) or waiting
 
+    if fixed:
+        assert static is not None
+
+        def on_tokens(chunk: list[list[int]]) -> bool:
+            for column in zip(*chunk, strict=True):
+                rows.put(list(column))
+            return stop(len(rows.tokens[0]))
+
+        static.decode(batch["input_ids"], batch["attention_mask"], new_tokens, on_tokens)
+        for row in range(len(requests)):
+            rows.settle(row, rows.tokens[row])
+        return
+
+    class CutShort(StoppingCriteria):
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            waiting = cut_short is not None and input_ids.shape[1] - width >= min_round_tokens and cut_short()
-            stop = any(rows.ended) or waiting
-            return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+            ended = stop(input_ids.shape[1] - width)
+            return torch.full((input_ids.shape[0],), ended, dtype=torch.bool, device=input_ids.device)
 
     output = model.generate(
         **batch,
         max_new_tokens=new_tokens,
         **DECODING,
         pad_token_id=tokenizer.pad_token_id,
-        streamer=rows,
+        streamer=_Streamer(rows),
         stopping_criteria=StoppingCriteriaList([CutShort()]),
-        **extra,
     )
     for row, tokens in enumerate(output[: len(requests), width:].tolist()):
         rows.settle(row, tokens)
 
 
-class _Rows:
-    """A transformers streamer for a batch: hands each row's decoded text so far to its callback
-    as it grows; `settle` then takes the row's tokens from generate's output, up to its end."""
+class _Streamer:
+    """transformers' streamer protocol for `_Rows`: the prompts first (skipped), then each step's
+    tokens, one a row."""
 
-    def __init__(self, tokenizer: Any, requests: list[Request]) -> None:
-        self.tokenizer = tokenizer
-        self.requests = requests
-        self.streamed: list[list[int]] = [list(r.generated) for r in requests]
-        self.ended = [False] * len(requests)
+    def __init__(self, rows: _Rows) -> None:
+        self.rows = rows
         self.prompt_seen = False
-        eos = tokenizer.eos_token_id
-        self.eos = set(eos) if isinstance(eos, list) else {eos}
 
     def put(self, value: Any) -> None:
         if not self.prompt_seen:  # generate() first hands over the prompts
             self.prompt_seen = True
             return
-        for row, token in enumerate(value.reshape(-1).tolist()[: len(self.requests)]):
+        self.rows.put(value.reshape(-1).tolist())
+
+    def end(self) -> None:
+        pass
+
+
+class _Rows:
+    """A batch's rows as tokens come, one a row each step: hands each row's decoded text so far to
+    its callback as it grows; `settle` then takes the row's tokens of the round, up to its end."""
+
+    def __init__(self, tokenizer: Any, requests: list[Request]) -> None:
+        self.tokenizer = tokenizer
+        self.requests = requests
+        self.streamed: list[list[int]] = [list(r.generated) for r in requests]
+        self.tokens: list[list[int]] = [[] for _ in requests]  # this round's, past a row's end too
+        self.ended = [False] * len(requests)
+        eos = tokenizer.eos_token_id
+        self.eos = set(eos) if isinstance(eos, list) else {eos}
+
+    def put(self, step: list[int]) -> None:
+        """One step's tokens (padding rows beyond the requests' are ignored)."""
+        for row, token in enumerate(step[: len(self.requests)]):
+            self.tokens[row].append(token)
             request, ids = self.requests[row], self.streamed[row]
-            if self.ended[row] or self._ends(request, ids, int(token)):
+            if self.ended[row] or self._ends(request, ids, token):
                 self.ended[row] = True  # after its end a row only gets padding
                 continue
-            ids.append(int(token))
+            ids.append(token)
             if request.on_text is not None:
                 # A token cut mid-character decodes to U+FFFD: wait for the rest of it.
                 text = decode(self.tokenizer, ids).rstrip("\ufffd").strip()
                 if text and text != request.shown:
                     request.shown = text
                     request.on_text(text)
-
-    def end(self) -> None:
-        pass
 
     def settle(self, row: int, tokens: list[int]) -> None:
         """The row's tokens from generate's output (what the streamer saw, as returned)."""

@@ -8,11 +8,12 @@ token), prepared while answers go on and merged with the model lock held only fo
 room, else in CPU memory) and copied back when another adapter or the base takes over, so the
 base stays bit-for-bit what it was however many swaps happen.
 
-On a GPU, answers are decoded with static KV caches and a compiled decoding step
+On a GPU, answers are decoded by tunebot's own loop over static KV caches, its whole step (forward,
+repetition penalty, greedy pick) one compiled graph replayed with CUDA graphs
 (tuner/static_decode.py): compiled for a batch of one and a full batch while the model starts,
 before the first answer, and kept across swaps (merging changes weights in place, so nothing is
-compiled again). Elsewhere, and for conversations longer than the cache, transformers' ordinary
-growing cache is used.
+compiled again). Elsewhere, and for conversations longer than the cache, transformers' `generate`
+with its ordinary growing cache is used.
 """
 
 from __future__ import annotations
@@ -70,9 +71,9 @@ class LiveModel:
         compile_config: Any = None,
     ):
         """`static_cache` (default: on a GPU, or where a `compile_config` is given) decodes with
-        fixed-shape caches; `compile_config` (default on a GPU: transformers' torch.compile with
-        CUDA graphs, fixed shapes) compiles their decoding step. On a CPU nothing is compiled
-        unless a config asks for it."""
+        fixed-shape caches and tunebot's own loop; `compile_config` (a transformers CompileConfig;
+        default on a GPU: inductor with CUDA graphs, fixed shapes) compiles its step. On a CPU
+        nothing is compiled unless a config asks for it."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 

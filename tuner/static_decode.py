@@ -1,29 +1,43 @@
-"""Fixed-shape decoding: KV caches of one length, batches padded to a few sizes, so the decoding
-step that transformers compiles for a static cache (torch.compile with CUDA graphs on a GPU) is
-compiled once per batch size and then reused by every round, every conversation and every adapter
-merged into the same weights.
+"""Fixed-shape decoding: KV caches of one length, batches padded to a few sizes, and a decoding
+loop of tunebot's own whose whole step (the forward pass of one token a row, the repetition
+penalty, the greedy pick, the cache and mask updates) is one compiled graph: on a GPU, inductor
+with CUDA graphs, replayed token after token without Python in between (the way gpt-fast decodes).
 
-transformers compiles the step when `generate` is handed a static cache on a GPU; a new cache
-length or batch size would mean a new compile (about 30 s for an 8B model), so the caches here are
-made once per batch size and reset between rounds. Rounds too long for the cache are answered
-with transformers' ordinary growing cache instead (`arguments` returns None).
+The host does not look at every token: the loop queues a chunk of steps (1, 2, 4, then `CHUNK`),
+then reads the previous chunk's tokens (copied to pinned memory while the GPU works on the next one) and streams them,
+checks the rows' ends and whether others wait to join. So a round may run up to two chunks past
+a row's end; those tokens are the row's own greedy continuation and are kept for rows that go
+on (cut at each row's own end and budget as before).
+
+The step is compiled once per batch size (a batch of one and a full batch) while the model starts
+and never again: the caches and buffers are made once per size and reset in place between rounds,
+and merging an adapter writes the weights in place. Rounds too long for the cache are answered
+with transformers' growing cache instead (`fits` says which).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
-from tuner.batching import DECODING
+from tuner.trainers import training_attention
 
 log = logging.getLogger(__name__)
 
 CACHE_TOKENS = 4096  # prompt and answer together; longer conversations are answered uncompiled
+CHUNK = 8  # decoding steps queued before the host reads tokens (stops are seen this late at most)
+REPETITION_PENALTY = 1.1  # as tuner.batching.DECODING asks of transformers' generate
+
+# Called with each row's new tokens (a list per row, all of the same length); True ends the round.
+OnTokens = Callable[[list[list[int]]], bool]
 
 
 class StaticDecoding:
-    """Static KV caches for batches of `sizes` rows (a batch is padded up to the next size)."""
+    """Static KV caches and the compiled step for batches of `sizes` rows (a batch is padded up to
+    the next size). `compile_config` (transformers' CompileConfig: backend, mode, options) compiles
+    the step; without it the same loop runs eagerly (the CPU's answers stay transformers')."""
 
     def __init__(self, model: Any, max_batch: int, *, compile_config: Any = None, tokens: int | None = None):
         window = int(getattr(model.config, "max_position_embeddings", CACHE_TOKENS))
@@ -31,32 +45,99 @@ class StaticDecoding:
         self.length = min(window, tokens or CACHE_TOKENS)
         self.sizes = sorted({1, max_batch})
         self.compile_config = compile_config
-        self._caches: dict[int, Any] = {}
+        self._buffers: dict[int, _Buffers] = {}
+        self._step: Any = self._decode_step
+        if compile_config is not None:
+            import torch
+
+            options = {} if compile_config.options is None else {"options": compile_config.options}
+            self._step = torch.compile(
+                self._decode_step,
+                backend=compile_config.backend,
+                mode=compile_config.mode if not options else None,
+                fullgraph=compile_config.fullgraph,
+                dynamic=compile_config.dynamic,
+                **options,
+            )
 
     def rows_for(self, rows: int) -> int:
         """The padded batch size for `rows` conversations."""
         return next(size for size in self.sizes if size >= rows)
 
-    def arguments(self, rows: int, tokens: int) -> tuple[int, dict[str, Any]] | None:
-        """The padded row count and `generate`'s extra arguments for a round of `rows` conversations
-        needing `tokens` positions (prompt and new tokens); None where the cache is too short.
-        Call under torch.inference_mode (the caches are inference tensors)."""
-        if tokens > self.length or rows > self.sizes[-1]:
-            return None
-        size = self.rows_for(rows)
-        cache = self._caches.get(size)
-        if cache is None:
-            from transformers import StaticCache
+    def fits(self, rows: int, tokens: int) -> bool:
+        """Whether a round of `rows` conversations needing `tokens` positions (prompt and new
+        tokens) can be decoded here."""
+        return tokens <= self.length and rows <= self.sizes[-1]
 
-            cache = self._caches[size] = StaticCache(config=self.model.config, max_cache_len=self.length)
+    def decode(self, input_ids: Any, attention_mask: Any, new_tokens: int, on_tokens: OnTokens) -> None:
+        """Greedy decoding with the repetition penalty, as `generate` with DECODING does, of a
+        left-padded batch of a size in `sizes`, for up to `new_tokens` tokens; `on_tokens` gets
+        them in chunks and ends the round by returning True. Call under torch.inference_mode."""
+        import torch
+
+        size, width = input_ids.shape
+        assert size in self.sizes and width + new_tokens <= self.length, (size, width, new_tokens)
+        buffers = self._buffers.get(size)
+        if buffers is None:
+            buffers = self._buffers[size] = _Buffers(self.model, size, self.length)
         else:
-            cache.reset()  # in place: the compiled step keeps reading the same memory
-        extra: dict[str, Any] = {"past_key_values": cache}
-        if self.compile_config is not None:
-            extra["compile_config"] = self.compile_config
-        return size, extra
+            buffers.reset()
+        mask, seen, tokens = buffers.mask, buffers.seen, buffers.tokens
+        mask[:, :width] = attention_mask
+        seen.scatter_(1, input_ids, True)  # transformers penalizes every token of input_ids, pads too
+        positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
+        # The prompt, eagerly (its length changes every round), with the attention kernels training
+        # uses: cuDNN's would plan again for every new length (11 ms a layer on an H200). Its last
+        # logits give the first token.
+        with training_attention(input_ids.is_cuda):
+            logits = self.model(
+                input_ids=input_ids,
+                attention_mask=mask[:, :width],
+                position_ids=positions,
+                cache_position=torch.arange(width, device=input_ids.device),
+                past_key_values=buffers.cache,
+                use_cache=True,
+            ).logits[:, -1, :]
+        buffers.token.copy_(_pick(logits, seen)[:, None])
+        buffers.position.fill_(width)
+        tokens[:, width : width + 1] = buffers.token
+        if on_tokens(tokens[:, width : width + 1].tolist()) or new_tokens == 1:
+            return  # the first token is streamed at once
+        copied, end = width + 1, width + new_tokens  # tokens[:, :copied] are handed over or on their way
+        queued, pending, chunk = copied, None, 1
+        while True:
+            # Chunks of 1, 2, 4, then CHUNK steps: the first words show at once.
+            chunk, last = min(chunk * 2, CHUNK), min(copied + chunk, end)
+            while queued < last:
+                self._step(buffers.token, buffers.position, mask, seen, tokens, buffers.cache)
+                queued += 1
+            ready = buffers.copy(copied, queued)  # the copy starts once the GPU gets there
+            copied = queued
+            if pending is not None and on_tokens(pending()):  # decoded while `ready` was
+                return
+            pending = ready
+            if queued == end:
+                on_tokens(pending())
+                return
 
-    def warm_up(self, device: Any, token_id: int, steps: int = 4) -> float:
+    def _decode_step(self, token: Any, position: Any, mask: Any, seen: Any, tokens: Any, cache: Any) -> None:
+        """One token for every row: `token` sits at `position` (a 1-element tensor). Both move on to
+        the next in place; the mask, the penalty's seen tokens and the token log grow in place (every
+        tensor here keeps its address: CUDA graphs replay the step with no copies in or out)."""
+        mask.index_fill_(1, position, 1)
+        logits = self.model(
+            input_ids=token,
+            attention_mask=mask,
+            position_ids=mask.sum(-1, keepdim=True) - 1,
+            cache_position=position,
+            past_key_values=cache,
+            use_cache=True,
+        ).logits[:, -1, :]
+        token.copy_(_pick(logits, seen)[:, None])
+        position.add_(1)
+        tokens.index_copy_(1, position, token)
+
+    def warm_up(self, device: Any, token_id: int, steps: int = CHUNK * 2 + 2) -> float:
         """Compile (and, on a GPU, capture) the step for every batch size before the first answer:
         `steps` tokens from an 8-token prompt for each. Returns the seconds it took."""
         import torch
@@ -64,18 +145,63 @@ class StaticDecoding:
         log.info("compiling the decoding step for batches of %s (about a minute for an 8B model)", self.sizes)
         started = time.perf_counter()
         for size in self.sizes * 2:  # twice: on a GPU, the second pass replays what the first captured
-            prepared = self.arguments(size, 8 + steps)
-            assert prepared is not None
             ids = torch.full((size, 8), token_id, device=device)
-            self.model.generate(
-                input_ids=ids,
-                attention_mask=torch.ones_like(ids),
-                max_new_tokens=steps,
-                min_new_tokens=steps,  # every step runs: the compiled one is the second onwards
-                **DECODING,
-                pad_token_id=token_id,
-                **prepared[1],
-            )
+            self.decode(ids, torch.ones_like(ids), steps, lambda _tokens: False)
         seconds = time.perf_counter() - started
         log.info("decoding step ready for batches of %s in %.1f s", self.sizes, seconds)
         return seconds
+
+
+def _pick(logits: Any, seen: Any) -> Any:
+    """transformers' repetition penalty (on float32 scores) on the seen tokens, then the greedy pick;
+    the pick joins the seen tokens."""
+    import torch
+
+    scores = logits.float()
+    penalized = torch.where(scores < 0, scores * REPETITION_PENALTY, scores / REPETITION_PENALTY)
+    picked = torch.where(seen, penalized, scores).argmax(-1)
+    seen.scatter_(1, picked[:, None], True)
+    return picked
+
+
+class _Buffers:
+    """One batch size's cache and the step's tensors, at fixed addresses (CUDA graphs replay them)."""
+
+    def __init__(self, model: Any, size: int, length: int) -> None:
+        import torch
+        from transformers import StaticCache
+
+        device = model.device
+        vocab = int(model.get_output_embeddings().weight.shape[0])
+        self.cache = StaticCache(config=model.config, max_cache_len=length)
+        self.mask = torch.zeros((size, length), dtype=torch.long, device=device)
+        self.seen = torch.zeros((size, vocab), dtype=torch.bool, device=device)
+        self.tokens = torch.zeros((size, length + 1), dtype=torch.long, device=device)
+        self.token = torch.zeros((size, 1), dtype=torch.long, device=device)
+        self.position = torch.zeros((1,), dtype=torch.long, device=device)
+        for tensor in (self.mask, self.seen, self.tokens, self.token, self.position):
+            torch._dynamo.mark_static_address(tensor)
+        self._cuda = self.tokens.is_cuda
+        self._host = torch.empty(self.tokens.shape, dtype=torch.long, pin_memory=self._cuda)
+
+    def reset(self) -> None:
+        self.cache.reset()  # in place: the compiled step keeps reading the same memory
+        self.mask.zero_()
+        self.seen.zero_()
+
+    def copy(self, start: int, end: int) -> Callable[[], list[list[int]]]:
+        """Copy tokens[:, start:end] to the host without waiting for the GPU; the result waits."""
+        import torch
+
+        host = self._host[:, start:end]
+        host.copy_(self.tokens[:, start:end], non_blocking=self._cuda)
+        if not self._cuda:
+            return host.tolist
+        event = torch.cuda.Event()
+        event.record()
+
+        def result() -> list[list[int]]:
+            event.synchronize()
+            return host.tolist()
+
+        return result

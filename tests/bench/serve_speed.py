@@ -251,6 +251,35 @@ def step_times(model: Any, rng: random.Random, args: argparse.Namespace) -> list
     return out
 
 
+def copy_bandwidth() -> float | None:
+    """The GPU's copy bandwidth in bytes a second (read and written both counted), from ten copies
+    of 4 GiB: one decoding step of one request reads every weight once, so this bounds its speed."""
+    if not torch.cuda.is_available():
+        return None
+    source = torch.empty(4 << 30, dtype=torch.uint8, device="cuda")
+    target = torch.empty_like(source)
+    for _ in range(2):
+        target.copy_(source)
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(10):
+        target.copy_(source)
+    end.record()
+    end.synchronize()
+    seconds = start.elapsed_time(end) / 1000
+    del source, target
+    torch.cuda.empty_cache()
+    return 2 * 10 * (4 << 30) / seconds
+
+
+def weights_read(model: Any) -> int:
+    """Bytes of weights one decoding step reads: every parameter but the input embeddings (one row a
+    token is gathered), unless the output layer shares them."""
+    total = sum(p.numel() * p.element_size() for p in model.parameters())
+    embeddings, output = model.get_input_embeddings().weight, model.get_output_embeddings().weight
+    return total - (0 if embeddings is output else embeddings.numel() * embeddings.element_size())
+
+
 def tunebot(path: Path, adapters: list[str], args: argparse.Namespace, static: bool) -> list[dict[str, Any]]:
     """LiveModel as the bot runs it (`static`: fixed-shape caches and, on a GPU, the compiled
     decoding step) or with transformers' growing cache (`tunebot_eager`)."""
@@ -277,6 +306,7 @@ def tunebot(path: Path, adapters: list[str], args: argparse.Namespace, static: b
     rng = random.Random(1)
     if args.diagnose:
         results += step_times(model, rng, args)
+    results.append({"variant": f"{name}_weights", "bytes_read_per_step": weights_read(model._base)})
 
     single: list[dict[str, Any]] = []
     for _ in range(args.runs + 1):
@@ -391,7 +421,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     path = build_checkpoint(args.shape, Path(args.cache), args.tokenizer)
     adapters = [make_adapter(path, Path(args.cache) / f"bench-adapter-{i}", seed=i) for i in (1, 2)]
-    results = []
+    bandwidth = copy_bandwidth()
+    results: list[dict[str, Any]] = [{"variant": "copy_bandwidth", "bytes_per_s": bandwidth}]
+    print(json.dumps(results[-1]), flush=True)
     skip = set(args.skip.split(","))
     for quantized, name in ((True, "standard"), (False, "standard_bf16")):
         if name not in skip:
@@ -412,13 +444,21 @@ def main(argv: list[str] | None = None) -> int:
     print("\n| variant | tokens/s (aggregate) | per request | first token p50 / p95 | failed |")
     print("| --- | --- | --- | --- | --- |")
     for r in results:
-        if "swap_s" in r or "ms_per_step" in r or "warm_up_s" in r:
+        if not ("tokens_per_s" in r or "aggregate_tokens_per_s" in r):
             continue
         rate = r.get("tokens_per_s", r.get("aggregate_tokens_per_s"))
         per = r.get("per_request_tokens_per_s", rate)
         first = r.get("first_token_s") or f"{r.get('first_token_p50_s')} / {r.get('first_token_p95_s')}"
         ratio = f" ({rate / baseline:.1f}x)" if baseline else ""
         print(f"| {r['variant']} | {rate}{ratio} | {per} | {first} | {r.get('failed', 0)} |")
+    read = by.get("tunebot_weights", {}).get("bytes_read_per_step")
+    single = by.get("tunebot_single", {}).get("per_request_tokens_per_s")
+    if bandwidth and read and single:
+        bound = bandwidth / read
+        print(
+            f"one request: {single} tok/s; the bound (copy bandwidth {bandwidth / 1e12:.2f} TB/s over "
+            f"{read / 1e9:.2f} GB of weights a step) {bound:.0f} tok/s: {single / bound:.2f} of it"
+        )
     swaps = [r["swap_s"] for r in results if "swap_s" in r]
     print(f"swap (weights changing, lock held): max {max(swaps):.3f} s over {len(swaps)} swaps")
     return 0

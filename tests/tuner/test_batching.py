@@ -36,8 +36,11 @@ def asked_while_busy(model: LiveModel, askers: list[Callable[[], object]]) -> No
         t.join()
 
 
-def test_concurrent_conversations_share_a_batch_and_get_their_own_answers(babbler: str) -> None:
-    model = LiveModel(babbler, max_new_tokens=12, max_batch=8)
+@pytest.mark.parametrize("static", [False, True], ids=["generate", "own-loop"])
+def test_concurrent_conversations_share_a_batch_and_get_their_own_answers(babbler: str, static: bool) -> None:
+    """Also with tunebot's own decoding loop (static caches, the GPU's path), whose rows run a few
+    tokens past the first end before the host sees it: each row is still cut at its own."""
+    model = LiveModel(babbler, max_new_tokens=12, max_batch=8, static_cache=static)
     budgets = [12, 5, 12, 9, 12, 3]
     alone = [
         model.generate([{"role": "user", "content": q}], max_new_tokens=n)
@@ -95,10 +98,11 @@ def test_more_conversations_than_a_batch_holds_wait_for_the_next(babbler: str, t
         model.generate([{"role": "user", "content": "ok"}])
 
 
-def test_a_newcomer_joins_an_answer_in_flight_and_neither_changes(babbler: str) -> None:
+@pytest.mark.parametrize("static", [False, True], ids=["generate", "own-loop"])
+def test_a_newcomer_joins_an_answer_in_flight_and_neither_changes(babbler: str, static: bool) -> None:
     """A question arriving mid-answer joins after a few tokens (the answer so far is prefilled
     again with it) and gets its answer as soon as it ends; both are what they are alone."""
-    model = LiveModel(babbler, max_new_tokens=200)
+    model = LiveModel(babbler, max_new_tokens=200, static_cache=static)
     long_q = [{"role": "user", "content": QUESTIONS[3]}]
     short_q = [{"role": "user", "content": QUESTIONS[4]}]
     long_alone, short_alone = model.generate(long_q), model.generate(short_q, max_new_tokens=3)

@@ -9,7 +9,7 @@ from typing import Any
 from tests.tuner.test_batching import QUESTIONS as BATCH_QUESTIONS
 from tests.tuner.test_batching import asked_while_busy
 from tuner.live_model import LiveModel
-from tuner.static_decode import StaticDecoding
+from tuner.static_decode import CHUNK, StaticDecoding
 
 QUESTIONS = [q for q in BATCH_QUESTIONS if len(q) < 30 or "billing" in q]  # four of them
 
@@ -44,15 +44,17 @@ def _ask_each(model: LiveModel, questions: list[str]) -> list[str]:
 
 
 def test_static_caches_answer_as_the_growing_cache_does(babbler: str) -> None:
-    growing = LiveModel(babbler, max_new_tokens=12, static_cache=False)
-    static = LiveModel(babbler, max_new_tokens=12, static_cache=True, max_batch=8)
+    """tunebot's own decoding loop (the step the GPU compiles) answers token for token as
+    transformers' generate does, alone and batched, over several of its chunks."""
+    growing = LiveModel(babbler, max_new_tokens=3 * CHUNK + 5, static_cache=False)
+    static = LiveModel(babbler, max_new_tokens=3 * CHUNK + 5, static_cache=True, max_batch=8)
     expected = _ask_each(growing, QUESTIONS)
     assert len(set(expected)) == len(QUESTIONS)
     assert _ask_each(static, QUESTIONS) == expected
     # Four conversations padded to a batch of eight with copies of the last: the same answers.
     assert _ask_together(static, QUESTIONS) == expected
     assert static.batch_sizes[len(QUESTIONS)] == 1
-    assert static._static is not None and sorted(static._static._caches) == [1, 8]
+    assert static._static is not None and sorted(static._static._buffers) == [1, 8]
 
 
 def test_rounds_longer_than_the_cache_use_the_growing_cache(babbler: str) -> None:
@@ -61,7 +63,7 @@ def test_rounds_longer_than_the_cache_use_the_growing_cache(babbler: str) -> Non
     decoding = StaticDecoding(_Model(AutoConfig.from_pretrained(babbler)), 8, tokens=64)
     assert decoding.length == 64 and decoding.sizes == [1, 8]
     assert [decoding.rows_for(n) for n in (1, 2, 5, 8)] == [1, 8, 8, 8]
-    assert decoding.arguments(3, 65) is None and decoding.arguments(9, 10) is None
+    assert decoding.fits(3, 64) and not decoding.fits(3, 65) and not decoding.fits(9, 10)
 
     model = LiveModel(babbler, max_new_tokens=12, static_cache=True)
     assert model._static is not None
