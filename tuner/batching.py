@@ -52,8 +52,8 @@ def generate_round(
     streams its text so far, marks it finished at its end. The round ends when any row ends, or
     (after `min_round_tokens`) once `cut_short()` says others are waiting to join. With `static`,
     the batch is padded with copies of its last row to one of its sizes and decoded by its loop,
-    which looks at tokens a chunk at a time: a round then ends up to two chunks after a row's end,
-    and the rows going on keep those tokens."""
+    which looks at tokens a chunk at a time: a round then ends up to two chunks after a row's end
+    (the rows going on keep those tokens), and one chunk at most after others start waiting."""
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
 
@@ -74,11 +74,13 @@ def generate_round(
     width = batch["input_ids"].shape[1]
     rows = _Rows(tokenizer, requests)
 
+    def waiting(steps: int) -> bool:
+        return cut_short is not None and steps >= min_round_tokens and cut_short()
+
     def stop(steps: int) -> bool:
         """End the round for all rows once one has ended (its caller gets the answer now, not when
         the longest is done) or when others wait to join."""
-        waiting = cut_short is not None and steps >= min_round_tokens and cut_short()
-        return any(rows.ended) or waiting
+        return any(rows.ended) or waiting(steps)
 
     if fixed:
         assert static is not None
@@ -88,7 +90,7 @@ def generate_round(
                 rows.put(list(column))
             return stop(len(rows.tokens[0]))
 
-        static.decode(batch["input_ids"], batch["attention_mask"], new_tokens, on_tokens)
+        static.decode(batch["input_ids"], batch["attention_mask"], new_tokens, on_tokens, join=waiting)
         for row in range(len(requests)):
             rows.settle(row, rows.tokens[row])
         return

@@ -4,10 +4,10 @@ penalty, the greedy pick, the cache and mask updates) is one compiled graph: on 
 with CUDA graphs, replayed token after token without Python in between (the way gpt-fast decodes).
 
 The host does not look at every token: the loop queues a chunk of steps (1, 2, 4, then `CHUNK`),
-then reads the previous chunk's tokens (copied to pinned memory while the GPU works on the next one) and streams them,
-checks the rows' ends and whether others wait to join. So a round may run up to two chunks past
-a row's end; those tokens are the row's own greedy continuation and are kept for rows that go
-on (cut at each row's own end and budget as before).
+then reads the previous chunk's tokens (copied to pinned memory while the GPU works on the next
+one), streams them, and checks the rows' ends and whether others wait to join. So a round may run
+up to two chunks past a row's end; those tokens are the row's own greedy continuation and are kept
+for rows that go on (cut at each row's own end and budget as before).
 
 The step is compiled once per batch size (a batch of one and a full batch) while the model starts
 and never again: the caches and buffers are made once per size and reset in place between rounds,
@@ -69,10 +69,19 @@ class StaticDecoding:
         tokens) can be decoded here."""
         return tokens <= self.length and rows <= self.sizes[-1]
 
-    def decode(self, input_ids: Any, attention_mask: Any, new_tokens: int, on_tokens: OnTokens) -> None:
+    def decode(
+        self,
+        input_ids: Any,
+        attention_mask: Any,
+        new_tokens: int,
+        on_tokens: OnTokens,
+        join: Callable[[int], bool] | None = None,
+    ) -> None:
         """Greedy decoding with the repetition penalty, as `generate` with DECODING does, of a
         left-padded batch of a size in `sizes`, for up to `new_tokens` tokens; `on_tokens` gets
-        them in chunks and ends the round by returning True. Call under torch.inference_mode."""
+        them in chunks and ends the round by returning True. `join(tokens so far)`, asked before
+        each chunk is queued, ends the round without decoding more (others wait to join: they
+        then wait one chunk at most). Call under torch.inference_mode."""
         import torch
 
         size, width = input_ids.shape
@@ -106,6 +115,10 @@ class StaticDecoding:
         copied, end = width + 1, width + new_tokens  # tokens[:, :copied] are handed over or on their way
         queued, pending, chunk = copied, None, 1
         while True:
+            if join is not None and join(queued - width):
+                if pending is not None:
+                    on_tokens(pending())
+                return
             # Chunks of 1, 2, 4, then CHUNK steps: the first words show at once.
             chunk, last = min(chunk * 2, CHUNK), min(copied + chunk, end)
             while queued < last:
