@@ -1,16 +1,23 @@
-# tunebot on a CUDA GPU host. Installs with the same script as `make`, so both stay in step.
-FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
+# tunebot on a CUDA GPU host. Installs with the same script as `make`, from the same lock files.
+# torch 2.13.0's wheels on PyPI are built for CUDA 13 (they bring their own CUDA libraries and need
+# an NVIDIA driver >= 580); the base image is CUDA 13 too, and the build checks that the two agree.
+FROM nvidia/cuda:13.0.2-cudnn-runtime-ubuntu24.04
 
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv python3-dev gcc curl \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --create-home --uid 10001 tunebot
+ && useradd --create-home --uid 10001 tunebot \
+ && install -d -o 10001 -g 10001 /app
 
 WORKDIR /app
-COPY --chown=10001:10001 . /app
 USER 10001
-# The CUDA build of torch; scripts/install.sh pins it before the project so nothing replaces it.
 ENV TORCH_SPEC="torch==2.13.0" PYTHON=python3
+# The dependencies first, from the lock alone: a change to tunebot's code reuses this layer.
+COPY --chown=10001:10001 scripts/install.sh /app/scripts/
+COPY --chown=10001:10001 requirements/runtime.lock /app/requirements/
+RUN DEPS_ONLY=1 scripts/install.sh /app/.venv \
+ && /app/.venv/bin/python -c "import os, torch; want = os.environ['CUDA_VERSION'].split('.')[0]; got = (torch.version.cuda or 'none').split('.')[0]; assert got == want, f'torch is built for CUDA {got}, the image has CUDA {want}'"
+COPY --chown=10001:10001 . /app
 RUN scripts/install.sh /app/.venv
 
 ENV PATH="/app/.venv/bin:$PATH" \

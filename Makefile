@@ -7,9 +7,9 @@ PORT ?= 3000
 # (13 minutes in one process, 9 in two, both databases); more only pay off with more cores.
 TEST_WORKERS ?= 2
 
-.PHONY: run test install browser lint demo clean bench-privacy
+.PHONY: run test install browser lint demo clean bench-privacy lock
 
-$(BIN)/.installed: pyproject.toml scripts/install.sh
+$(BIN)/.installed: pyproject.toml scripts/install.sh requirements/runtime.lock requirements/dev.lock
 	scripts/install.sh $(VENV) dev
 	touch $@
 
@@ -36,6 +36,10 @@ test: install browser
 # Recall per entity type, text kept, and throughput against Presidio's default engine (docs/privacy.md).
 bench-privacy: install
 	$(BIN)/python -m tests.bench.privacy
+
+# Re-pin every dependency (requirements/*.lock, with hashes) after pyproject.toml changes.
+lock: install
+	PATH=$(BIN):$$PATH scripts/lock.sh
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy

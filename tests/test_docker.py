@@ -30,6 +30,12 @@ def test_dockerfile_is_a_cuda_image_running_serve_as_a_user_with_data_on_a_volum
     lines = [line.strip() for line in DOCKERFILE.splitlines()]
     assert next(line for line in lines if line.startswith("FROM")).startswith("FROM nvidia/cuda:")
     assert "RUN scripts/install.sh /app/.venv" in lines  # the same script as `make install`
+    # The locked dependencies are a layer of their own, built before the source is copied, and the
+    # torch they bring must be built for the base image's CUDA.
+    deps = lines.index("RUN DEPS_ONLY=1 scripts/install.sh /app/.venv \\")
+    assert "COPY --chown=10001:10001 requirements/runtime.lock /app/requirements/" in lines[:deps]
+    assert lines.index("COPY --chown=10001:10001 . /app") > deps
+    assert "torch.version.cuda" in lines[deps + 1] and "CUDA_VERSION" in lines[deps + 1]
     user = next(line for line in lines if line.startswith("USER"))
     assert user.split()[1] not in ("root", "0")
     assert 'VOLUME ["/data"]' in lines and "TUNEBOT_DATA_DIR=/data \\" in lines
