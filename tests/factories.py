@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -109,15 +110,22 @@ def save_family_model(folder: Path, family: str) -> str:
     return _save_tiny(folder, config_class, model_class, **extra)
 
 
-def _save_tiny(folder: Path, config_class: str, model_class: str, **extra: Any) -> str:
-    import torch
-    import transformers
+@functools.cache
+def _bundled_tokenizer() -> Any:
+    """SmolLM2's tokenizer and chat template from the bundled GGUF (4 s to read: once a process)."""
     from transformers import AutoTokenizer
 
     from tuner.base_model import _gguf_path
 
     gguf = _gguf_path()
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+
+
+def _save_tiny(folder: Path, config_class: str, model_class: str, **extra: Any) -> str:
+    import torch
+    import transformers
+
+    tokenizer = _bundled_tokenizer()
     config = getattr(transformers, config_class)(
         vocab_size=len(tokenizer),
         hidden_size=64,
