@@ -72,7 +72,7 @@ def generate_round(
         return_tensors="pt",
     ).to(device)
     width = batch["input_ids"].shape[1]
-    rows = _Rows(tokenizer, requests)
+    rows = _Rows(tokenizer, requests, stop_ids(tokenizer, model))
 
     def waiting(steps: int) -> bool:
         return cut_short is not None and steps >= min_round_tokens and cut_short()
@@ -134,14 +134,13 @@ class _Rows:
     """A batch's rows as tokens come, one a row each step: hands each row's decoded text so far to
     its callback as it grows; `settle` then takes the row's tokens of the round, up to its end."""
 
-    def __init__(self, tokenizer: Any, requests: list[Request]) -> None:
+    def __init__(self, tokenizer: Any, requests: list[Request], eos: set[int]) -> None:
         self.tokenizer = tokenizer
         self.requests = requests
         self.streamed: list[list[int]] = [list(r.generated) for r in requests]
         self.tokens: list[list[int]] = [[] for _ in requests]  # this round's, past a row's end too
         self.ended = [False] * len(requests)
-        eos = tokenizer.eos_token_id
-        self.eos = set(eos) if isinstance(eos, list) else {eos}
+        self.eos = eos
 
     def put(self, step: list[int]) -> None:
         """One step's tokens (padding rows beyond the requests' are ignored)."""
@@ -171,6 +170,18 @@ class _Rows:
 
     def _ends(self, request: Request, ids: list[int], token: int) -> bool:
         return token in self.eos or len(ids) >= request.max_new_tokens
+
+
+def stop_ids(tokenizer: Any, model: Any) -> set[int]:
+    """The tokens that end an answer: the tokenizer's end of sequence and every one the model's
+    generation config names. Families differ: Llama 3 ends a turn with <|eot_id|>, Gemma with
+    <end_of_turn>, Qwen with <|im_end|>, each beside a plain end-of-text token."""
+    ids: set[int] = set()
+    config = getattr(model, "generation_config", None)
+    for value in (tokenizer.eos_token_id, getattr(config, "eos_token_id", None)):
+        if value is not None:
+            ids.update(value if isinstance(value, list) else [value])
+    return ids
 
 
 def decode(tokenizer: Any, ids: list[int]) -> str:

@@ -121,3 +121,38 @@ def test_a_newcomer_joins_an_answer_in_flight_and_neither_changes(babbler: str, 
     assert short == short_alone and result["long"] == long_alone
     assert model.batch_sizes[2] == 1  # one round held both; the long answer went on alone after it
     assert short_done_while_long_ran
+
+
+@pytest.mark.parametrize("static", [False, True], ids=["generate", "own-loop"])
+def test_an_answer_ends_at_any_stop_token_the_model_names(babbler: str, tmp_path: Path, static: bool) -> None:
+    """Families end a turn with their own token beside end-of-text (Gemma's <end_of_turn>, Llama 3's
+    <|eot_id|>), named in generation_config.json's eos_token_id list: an answer stops at either."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+    from tuner.batching import DECODING
+    from tuner.chat_format import chat_messages
+
+    folder = tmp_path / "family"
+    shutil.copytree(babbler, folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    turns = [{"role": "user", "content": QUESTIONS[0]}]
+    prompt = tokenizer.apply_chat_template(
+        chat_messages(turns), add_generation_prompt=True, return_tensors="pt"
+    )
+    prompt = prompt["input_ids"] if hasattr(prompt, "input_ids") or isinstance(prompt, dict) else prompt
+    with torch.inference_mode():
+        output = AutoModelForCausalLM.from_pretrained(folder).generate(
+            prompt, max_new_tokens=12, **DECODING, pad_token_id=tokenizer.pad_token_id
+        )
+    free = output[0, prompt.shape[1] :].tolist()
+    at = next(i for i in range(3, len(free)) if free[i] not in free[:i])  # its first time
+    GenerationConfig(
+        eos_token_id=[tokenizer.eos_token_id, free[at]], pad_token_id=tokenizer.pad_token_id
+    ).save_pretrained(folder)
+
+    answer = LiveModel(str(folder), max_new_tokens=12, static_cache=static).generate(turns)
+    assert answer.tokens == at
+    assert answer.text == tokenizer.decode(free[:at], skip_special_tokens=True).strip()
