@@ -57,7 +57,11 @@ def main(ctx: click.Context, debug: bool) -> None:
 @click.option("--port", type=int, help="HTTP mode: port to listen on  [default: TUNEBOT_PORT, else 3000]")
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
-    """Run the bot and the scheduler (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)."""
+    """Run the bot and the scheduler (Socket Mode if SLACK_APP_TOKEN is set, else HTTP).
+
+    A TUNEBOT_BASE_MODEL hub id that is not pulled yet is pulled first (as `tunebot model pull`
+    does), unless HF_HUB_OFFLINE is set.
+    """
     from bot.serve import ServeError
     from bot.serve import serve as run_server
 
@@ -84,8 +88,13 @@ def sandbox(ctx: click.Context, port: int, demo: bool) -> None:
     from bot.demo import EXPORT
     from bot.sandbox.app import Sandbox, demo_workspace, import_demo
     from bot.sandbox.web_api import Workspace
+    from bot.serve import ServeError, pull_on_first_start
 
     runtime = _runtime(ctx)
+    try:
+        pull_on_first_start(runtime.settings.base_model, runtime.settings.data_dir)
+    except ServeError as exc:
+        raise click.ClickException(str(exc)) from exc
     workspace = demo_workspace(EXPORT) if demo else Workspace()
     try:
         running = Sandbox(runtime, port=port, workspace=workspace)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.error import URLError
 
 from slack_bolt import App
@@ -16,6 +19,8 @@ from bot.services.notices import NoticeService
 from bot.services.registry import Services
 from bot.slack_app import build_slack_app
 from storage.runs import fail_abandoned_runs
+from tuner.base_model import is_pulled
+from tuner.offline import operator_environ, operator_offline
 from tuner.scheduler import TuneScheduler
 
 log = logging.getLogger(__name__)
@@ -113,6 +118,21 @@ def check_token(token: str, api_url: str) -> None:
         raise ServeError(f"cannot reach Slack's API at {api_url} ({exc.reason}): check the network") from exc
 
 
+def pull_on_first_start(spec: str, data_dir: Path) -> None:
+    """TUNEBOT_BASE_MODEL names a hub model not pulled yet: pull it now, logged, with
+    huggingface_hub's progress bars, in a `tunebot model pull` process with the operator's
+    environment (this one stays offline). Not where the operator set HF_HUB_OFFLINE: loading then
+    says to run `tunebot model pull`."""
+    if operator_offline() or is_pulled(spec, data_dir):
+        return
+    message = f"TUNEBOT_BASE_MODEL={spec} is not pulled yet: pulling it now (tunebot model pull {spec})"
+    log.info(message)
+    print(message, file=sys.stderr, flush=True)  # the console shows warnings only; this is progress
+    pulled = subprocess.run([sys.executable, "-m", "bot.cli", "model", "pull", spec], env=operator_environ())
+    if pulled.returncode != 0:
+        raise ServeError(f"pulling {spec} failed (above); once that is fixed, start again")
+
+
 def serve(runtime: Runtime, host: str | None = None, port: int | None = None) -> None:
     """Run the bot until stopped: Socket Mode with SLACK_APP_TOKEN, else HTTP on host:port
     (default: TUNEBOT_HOST / TUNEBOT_PORT)."""
@@ -126,6 +146,7 @@ def serve(runtime: Runtime, host: str | None = None, port: int | None = None) ->
     if not settings.slack_app_token:
         check_port(host, port)
     check_token(settings.slack_bot_token, settings.slack_api_url)
+    pull_on_first_start(settings.base_model, settings.data_dir)
     bot = build_bot(
         runtime,
         token=settings.slack_bot_token,

@@ -44,6 +44,22 @@ def resolve_base_model(spec: str, data_dir: Path) -> str:
     )
 
 
+def is_pulled(spec: str, data_dir: Path) -> bool:
+    """Whether `spec` loads without a download: the bundled model, a folder, or a hub id already in
+    the data dir's cache or the user's Hugging Face cache."""
+    if spec == BUNDLED or Path(spec).expanduser().exists():
+        return True
+    from huggingface_hub import snapshot_download
+
+    for cache in (hub_cache(data_dir), None):
+        try:
+            snapshot_download(spec, local_files_only=True, cache_dir=cache)
+            return True
+        except Exception:
+            continue
+    return False
+
+
 def pull(spec: str, data_dir: Path, revision: str | None = None) -> Path:
     """Download a hub model into the data dir's cache (resumable; HF_TOKEN and HF_ENDPOINT are
     honoured by huggingface_hub) and return its folder. Weights come as safetensors only."""

@@ -74,3 +74,56 @@ def test_gated_models_need_a_token_and_unknown_ones_say_so(env: dict[str, str]) 
     assert offline.returncode == 1 and "HF_HUB_OFFLINE is set" in offline.stderr
     unpulled = tunebot("ask", "hi", env={**env, "TUNEBOT_BASE_MODEL": "acme/other"})
     assert "run `tunebot model pull acme/other`" in unpulled.stderr
+
+
+def test_serve_pulls_a_hub_model_on_first_start_unless_offline(
+    env: dict[str, str], hub: Hub, tmp_path: Path
+) -> None:
+    """`TUNEBOT_BASE_MODEL=HUB_ID` and nothing pulled: `tunebot serve` pulls it (logged, with
+    progress) after its Slack checks, then answers; with HF_HUB_OFFLINE set it asks nothing of the
+    hub and says what to run."""
+    import os
+    import signal
+
+    from bot.sandbox.web_api import SlackWebApi
+    from tests.bot.test_serve import _health, start_serve
+    from tests.conftest import SIGNING_SECRET, wait_for
+
+    slack = SlackWebApi().start()
+    port = _free_port()
+    serve_env = {
+        **os.environ,
+        **env,
+        "TUNEBOT_BASE_MODEL": "acme/tiny-chat",
+        "TUNEBOT_PORT": str(port),
+        "TUNEBOT_HOST": "127.0.0.1",
+        "SLACK_BOT_TOKEN": "xoxb-serve-test",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.url,
+    }
+    try:
+        offline = start_serve({**serve_env, "HF_HUB_OFFLINE": "1"})
+        output = offline.communicate(timeout=120)[0]
+        assert offline.returncode == 1 and "Traceback" not in output, output
+        assert "run `tunebot model pull acme/tiny-chat`" in output
+        assert hub.requests == []
+
+        server = start_serve(serve_env)
+        try:
+            health = wait_for(
+                lambda: server.poll() is not None or _health(f"http://127.0.0.1:{port}"),
+                timeout=120,
+                message="serve to pull and come up",
+            )
+            assert health == {"ok": True, "adapter": "base"}
+        finally:
+            server.send_signal(signal.SIGINT)
+            output = server.communicate(timeout=30)[0]
+    finally:
+        slack.stop()
+    assert "TUNEBOT_BASE_MODEL=acme/tiny-chat is not pulled yet: pulling it now" in output, output
+    assert "%|" in output  # huggingface_hub's progress bars
+    assert any(path.endswith("model.safetensors") for _, path, _ in hub.requests)
+    data = Path(env["TUNEBOT_DATA_DIR"])
+    assert (data / "models" / "hub" / "models--acme--tiny-chat").is_dir()
+    assert "is not pulled yet: pulling it now" in (data / "logs" / "tunebot.log").read_text()
