@@ -30,14 +30,8 @@ def resolve_base_model(spec: str, data_dir: Path) -> str:
         return str(_converted_bundled_model(data_dir / "models" / "smollm2-135m-instruct"))
     if Path(spec).expanduser().exists():
         return str(Path(spec).expanduser())
-    # A hub id: pulled into the data dir (`tunebot model pull`) or in the user's Hugging Face cache.
-    from huggingface_hub import snapshot_download
-
-    for cache in (hub_cache(data_dir), None):
-        try:
-            return snapshot_download(spec, local_files_only=True, cache_dir=cache)
-        except Exception:
-            continue
+    if (folder := _pulled_folder(spec, data_dir)) is not None:
+        return folder
     raise BaseModelError(
         f"TUNEBOT_BASE_MODEL={spec!r} is neither a local folder nor a pulled hub model: "
         f"run `tunebot model pull {spec}` (or point TUNEBOT_BASE_MODEL at a model folder)"
@@ -47,17 +41,20 @@ def resolve_base_model(spec: str, data_dir: Path) -> str:
 def is_pulled(spec: str, data_dir: Path) -> bool:
     """Whether `spec` loads without a download: the bundled model, a folder, or a hub id already in
     the data dir's cache or the user's Hugging Face cache."""
-    if spec == BUNDLED or Path(spec).expanduser().exists():
-        return True
+    return spec == BUNDLED or Path(spec).expanduser().exists() or _pulled_folder(spec, data_dir) is not None
+
+
+def _pulled_folder(spec: str, data_dir: Path) -> str | None:
+    """A hub id's folder, pulled into the data dir (`tunebot model pull`) or in the user's Hugging
+    Face cache; None where it is in neither."""
     from huggingface_hub import snapshot_download
 
     for cache in (hub_cache(data_dir), None):
         try:
-            snapshot_download(spec, local_files_only=True, cache_dir=cache)
-            return True
+            return str(snapshot_download(spec, local_files_only=True, cache_dir=cache))
         except Exception:
             continue
-    return False
+    return None
 
 
 def pull(spec: str, data_dir: Path, revision: str | None = None) -> Path:
