@@ -103,11 +103,52 @@ FAMILIES: dict[str, tuple[str, str, dict[str, Any]]] = {
 }
 
 
+# The chat formats of two families whose tokenizers cannot be fetched offline, written in their
+# templates' layout: Gemma (1, 2) refuses a system turn and turns of one role in a row, and ends a
+# turn with <end_of_turn>; Llama 3 ends one with <|eot_id|>. Each is (template, the special tokens
+# it adds to SmolLM2's tokenizer, the end-of-turn token the generation config lists).
+CHAT_FORMATS: dict[str, tuple[str, list[str], str]] = {
+    "gemma2": (
+        "{{ bos_token }}{% if messages[0]['role'] == 'system' %}"
+        "{{ raise_exception('System role not supported') }}{% endif %}"
+        "{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+        "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}"
+        "{% endif %}{% if message['role'] == 'assistant' %}{% set role = 'model' %}"
+        "{% else %}{% set role = message['role'] %}{% endif %}"
+        "{{ '<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n' }}{% endfor %}"
+        "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}",
+        ["<start_of_turn>", "<end_of_turn>"],
+        "<end_of_turn>",
+    ),
+    "llama3": (
+        "{{ bos_token }}{% for message in messages %}"
+        "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + message['content'] | trim"
+        " + '<|eot_id|>' }}{% endfor %}"
+        "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}",
+        ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
+        "<|eot_id|>",
+    ),
+}
+
+
 def save_family_model(folder: Path, family: str) -> str:
-    """A 2-layer model of `family` (FAMILIES) with random weights and SmolLM2's tokenizer and chat
-    template (no family's own tokenizer can be fetched offline), saved to `folder`."""
+    """A 2-layer model of `family` (FAMILIES) with random weights and SmolLM2's tokenizer, saved to
+    `folder`; with the family's chat format (CHAT_FORMATS) where it has one, else SmolLM2's."""
+    import copy
+
     config_class, model_class, extra = FAMILIES[family]
-    return _save_tiny(folder, config_class, model_class, **extra)
+    if family not in CHAT_FORMATS:
+        return _save_tiny(folder, config_class, model_class, **extra)
+    from transformers import GenerationConfig
+
+    template, specials, end_of_turn = CHAT_FORMATS[family]
+    tokenizer = copy.deepcopy(_bundled_tokenizer())
+    tokenizer.add_special_tokens({"additional_special_tokens": specials})
+    tokenizer.chat_template = template
+    _save_tiny(folder, config_class, model_class, tokenizer=tokenizer, **extra)
+    stops = [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(end_of_turn)]
+    GenerationConfig(eos_token_id=stops, pad_token_id=tokenizer.pad_token_id).save_pretrained(folder)
+    return str(folder)
 
 
 @functools.cache
@@ -121,11 +162,11 @@ def _bundled_tokenizer() -> Any:
     return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
 
 
-def _save_tiny(folder: Path, config_class: str, model_class: str, **extra: Any) -> str:
+def _save_tiny(folder: Path, config_class: str, model_class: str, tokenizer: Any = None, **extra: Any) -> str:
     import torch
     import transformers
 
-    tokenizer = _bundled_tokenizer()
+    tokenizer = tokenizer or _bundled_tokenizer()
     config = getattr(transformers, config_class)(
         vocab_size=len(tokenizer),
         hidden_size=64,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 SYSTEM_PROMPT = "You are tunebot, a helpful assistant in a team's Slack workspace. Answer briefly."
 
@@ -10,6 +11,44 @@ SYSTEM_PROMPT = "You are tunebot, a helpful assistant in a team's Slack workspac
 def chat_messages(turns: list[dict[str, str]]) -> list[dict[str, str]]:
     """System prompt + the conversation turns (each {"role": user|assistant, "content": text})."""
     return [{"role": "system", "content": SYSTEM_PROMPT}, *turns]
+
+
+def fit_template(tokenizer: Any, messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The messages as the model's chat template takes them. Some templates refuse a system turn
+    (Gemma 1 and 2), or two turns of one role in a row (Gemma, early Mistral): the system prompt then
+    opens the first user turn, and consecutive turns of one role are joined. Templates that take
+    the messages as they are (Llama 3, Qwen, SmolLM, Phi 3...) get them unchanged."""
+    from jinja2 import TemplateError
+
+    folded = _system_in_first_user_turn(messages)
+    for candidate in (messages, folded, _alternating(folded)):
+        try:
+            tokenizer.apply_chat_template(candidate, tokenize=False)
+        except TemplateError:  # the template's raise_exception(...)
+            continue
+        return candidate
+    return messages  # none fits: the template's own error is the clearest
+
+
+def _system_in_first_user_turn(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    system = [m["content"] for m in messages if m["role"] == "system"]
+    rest = [dict(m) for m in messages if m["role"] != "system"]
+    if system and rest and rest[0]["role"] == "user":
+        rest[0]["content"] = "\n\n".join([*system, rest[0]["content"]])
+    elif system:
+        rest.insert(0, {"role": "user", "content": "\n\n".join(system)})
+    return rest
+
+
+def _alternating(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    joined: list[dict[str, str]] = []
+    for message in messages:
+        if joined and joined[-1]["role"] == message["role"]:
+            content = f"{joined[-1]['content']}\n\n{message['content']}"
+            joined[-1] = {"role": message["role"], "content": content}
+        else:
+            joined.append(dict(message))
+    return joined
 
 
 def bounded_turns(

@@ -8,6 +8,8 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from tuner.chat_format import fit_template
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -26,6 +28,7 @@ def _inference_mode(fn: F) -> F:
 
 def reply_token_ids(tokenizer: Any, prompt: list[dict], completion: list[dict], max_length: int):
     """(input ids, number of prompt tokens) laid out as in training: the template's turns."""
+    prompt = fit_template(tokenizer, prompt)
     prompt_ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True)
     full_ids = tokenizer.apply_chat_template(prompt + completion, tokenize=True)
     prompt_ids = _ids(prompt_ids)
@@ -88,7 +91,9 @@ def generate_replies(
     try:
         for start in range(0, len(prompts), batch_size):
             texts = [
-                tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False)
+                tokenizer.apply_chat_template(
+                    fit_template(tokenizer, p), add_generation_prompt=True, tokenize=False
+                )
                 for p in prompts[start : start + batch_size]
             ]
             batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tuner.batching import Request, decode, generate_round
-from tuner.chat_format import bounded_turns, chat_messages
+from tuner.chat_format import bounded_turns, chat_messages, fit_template
 from tuner.merging import BaseWeights, PreparedAdapter, merge, prepare
 from tuner.static_decode import StaticDecoding
 from tuner.weights import check_weights, load_biases, loads_alongside, restore_biases, weights_kind
@@ -132,7 +132,8 @@ class LiveModel:
             lambda text: tokenizer.encode(text, add_special_tokens=False),
             lambda ids: tokenizer.decode(ids, skip_special_tokens=True),
         )
-        ids = tokenizer.apply_chat_template(chat_messages(bounded), add_generation_prompt=True, tokenize=True)
+        messages = fit_template(tokenizer, chat_messages(bounded))
+        ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
         if isinstance(ids, dict) or hasattr(ids, "input_ids"):
             ids = ids["input_ids"]
         request = Request(list(ids), max_new_tokens or self.max_new_tokens, on_text)

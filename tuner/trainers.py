@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tuner.chat_format import fit_template
 from tuner.evaluation import reply_token_ids
 from tuner.methods import Method
 from tuner.weights import bias_parameters
@@ -100,10 +101,13 @@ def sft_dataset(rows: Any, tokenizer: Any, max_length: int) -> Any:
     return Dataset.from_list(out)
 
 
-def preference_dataset(rows: Any, kind: str) -> Any:
+def preference_dataset(rows: Any, kind: str, tokenizer: Any) -> Any:
     """KTO: every target is desirable, the answer a correction replaced is undesirable.
-    DPO: the correction is preferred over the answer it replaced (corrected examples only)."""
+    DPO: the correction is preferred over the answer it replaced (corrected examples only).
+    Prompts as the model's chat template takes them (TRL renders them)."""
     from datasets import Dataset
+
+    rows = [{**row, "prompt": fit_template(tokenizer, row["prompt"])} for row in rows]
 
     corrected = [row for row in rows if row.get("rejected")]
     if not corrected:
@@ -172,7 +176,7 @@ def build_trainer(
     if method.trainer == "kto":
         from trl import KTOConfig, KTOTrainer
 
-        dataset = preference_dataset(rows, "kto")
+        dataset = preference_dataset(rows, "kto", tokenizer)
         return KTOTrainer(
             model=model,
             args=KTOConfig(**common, max_length=job.max_length, **kto_weights(dataset["label"])),
@@ -186,7 +190,7 @@ def build_trainer(
     return DPOTrainer(
         model=model,
         args=DPOConfig(**common, max_length=job.max_length),
-        train_dataset=preference_dataset(rows, "dpo"),
+        train_dataset=preference_dataset(rows, "dpo", tokenizer),
         processing_class=tokenizer,
         peft_config=config,
         callbacks=[callback],

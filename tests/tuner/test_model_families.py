@@ -1,5 +1,7 @@
 """Each model family teams run through a whole cycle (train, evaluate, promote) and into the live
-model (load, swap the adapter in, answer): tiny random models built from each family's config."""
+model (load, swap the adapter in, answer): tiny random models built from each family's config,
+Gemma 2 and Llama 3 also with their chat formats (tests/factories.py CHAT_FORMATS: Gemma's refuses
+a system turn, so tunebot's system prompt opens the first user turn)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from policies import Policies
 from policies.schema import PromotionPolicy, RegressionGuard
 from storage import Database
 from storage.registry import live_adapter
-from tests.factories import FAMILIES, save_family_model, seed_corrections
+from tests.factories import CHAT_FORMATS, FAMILIES, save_family_model, seed_corrections
 from tuner.cycle import TuneCycle
 from tuner.live_model import LiveModel
 
@@ -34,6 +36,18 @@ def test_a_family_trains_promotes_and_serves(family: str, tmp_path: Path, polici
         data_dir=tmp_path / "data",
         base_model=base,
     )
+    if family in CHAT_FORMATS:  # the family's own turn layout: its end-of-turn token ends the target
+        from transformers import AutoTokenizer
+
+        from tuner.chat_format import chat_messages
+        from tuner.evaluation import reply_token_ids
+
+        tokenizer = AutoTokenizer.from_pretrained(base)
+        prompt = chat_messages([{"role": "user", "content": "Which port?"}])
+        ids, n_prompt = reply_token_ids(tokenizer, prompt, [{"role": "assistant", "content": "8443"}], 256)
+        end_of_turn = tokenizer.convert_tokens_to_ids(CHAT_FORMATS[family][2])
+        assert end_of_turn in ids[n_prompt:] and end_of_turn in ids[:n_prompt]  # the user turn ended too
+        assert "8443" in tokenizer.decode(ids[n_prompt:]) and "Answer briefly" in tokenizer.decode(ids)
     result = cycle.run("test")
     assert result.outcome == "promoted", result.message
     with db.session() as session:
