@@ -74,8 +74,14 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 @main.command()
 @click.option("--port", default=3000, show_default=True, help="Port of the page (and the local Slack API).")
 @click.option("--demo/--no-demo", default=True, show_default=True, help="Start with the demo workspace.")
+@click.option(
+    "--socket-mode",
+    is_flag=True,
+    help="Run the bot over Socket Mode (a WebSocket to the local Slack, as with SLACK_APP_TOKEN) "
+    "instead of HTTP.",
+)
 @click.pass_context
-def sandbox(ctx: click.Context, port: int, demo: bool) -> None:
+def sandbox(ctx: click.Context, port: int, demo: bool, socket_mode: bool) -> None:
     """Try tunebot without Slack: the real bot, a local Slack and a web page to chat in.
 
     Binds 127.0.0.1 only. The page's user ("you") is a tunebot admin here, so `/tune run` and
@@ -97,7 +103,7 @@ def sandbox(ctx: click.Context, port: int, demo: bool) -> None:
         raise click.ClickException(str(exc)) from exc
     workspace = demo_workspace(EXPORT) if demo else Workspace()
     try:
-        running = Sandbox(runtime, port=port, workspace=workspace)
+        running = Sandbox(runtime, port=port, workspace=workspace, socket_mode=socket_mode)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); try --port") from exc
     # Promotions and rollbacks are announced in the first channel unless TUNEBOT_NOTICES_CHANNEL says.

@@ -167,3 +167,15 @@ def bot(runtime: Any) -> Iterator[BotHarness]:
     assert sandbox.bot is not None and sandbox.send is not None
     yield BotHarness(sandbox.bot_url, runtime, sandbox.slack, sandbox.send, sandbox.bot.services)
     sandbox.stop()
+
+
+@pytest.fixture
+def socket_bot(runtime: Any) -> Iterator[BotHarness]:
+    """The same bot over Socket Mode: Bolt's SocketModeHandler connected to the local Slack's
+    WebSocket (bot/sandbox/socket_mode.py); `send` delivers envelopes over it."""
+    from bot.sandbox.app import Sandbox
+
+    sandbox = Sandbox(runtime, notices_channel=NOTICES, poll_seconds=0.5, socket_mode=True).start()
+    assert sandbox.bot is not None and sandbox.send is not None
+    yield BotHarness("", runtime, sandbox.slack, sandbox.send, sandbox.bot.services)
+    sandbox.stop()

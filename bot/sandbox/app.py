@@ -1,9 +1,10 @@
 """`tunebot sandbox`: the real bot against a local Slack, with a web page that plays the Slack client.
 
 Three parts on loopback: the Slack-compatible server (Web API, response URLs and the page, one port,
-as slack.com would be), the bot exactly as `tunebot serve` runs it in HTTP mode (its own port, every
-request signed), and the scheduler. The page's actions become the events, slash commands and
-interactivity payloads Slack would send.
+as slack.com would be), the bot exactly as `tunebot serve` runs it, in HTTP mode (its own port, every
+request signed) or in Socket Mode (`socket_mode=True`: the bot opens a WebSocket to the local
+Slack, bot/sandbox/socket_mode.py), and the scheduler. The page's actions become the events, slash
+commands and interactivity payloads Slack would send.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import secrets
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from bot.sandbox.delivery import SlackDelivery
+from bot.sandbox.delivery import SlackDelivery, SocketDelivery
 from bot.sandbox.page import SandboxPage, dm_channel
+from bot.sandbox.socket_mode import SocketModeServer
 from bot.sandbox.web_api import SlackWebApi, Workspace
 from bot.serve import Bot, build_bot
 from storage.models import Exchange
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SANDBOX_USER = "U0SANDBOX"  # the person using the page: "you"
+APP_TOKEN = "xapp-sandbox-token"  # Socket Mode's app-level token
 DEMO_CHANNEL = "C0SANDBOX"  # without a demo export, the one channel
 
 
@@ -53,8 +56,11 @@ class Sandbox:
         notices_channel: str | None = None,
         poll_seconds: float = 5,
         workspace: Workspace | None = None,
+        socket_mode: bool = False,
     ):
         self.runtime = runtime
+        self.socket_mode = SocketModeServer() if socket_mode else None
+        self._handler: Any = None  # Bolt's SocketModeHandler, in Socket Mode
         self.user = user
         access = runtime.policies.access
         if user not in access.admins:  # the page's user may run every /tune command
@@ -88,8 +94,6 @@ class Sandbox:
         return f"http://127.0.0.1:{self._server.servers[0].sockets[0].getsockname()[1]}"
 
     def start(self) -> Sandbox:
-        import uvicorn
-
         self.slack.start()
         self.bot = build_bot(
             self.runtime,
@@ -100,21 +104,41 @@ class Sandbox:
             poll_seconds=self.poll_seconds,
         )
         self.bot.scheduler.start()
+        if self.socket_mode is not None:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            self.slack.socket_mode = self.socket_mode.start()
+            self._handler = SocketModeHandler(self.bot.app, APP_TOKEN)
+            self._handler.connect()  # apps.connections.open, then the WebSocket; returns once open
+            self.socket_mode.wait_connected()
+            self.send = SocketDelivery(self.socket_mode, self.workspace)
+        else:
+            self._serve_http()
+        assert self.send is not None
+        page = SandboxPage(self.workspace, self.send, self.slack.response_url, self.user)
+        self.slack.pages.append(page.handle)
+        return self
+
+    def _serve_http(self) -> None:
+        import uvicorn
+
+        assert self.bot is not None
         config = uvicorn.Config(self.bot.http_app(), host="127.0.0.1", port=0, log_level="warning")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True, name="sandbox-bot")
         self._thread.start()
         _wait(lambda: self._server is not None and self._server.started, "the bot's HTTP server")
         self.send = SlackDelivery(f"{self.bot_url}/slack/events", self.signing_secret, self.workspace)
-        page = SandboxPage(self.workspace, self.send, self.slack.response_url, self.user)
-        self.slack.pages.append(page.handle)
-        return self
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._handler is not None:
+            self._handler.close()
+        if self.socket_mode is not None:
+            self.socket_mode.stop()
         if self.bot is not None:
             self.bot.scheduler.shutdown()
         self.slack.stop()

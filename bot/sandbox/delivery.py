@@ -1,4 +1,5 @@
-"""Delivers Slack events, slash commands and interactivity payloads to a bot, signed as Slack does.
+"""Delivers Slack events, slash commands and interactivity payloads to a bot, signed as Slack does
+over HTTP (`SlackDelivery`), or wrapped in envelopes over Socket Mode (`SocketDelivery`).
 
 Each helper also updates the in-memory `Workspace`, so that what the bot later reads back through
 the Web API (a thread's messages) matches what was delivered.
@@ -12,12 +13,15 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlencode
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlencode
 
 from slack_sdk.signature import SignatureVerifier
 
 from bot.sandbox.web_api import Workspace
+
+if TYPE_CHECKING:
+    from bot.sandbox.socket_mode import SocketModeServer
 
 
 @dataclass(frozen=True)
@@ -216,3 +220,31 @@ class SlackDelivery:
             "view": {**view, "id": "V0SANDBOX", "state": {"values": values}},
         }
         return self.post_form({"payload": json.dumps(payload)})
+
+
+class SocketDelivery(SlackDelivery):
+    """The same deliveries over Socket Mode: an event callback goes as an `events_api` envelope, a
+    slash command's form fields as `slash_commands`, an interactivity payload as `interactive`. The
+    Delivery's body is the acknowledgement's payload (what the HTTP response's body would be); a
+    delivery never acknowledged, after Slack's retries, has status 0. No signatures: the
+    connection itself is authenticated."""
+
+    def __init__(self, server: SocketModeServer, workspace: Workspace):
+        super().__init__("socket-mode", "", workspace)
+        self.server = server
+
+    def post(self, body: bytes, content_type: str, **kwargs: Any) -> Delivery:
+        retry = int((kwargs.get("headers") or {}).get("X-Slack-Retry-Num", 0))
+        if "json" in content_type:
+            kind, payload = "events_api", json.loads(body)
+        else:
+            fields = {key: values[-1] for key, values in parse_qs(body.decode()).items()}
+            if "payload" in fields:
+                kind, payload = "interactive", json.loads(fields["payload"])
+            else:
+                kind, payload = "slash_commands", fields
+        ack = self.server.send(kind, payload, first_attempt=retry)
+        if ack is None:
+            return Delivery(0, "")
+        answer = ack.get("payload")
+        return Delivery(200, json.dumps(answer) if answer else "")

@@ -17,8 +17,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
+
+if TYPE_CHECKING:
+    from bot.sandbox.socket_mode import SocketModeServer
 
 
 @dataclass
@@ -317,6 +320,7 @@ class SlackWebApi:
         self.workspace = workspace or Workspace()
         self._methods = _Methods(self.workspace)
         self.pages: list[Page] = []
+        self.socket_mode: SocketModeServer | None = None  # set: apps.connections.open hands out its URLs
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -396,6 +400,12 @@ class SlackWebApi:
                     return self._reply(_error("invalid_auth"))
                 if (retry_after := api.workspace.take_rate_limit(method)) is not None:
                     return self._reply(_error("ratelimited"), status=429, retry_after=retry_after)
+                if method == "apps.connections.open":  # Socket Mode: an app-level token only
+                    if not token.startswith("xapp-"):
+                        return self._reply(_error("not_allowed_token_type"))
+                    if api.socket_mode is None:
+                        return self._reply(_error("app_not_socket_mode_enabled"))
+                    return self._reply(_ok(url=api.socket_mode.open_url()))
                 handler = getattr(api._methods, method.replace(".", "_"), None)
                 scopes = {"x-oauth-scopes": ",".join(api.workspace.scopes)} if api.workspace.scopes else {}
                 self._reply(handler(args) if handler else _error("unknown_method"), headers=scopes)
