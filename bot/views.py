@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from bot.slack_format import sections, to_mrkdwn
+
 CORRECT_ACTION = "correct_answer"
 APPROVE_ACTION = "approve_answer"
 REJECT_ACTION = "reject_answer"
@@ -27,8 +29,11 @@ HELP_TEXT = (
 
 
 def answer_blocks(text: str, adapter_version: str) -> list[dict[str, Any]]:
+    """The answer (Markdown, shown as mrkdwn in as many sections as it needs), its buttons, the
+    adapter that wrote it."""
+    pieces = sections(to_mrkdwn(text)) or ["…"]
     return [
-        {"type": "section", "text": {"type": "mrkdwn", "text": text or "…"}},
+        *({"type": "section", "text": {"type": "mrkdwn", "text": piece}} for piece in pieces),
         {
             "type": "actions",
             "elements": [

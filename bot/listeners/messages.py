@@ -11,6 +11,7 @@ from bot.listeners.threads import strip_mentions, thread_turns
 from bot.services.chat import Turn
 from bot.services.registry import Services
 from bot.services.streaming import StreamingMessage
+from bot.slack_format import fallback_text
 from bot.views import answer_blocks
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def answer_in_thread(services: Services, client: WebClient, event: dict, bot_use
     client.chat_update(
         channel=channel,
         ts=placeholder["ts"],
-        text=answer.text or "…",
+        text=fallback_text(answer.text) or "…",
         blocks=answer_blocks(answer.text, answer.adapter_version),
     )
     log.info("answered in %s with %s", channel, answer.adapter_version)

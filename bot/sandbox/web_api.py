@@ -136,6 +136,18 @@ class Workspace:
             return retry_after
 
 
+def _too_long(args: dict[str, Any]) -> dict[str, Any] | None:
+    """Slack's limits on a message: 40,000 characters of text, 50 blocks, 3,000 characters of a
+    section's text."""
+    if len(args.get("text") or "") > 40_000:
+        return _error("msg_too_long")
+    blocks = _json_arg(args.get("blocks")) or []
+    sections = [b.get("text", {}).get("text", "") for b in blocks if b.get("type") == "section"]
+    if len(blocks) > 50 or any(len(text) > 3000 for text in sections):
+        return _error("invalid_blocks")
+    return None
+
+
 def _ok(**fields: Any) -> dict[str, Any]:
     return {"ok": True, **fields}
 
@@ -166,6 +178,8 @@ class _Methods:
             return _error("channel_not_found")
         if not (args.get("text") or args.get("blocks")):
             return _error("no_text")
+        if refused := _too_long(args):
+            return refused
         message = {
             "type": "message",
             "ts": self.ws.next_ts(),
@@ -183,6 +197,8 @@ class _Methods:
         message = self.ws.find(args.get("channel", ""), args.get("ts", ""))
         if message is None:
             return _error("message_not_found")
+        if refused := _too_long(args):
+            return refused
         message["text"] = args.get("text", message["text"])
         if args.get("blocks") is not None:
             message["blocks"] = _json_arg(args["blocks"])

@@ -13,6 +13,8 @@ import threading
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.slack_format import fallback_text
+
 log = logging.getLogger(__name__)
 
 TYPING = " ▍"
@@ -40,7 +42,9 @@ class StreamingMessage:
             text = self._latest
             if text and text != self._shown:
                 try:
-                    self.client.chat_update(channel=self.channel, ts=self.ts, text=text + TYPING)
+                    self.client.chat_update(
+                        channel=self.channel, ts=self.ts, text=fallback_text(text) + TYPING
+                    )
                     self._shown = text
                 except SlackApiError as error:  # a lost edit is fine: the final answer follows
                     log.warning("could not update the streaming answer: %s", error.response.get("error"))

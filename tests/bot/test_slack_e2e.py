@@ -495,3 +495,17 @@ def test_live_model_follows_registry_changes_made_elsewhere(bot: BotHarness) -> 
     wait_for(lambda: bot.runtime.live_model.version == "base", timeout=10, message="the swap")
     assert roll_back(bot.runtime.db, "another-process", "v1").ok
     wait_for(lambda: bot.runtime.live_model.version == "v1", timeout=10, message="the swap back")
+
+
+def test_a_long_answer_is_shown_whole_in_sections_slack_accepts(bot: BotHarness) -> None:
+    """Past Slack's 3,000 characters a section (the sandbox refuses longer ones, as Slack does),
+    the answer is split over several, with its buttons after them."""
+    from bot.slack_format import SECTION_CHARS
+
+    bot.runtime.live_model.max_new_tokens = 1500
+    _, reply = mention(bot, "Write the whole billing runbook")
+    texts = [b["text"]["text"] for b in reply["blocks"] if b["type"] == "section"]
+    assert len(texts) >= 2 and all(len(t) <= SECTION_CHARS for t in texts)
+    assert sum(map(len, texts)) > SECTION_CHARS
+    assert reply["text"].endswith("…") and "".join(texts).startswith(reply["text"][:1000])
+    assert [b["type"] for b in reply["blocks"]][-2:] == ["actions", "context"]
