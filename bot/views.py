@@ -8,7 +8,9 @@ from typing import Any
 from bot.slack_format import sections, to_mrkdwn
 
 CORRECT_ACTION = "correct_answer"
-APPROVE_ACTION = "approve_answer"
+FEEDBACK_ACTION = "answer_feedback"  # Slack's native thumbs up / down (a feedback_buttons element)
+GOOD, BAD = "good", "bad"  # their values
+APPROVE_ACTION = "approve_answer"  # the plain :+1: / :-1: buttons of answers posted before those
 REJECT_ACTION = "reject_answer"
 CORRECT_SHORTCUT = "correct_answer_shortcut"
 CORRECTION_MODAL = "correction_modal"
@@ -29,17 +31,21 @@ HELP_TEXT = (
 
 
 def answer_blocks(text: str, adapter_version: str) -> list[dict[str, Any]]:
-    """The answer (Markdown, shown as mrkdwn in as many sections as it needs), its buttons, the
-    adapter that wrote it."""
+    """The answer (Markdown, shown as mrkdwn in as many sections as it needs), *Correct this
+    answer*, Slack's feedback buttons (thumbs up / down), the adapter that wrote it."""
     pieces = sections(to_mrkdwn(text)) or ["…"]
     return [
         *({"type": "section", "text": {"type": "mrkdwn", "text": piece}} for piece in pieces),
+        {"type": "actions", "elements": [_button("Correct this answer", CORRECT_ACTION)]},
         {
-            "type": "actions",
+            "type": "context_actions",
             "elements": [
-                _button(":+1:", APPROVE_ACTION),
-                _button(":-1:", REJECT_ACTION),
-                _button("Correct this answer", CORRECT_ACTION),
+                {
+                    "type": "feedback_buttons",
+                    "action_id": FEEDBACK_ACTION,
+                    "positive_button": _feedback(":+1:", GOOD, "This answer is right"),
+                    "negative_button": _feedback(":-1:", BAD, "This answer is wrong"),
+                }
             ],
         },
         {
@@ -47,6 +53,14 @@ def answer_blocks(text: str, adapter_version: str) -> list[dict[str, Any]]:
             "elements": [{"type": "mrkdwn", "text": f"tunebot · {adapter_version}"}],
         },
     ]
+
+
+def _feedback(text: str, value: str, label: str) -> dict[str, Any]:
+    return {
+        "text": {"type": "plain_text", "text": text, "emoji": True},
+        "value": value,
+        "accessibility_label": label,
+    }
 
 
 def _button(text: str, action_id: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Answer buttons, the "Correct this answer" modal and its message shortcut."""
+"""Answer feedback buttons, the "Correct this answer" modal and its message shortcut."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from bot.views import (
     CORRECT_ACTION,
     CORRECT_SHORTCUT,
     CORRECTION_MODAL,
+    FEEDBACK_ACTION,
+    GOOD,
     REJECT_ACTION,
     correction_modal,
     message_modal,
@@ -41,19 +43,23 @@ def register(app: Any, services: Services) -> None:
         ack()
         open_modal(client, shortcut["trigger_id"], shortcut["channel"]["id"], shortcut["message"])
 
-    def vote(kind: str) -> Any:
+    def vote(kind: str | None) -> Any:
+        """A click on a feedback button: `kind`, or for Slack's feedback buttons the clicked one's."""
+
         def on_vote(ack: Any, body: dict, respond: Any) -> None:
             ack()
+            chosen = kind or ("approve" if body["actions"][0].get("value") == GOOD else "reject")
             found = services.feedback.exchange_reply(
                 channel_id=body["channel"]["id"], reply_ts=body["message"]["ts"]
             )
             if found is not None:
-                services.feedback.vote(exchange_id=found[0], kind=kind, user_id=body["user"]["id"])
+                services.feedback.vote(exchange_id=found[0], kind=chosen, user_id=body["user"]["id"])
                 respond(text="Thanks, noted.", response_type="ephemeral", replace_original=False)
 
         return on_vote
 
-    app.action(APPROVE_ACTION)(vote("approve"))
+    app.action(FEEDBACK_ACTION)(vote(None))  # the thumbs up / down every answer carries
+    app.action(APPROVE_ACTION)(vote("approve"))  # answers posted before them
     app.action(REJECT_ACTION)(vote("reject"))
 
     @app.view(CORRECTION_MODAL)

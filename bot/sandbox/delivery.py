@@ -168,8 +168,16 @@ class SlackDelivery:
         )
 
     def block_action(
-        self, user: str, channel: str, message: dict[str, Any], action_id: str, response_url: str
+        self,
+        user: str,
+        channel: str,
+        message: dict[str, Any],
+        action_id: str,
+        response_url: str,
+        value: str | None = None,
     ) -> Delivery:
+        """A click on the element `action_id` of `message` (a feedback button: the one of `value`)."""
+        element = _element(message, action_id)
         payload = {
             "type": "block_actions",
             "team": {"id": self.workspace.team_id},
@@ -185,8 +193,9 @@ class SlackDelivery:
                 {
                     "action_id": action_id,
                     "block_id": "b",
-                    "type": "button",
+                    "type": element.get("type", "button"),
                     "action_ts": self.workspace.next_ts(),
+                    **({"value": value} if value is not None else {}),
                 }
             ],
         }
@@ -220,6 +229,15 @@ class SlackDelivery:
             "view": {**view, "id": "V0SANDBOX", "state": {"values": values}},
         }
         return self.post_form({"payload": json.dumps(payload)})
+
+
+def _element(message: dict[str, Any], action_id: str) -> dict[str, Any]:
+    """The interactive element of `message`'s blocks with this action_id ({} if none)."""
+    for block in message.get("blocks") or []:
+        for element in block.get("elements") or []:
+            if element.get("action_id") == action_id:
+                return dict(element)
+    return {}
 
 
 class SocketDelivery(SlackDelivery):

@@ -211,7 +211,12 @@ class SandboxPage:
             raise PageError(f"no message {ts} in {channel}")
         thread_ts = message.get("thread_ts") if message.get("thread_ts") != ts else None
         delivered = self.send.block_action(
-            self.user, channel, message, str(args["action_id"]), self.response_url(channel, thread_ts)
+            self.user,
+            channel,
+            message,
+            str(args["action_id"]),
+            self.response_url(channel, thread_ts),
+            value=str(args["value"]) if args.get("value") is not None else None,
         )
         return {"ok": delivered.status == 200}
 

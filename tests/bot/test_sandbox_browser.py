@@ -101,7 +101,7 @@ def _ask(page: Any, question: str) -> Any:
     _send(page, f"@tunebot {question}")
     page.locator("[data-testid=thread] [data-testid=message]").filter(has_text=question).wait_for()
     answer = page.locator("[data-testid=thread] [data-testid=bot-message]").filter(
-        has=page.locator("[data-action=approve_answer]")
+        has=page.locator("[data-action=answer_feedback][data-value=good]")
     )
     answer.last.wait_for()
     return answer.last
@@ -121,8 +121,8 @@ def test_chat_feedback_tune_and_rollback_in_the_browser(page: Any, sandbox: Any,
     assert thread.locator("[data-testid=message]").first.inner_text().endswith(QUESTION)
     _shot(page, "01-answer")
 
-    # :+1: button, then a :+1: reaction from the hover bar.
-    answer.locator("[data-action=approve_answer]").click()
+    # Slack's native :+1: feedback button, then a :+1: reaction from the hover bar.
+    answer.locator("[data-action=answer_feedback][data-value=good]").click()
     _ephemeral(page, "Thanks, noted.", where="thread")
     answer.hover()
     answer.locator("[data-react='+1']").click()
@@ -194,4 +194,4 @@ def test_unknown_commands_and_empty_messages(page: Any, sandbox: Any) -> None:
     page.locator("[data-channel=D0SANDBOX]").click()
     assert page.locator("#main-title").inner_text() == "tunebot"
     _send(page, "hello there")
-    page.locator("[data-testid=thread] [data-action=approve_answer]").wait_for()
+    page.locator("[data-testid=thread] [data-action=answer_feedback][data-value=good]").wait_for()

@@ -508,4 +508,24 @@ def test_a_long_answer_is_shown_whole_in_sections_slack_accepts(bot: BotHarness)
     assert len(texts) >= 2 and all(len(t) <= SECTION_CHARS for t in texts)
     assert sum(map(len, texts)) > SECTION_CHARS
     assert reply["text"].endswith("…") and "".join(texts).startswith(reply["text"][:1000])
-    assert [b["type"] for b in reply["blocks"]][-2:] == ["actions", "context"]
+    assert [b["type"] for b in reply["blocks"]][-3:] == ["actions", "context_actions", "context"]
+
+
+def test_slacks_feedback_buttons_count_like_reactions_and_old_buttons_still_work(bot: BotHarness) -> None:
+    from bot.views import APPROVE_ACTION, FEEDBACK_ACTION
+
+    _, reply = mention(bot, "When do we deploy?")
+    wait_for(lambda: stored_exchange_count(bot) == 1)
+    native = next(b for b in reply["blocks"] if b["type"] == "context_actions")["elements"][0]
+    assert native["type"] == "feedback_buttons" and native["action_id"] == FEEDBACK_ACTION
+    url = bot.slack.response_url("fb")
+    clicked = bot.send.block_action(BOB, CHANNEL, reply, FEEDBACK_ACTION, url, value="good")
+    assert clicked.status == 200
+    found = wait_for(lambda: examples(bot), message="an approved example")
+    assert [e.source for e in found] == ["approved"]
+    assert bot.wait_response("Thanks, noted.")
+    # An answer posted before the native buttons carries the plain :+1: button: still a vote.
+    _, older = mention(bot, "Where is the runbook?")
+    wait_for(lambda: stored_exchange_count(bot) == 2)
+    assert bot.send.block_action(ALICE, CHANNEL, older, APPROVE_ACTION, url).status == 200
+    wait_for(lambda: len(examples(bot)) == 2, message="the old button's approval")

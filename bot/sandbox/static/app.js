@@ -108,6 +108,24 @@ function renderBlocks(blocks, message) {
         div.append(button);
       }
       box.append(div);
+    } else if (block.type === "context_actions" && message) {
+      // Slack's feedback buttons: thumbs up / down, each sending its value.
+      const div = document.createElement("div");
+      div.className = "actions context-actions";
+      for (const element of block.elements || []) {
+        if (element.type !== "feedback_buttons") continue;
+        for (const side of [element.positive_button, element.negative_button]) {
+          const button = document.createElement("button");
+          button.className = "feedback";
+          button.innerHTML = plain(side.text);
+          button.title = side.accessibility_label || "";
+          button.dataset.action = element.action_id;
+          button.dataset.value = side.value;
+          button.onclick = () => api("/ui/action", { channel: message.channel, ts: message.ts, action_id: element.action_id, value: side.value });
+          div.append(button);
+        }
+      }
+      box.append(div);
     } else if (block.type === "image") {
       box.append(Object.assign(document.createElement("img"), { src: block.image_url, alt: block.alt_text || "" }));
     }
