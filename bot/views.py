@@ -34,8 +34,13 @@ def answer_blocks(text: str, adapter_version: str) -> list[dict[str, Any]]:
     """The answer (Markdown, shown as mrkdwn in as many sections as it needs), *Correct this
     answer*, Slack's feedback buttons (thumbs up / down), the adapter that wrote it."""
     pieces = sections(to_mrkdwn(text)) or ["…"]
+    shown = [{"type": "section", "text": {"type": "mrkdwn", "text": piece}} for piece in pieces]
+    return [*shown, *answer_controls(adapter_version)]
+
+
+def answer_controls(adapter_version: str) -> list[dict[str, Any]]:
+    """What follows an answer's text: *Correct this answer*, the feedback buttons, the footer."""
     return [
-        *({"type": "section", "text": {"type": "mrkdwn", "text": piece}} for piece in pieces),
         {"type": "actions", "elements": [_button("Correct this answer", CORRECT_ACTION)]},
         {
             "type": "context_actions",

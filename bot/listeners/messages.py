@@ -10,13 +10,10 @@ from slack_sdk import WebClient
 from bot.listeners.threads import strip_mentions, thread_turns
 from bot.services.chat import Turn
 from bot.services.registry import Services
-from bot.services.streaming import StreamingMessage
-from bot.slack_format import fallback_text
-from bot.views import answer_blocks
+from bot.services.streaming import open_stream
 
 log = logging.getLogger(__name__)
 
-THINKING = "_thinking…_"
 FAILED = "Sorry, I could not answer that just now; the error is in tunebot's log."
 
 _IGNORED_SUBTYPES = {
@@ -94,10 +91,9 @@ def answer_in_thread(services: Services, client: WebClient, event: dict, bot_use
             turns.append(Turn("user", question, event.get("user")))
     else:
         turns = [Turn("user", question, event.get("user"))]
-    # The placeholder gives the reply its ts, so the exchange is stored before anyone can see the
-    # answer (and react to or correct it): feedback never arrives for an unknown exchange.
-    placeholder = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=THINKING)
-    stream = StreamingMessage(client, channel, placeholder["ts"], services.chat.stream_interval)
+    # The streamed message gives the reply its ts, so the exchange is stored before its buttons
+    # appear: feedback never arrives for an unknown exchange.
+    stream = open_stream(services.chat, client, channel, thread_ts, event.get("team"), event.get("user"))
     try:
         answer = services.chat.answer(turns, on_text=stream.push)
         stream.close()
@@ -105,7 +101,7 @@ def answer_in_thread(services: Services, client: WebClient, event: dict, bot_use
             channel_id=channel,
             thread_ts=thread_ts,
             question_ts=ts,
-            reply_ts=placeholder["ts"],
+            reply_ts=stream.ts,
             turns=turns,
             answer=answer,
             asked_by=event.get("user"),
@@ -113,13 +109,7 @@ def answer_in_thread(services: Services, client: WebClient, event: dict, bot_use
     except Exception:
         stream.close()
         log.exception("answering in %s failed", channel)
-        client.chat_update(channel=channel, ts=placeholder["ts"], text=FAILED)
+        stream.fail(FAILED)
         return
-    # The buttons come with the final edit, once the exchange is stored (feedback always finds it).
-    client.chat_update(
-        channel=channel,
-        ts=placeholder["ts"],
-        text=fallback_text(answer.text) or "…",
-        blocks=answer_blocks(answer.text, answer.adapter_version),
-    )
+    stream.finish(answer.text, answer.adapter_version)  # the buttons come once the exchange is stored
     log.info("answered in %s with %s", channel, answer.adapter_version)

@@ -125,6 +125,7 @@ class SlackDelivery:
             "user": user,
             "text": text,
             "ts": ts,
+            "team": self.workspace.team_id,
             "channel": channel,
             "channel_type": channel_type,
             "event_ts": ts,

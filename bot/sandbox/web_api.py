@@ -57,6 +57,9 @@ class Workspace:
     tokens: set[str] = field(default_factory=set)
     # The token's scopes, sent as Slack does in the x-oauth-scopes header (empty: not sent).
     scopes: list[str] = field(default_factory=list)
+    # Slack's native streaming (chat.startStream ...); off: the methods are unknown, as in a
+    # workspace without them.
+    native_streaming: bool = True
     _clock: itertools.count = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -192,6 +195,56 @@ class _Methods:
             message["thread_ts"] = args["thread_ts"]
         self.ws.add_message(channel, message)
         return _ok(channel=channel, ts=message["ts"], message=message)
+
+    def chat_startStream(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A message that is written while it streams (in a thread; to a person in channels)."""
+        if not self.ws.native_streaming:
+            return _error("unknown_method")
+        channel, thread_ts = args.get("channel"), args.get("thread_ts")
+        if not channel or not thread_ts:
+            return _error("invalid_arguments")
+        if not channel.startswith("D") and not (
+            args.get("recipient_user_id") and args.get("recipient_team_id")
+        ):
+            return _error("missing_recipient_user_id")
+        message = {
+            "type": "message",
+            "ts": self.ws.next_ts(),
+            "user": self.ws.bot_user_id,
+            "bot_id": self.ws.bot_id,
+            "text": args.get("markdown_text") or "",
+            "blocks": [],
+            "thread_ts": thread_ts,
+            "streaming": True,  # until chat.stopStream
+            "streamed": True,  # its text is Markdown, shown above its blocks
+        }
+        self.ws.add_message(channel, message)
+        return _ok(channel=channel, ts=message["ts"])
+
+    def chat_appendStream(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._stream(args, stop=False)
+
+    def chat_stopStream(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._stream(args, stop=True)
+
+    def _stream(self, args: dict[str, Any], *, stop: bool) -> dict[str, Any]:
+        if not self.ws.native_streaming:
+            return _error("unknown_method")
+        message = self.ws.find(args.get("channel", ""), args.get("ts", ""))
+        if message is None:
+            return _error("message_not_found")
+        if not message.get("streaming"):
+            return _error("message_not_in_streaming_state")
+        if not stop and not args.get("markdown_text"):
+            return _error("no_text")
+        if refused := _too_long({"text": message["text"] + (args.get("markdown_text") or ""), **args}):
+            return refused
+        message["text"] += args.get("markdown_text") or ""
+        if stop:
+            message["streaming"] = False
+            message["blocks"] = _json_arg(args.get("blocks")) or []
+        self.ws.touch()
+        return _ok(channel=args["channel"], ts=message["ts"])
 
     def chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         message = self.ws.find(args.get("channel", ""), args.get("ts", ""))

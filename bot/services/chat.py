@@ -79,6 +79,8 @@ class ChatService:
         self.recorder = recorder
         self.metrics = metrics
         self.stream_interval = stream_interval  # seconds between edits of a streaming answer
+        # Slack's native streaming (chat.startStream): tried first; off once the workspace refused it.
+        self.native_streaming = True
 
     def answer(self, turns: list[Turn], on_text: Callable[[str], None] | None = None) -> Answer:
         """The model's answer as people may see it: an adapter trained on scrubbed text can say

@@ -1,23 +1,55 @@
-"""Showing an answer while it is generated: the placeholder message edited as text arrives.
+"""Showing an answer while it is generated, off the generation's path.
 
-Generation hands over the text so far at every word; a worker thread edits the Slack message at
-most once per interval (chat.update allows about one edit per second per message), so generation
-never waits for Slack. The final answer, with its buttons, is posted by the caller after `close()`.
+Generation hands over the text so far at every word; a worker thread passes it to Slack at most
+once per interval, so generation never waits for Slack. Two ways, one interface (`push`, `close`,
+then `finish` with the answer or `fail`):
+
+- `NativeStream`: Slack's streaming methods (chat.startStream, chat.appendStream with what is new,
+  chat.stopStream with the answer's buttons), where the workspace has them;
+- `StreamingMessage`: a placeholder message edited with chat.update (about one edit a second is
+  allowed), the final edit bringing the answer's blocks; used where startStream was refused (the
+  refusal is remembered: `ChatService.native_streaming`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack_format import fallback_text
+from bot.views import answer_blocks, answer_controls
 
 log = logging.getLogger(__name__)
 
 TYPING = " ▍"
+
+
+THINKING = "_thinking…_"
+TRANSIENT = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+
+
+def open_stream(
+    chat: Any, client: WebClient, channel: str, thread_ts: str, team: str | None, user: str | None
+) -> StreamingMessage | NativeStream:
+    """The answer's message, open for streaming: natively where the workspace allows it (a refusal
+    other than a transient error turns native streaming off for this process), else a placeholder."""
+    if chat.native_streaming:
+        try:
+            started = client.chat_startStream(
+                channel=channel, thread_ts=thread_ts, recipient_team_id=team, recipient_user_id=user
+            )
+            return NativeStream(client, channel, started["ts"], chat.stream_interval)
+        except SlackApiError as error:
+            code = error.response.get("error")
+            if code not in TRANSIENT:
+                chat.native_streaming = False
+                log.warning("native streaming refused (%s): answers stream by chat.update from now on", code)
+    placeholder = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=THINKING)
+    return StreamingMessage(client, channel, placeholder["ts"], chat.stream_interval)
 
 
 class StreamingMessage:
@@ -31,6 +63,16 @@ class StreamingMessage:
 
     def push(self, text: str) -> None:
         self._latest = text  # a plain assignment: the worker reads whole strings only
+
+    def finish(self, text: str, adapter_version: str) -> None:
+        """The final answer with its buttons (after `close()`)."""
+        blocks = answer_blocks(text, adapter_version)
+        self.client.chat_update(
+            channel=self.channel, ts=self.ts, text=fallback_text(text) or "…", blocks=blocks
+        )
+
+    def fail(self, text: str) -> None:
+        self.client.chat_update(channel=self.channel, ts=self.ts, text=text)
 
     def close(self) -> None:
         """Stop editing; returns once no edit is in flight, so the final answer lands last."""
@@ -48,3 +90,37 @@ class StreamingMessage:
                     self._shown = text
                 except SlackApiError as error:  # a lost edit is fine: the final answer follows
                     log.warning("could not update the streaming answer: %s", error.response.get("error"))
+
+
+class NativeStream(StreamingMessage):
+    """Slack's own streaming: what is new since the last append goes with chat.appendStream; the
+    buttons come with chat.stopStream (the streamed text is the message: no copy of it in blocks)."""
+
+    def _run(self) -> None:
+        while not self._done.wait(self.interval):
+            self._append(self._latest)
+
+    def _append(self, text: str) -> None:
+        if not text.startswith(self._shown) or text == self._shown:
+            return  # nothing new (streamed text can only grow)
+        try:
+            self.client.chat_appendStream(
+                channel=self.channel, ts=self.ts, markdown_text=text[len(self._shown) :]
+            )
+            self._shown = text
+        except SlackApiError as error:  # the rest goes with the next append or the stop
+            log.warning("could not append to the streaming answer: %s", error.response.get("error"))
+
+    def finish(self, text: str, adapter_version: str) -> None:
+        rest = text[len(self._shown) :] if text.startswith(self._shown) else ""
+        if not (self._shown or rest):
+            rest = "…"  # an empty answer still shows as one
+        controls = answer_controls(adapter_version)
+        self.client.chat_stopStream(
+            channel=self.channel, ts=self.ts, markdown_text=rest or None, blocks=controls
+        )
+        if not text.startswith(self._shown):  # what was streamed is not the answer's start: replace it
+            super().finish(text, adapter_version)
+
+    def fail(self, text: str) -> None:
+        self.client.chat_stopStream(channel=self.channel, ts=self.ts, markdown_text=f"\n\n{text}")

@@ -53,7 +53,26 @@ def test_mention_gets_a_threaded_answer_and_is_recorded(bot: BotHarness) -> None
     assert len(bot.bot_replies(CHANNEL, message["ts"])) == 1
 
 
-def test_answer_streams_into_the_placeholder_then_gets_its_buttons(bot: BotHarness) -> None:
+def test_answer_streams_natively_then_gets_its_buttons(bot: BotHarness) -> None:
+    """chat.startStream (to the asker, in the thread), what is new with chat.appendStream, the
+    buttons with chat.stopStream: the streamed text is the message."""
+    bot.services.chat.stream_interval = 0.01
+    bot.runtime.live_model.max_new_tokens = 200
+    _, reply = mention(bot, "Tell me everything about the billing service")
+    started = bot.workspace.calls_to("chat.startStream")[-1].args
+    assert (started["recipient_user_id"], started["recipient_team_id"]) == (ALICE, bot.workspace.team_id)
+    appended = [c.args["markdown_text"] for c in bot.workspace.calls_to("chat.appendStream")]
+    stopped = bot.workspace.calls_to("chat.stopStream")[-1].args
+    assert appended, "nothing streamed before the end"
+    assert "".join(appended) + (stopped.get("markdown_text") or "") == reply["text"] != ""
+    assert [b["type"] for b in reply["blocks"]] == ["actions", "context_actions", "context"]
+    assert not bot.workspace.calls_to("chat.update")
+
+
+def test_answer_streams_into_the_placeholder_where_native_streaming_is_refused(bot: BotHarness) -> None:
+    """A workspace without chat.startStream: the placeholder edited by chat.update, then the final
+    edit with the answer's blocks; the refusal is remembered (not asked again)."""
+    bot.workspace.native_streaming = False
     bot.services.chat.stream_interval = 0.01
     bot.runtime.live_model.max_new_tokens = 80
     _, reply = mention(bot, "Tell me everything about the billing service")
@@ -66,6 +85,8 @@ def test_answer_streams_into_the_placeholder_then_gets_its_buttons(bot: BotHarne
         assert final["text"].startswith(partial["text"].removesuffix(" ▍"))
     lengths = [len(u["text"]) for u in streamed]
     assert lengths == sorted(lengths)
+    mention(bot, "and the staging one?")
+    assert len(bot.workspace.calls_to("chat.startStream")) == 1
 
 
 def test_follow_up_in_thread_sees_earlier_turns(bot: BotHarness) -> None:
@@ -114,6 +135,7 @@ def test_slack_retries_of_an_event_are_acknowledged_but_not_handled_again(bot: B
 
 
 def test_rate_limited_calls_are_retried_after_retry_after(bot: BotHarness) -> None:
+    bot.workspace.native_streaming = False  # the answer's final chat.update is what gets limited
     bot.workspace.rate_limit("chat.update", times=1, retry_after=1)
     _, reply = mention(bot, "Are you rate limited?")  # returns once the answer is in place
     updates = bot.workspace.calls_to("chat.update")
@@ -502,6 +524,7 @@ def test_a_long_answer_is_shown_whole_in_sections_slack_accepts(bot: BotHarness)
     the answer is split over several, with its buttons after them."""
     from bot.slack_format import SECTION_CHARS
 
+    bot.workspace.native_streaming = False  # the answer then comes in blocks (else as streamed text)
     bot.runtime.live_model.max_new_tokens = 1500
     _, reply = mention(bot, "Write the whole billing runbook")
     texts = [b["text"]["text"] for b in reply["blocks"] if b["type"] == "section"]

@@ -6,11 +6,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from tests.bot import test_slack_e2e as e2e
 from tests.conftest import BotHarness, wait_for
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """The transport is what is tested here: SQLite alone (the HTTP suite runs both databases)."""
+    return f"sqlite:///{tmp_path / 'tunebot.db'}"
+
 
 # The HTTP suite's scenarios that do not depend on HTTP itself (signatures, /healthz), run as they
 # are over Socket Mode: answers, feedback, corrections (reply and modal), /tune commands, retries.

@@ -155,7 +155,14 @@ function renderMessage(message, { channel, replies, ephemeral }) {
     body.insertAdjacentHTML("beforeend", `<div class="only-you">Only visible to you${message.command ? " · " + escapeHtml(message.command) : ""}</div>`);
   }
   const withChannel = { ...message, channel };
-  if (message.blocks && message.blocks.length) {
+  if (message.streamed) {
+    // Written by Slack's streaming methods: the Markdown text, then the blocks sent at the stop.
+    const text = document.createElement("div");
+    text.className = "text" + (message.streaming ? " streaming" : "");
+    text.innerHTML = mrkdwn(message.text || "");
+    body.append(text);
+    if (message.blocks && message.blocks.length) body.append(renderBlocks(message.blocks, ephemeral ? null : withChannel));
+  } else if (message.blocks && message.blocks.length) {
     body.append(renderBlocks(message.blocks, ephemeral ? null : withChannel));
   } else {
     const text = document.createElement("div");
