@@ -14,6 +14,7 @@ import pytest
 from bot.sandbox.delivery import SlackDelivery
 from bot.sandbox.web_api import SlackWebApi
 from tests.bot.test_serve import _health, start_serve
+from tests.bot.test_slack_e2e import answers_started
 from tests.conftest import SIGNING_SECRET, _free_port, wait_for
 from tests.factories import seed_corrections
 
@@ -100,7 +101,5 @@ def test_replicas_follow_promotions_and_answer_each_event_once(
         timeout=60,
         message="the answer",
     )
-    answers = [
-        c for c in slack.workspace.calls_to("chat.postMessage") if c.args.get("thread_ts") == message["ts"]
-    ]
+    answers = [c for c in answers_started(slack.workspace) if c.args.get("thread_ts") == message["ts"]]
     assert len(answers) == 1
