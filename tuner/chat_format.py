@@ -13,21 +13,35 @@ def chat_messages(turns: list[dict[str, str]]) -> list[dict[str, str]]:
     return [{"role": "system", "content": SYSTEM_PROMPT}, *turns]
 
 
+# (chat template, the messages' roles) -> which of fit_template's three layouts the template takes:
+# found by rendering once per template and shape, not at every answer.
+_LAYOUT: dict[tuple[str, tuple[str, ...]], int] = {}
+
+
 def fit_template(tokenizer: Any, messages: list[dict[str, str]]) -> list[dict[str, str]]:
     """The messages as the model's chat template takes them. Some templates refuse a system turn
     (Gemma 1 and 2), or two turns of one role in a row (Gemma, early Mistral): the system prompt then
     opens the first user turn, and consecutive turns of one role are joined. Templates that take
     the messages as they are (Llama 3, Qwen, SmolLM, Phi 3...) get them unchanged."""
-    from jinja2 import TemplateError
+    layouts: list[Callable[[list[dict[str, str]]], list[dict[str, str]]]] = [
+        list,
+        _system_in_first_user_turn,
+        lambda m: _alternating(_system_in_first_user_turn(m)),
+    ]
+    key = (str(tokenizer.chat_template), tuple(m["role"] for m in messages))
+    if key not in _LAYOUT:
+        from jinja2 import TemplateError
 
-    folded = _system_in_first_user_turn(messages)
-    for candidate in (messages, folded, _alternating(folded)):
-        try:
-            tokenizer.apply_chat_template(candidate, tokenize=False)
-        except TemplateError:  # the template's raise_exception(...)
-            continue
-        return candidate
-    return messages  # none fits: the template's own error is the clearest
+        stand_in = [{"role": role, "content": "x"} for role in key[1]]
+        _LAYOUT[key] = 0  # none fits: as they are (the template's own error is the clearest)
+        for index, layout in enumerate(layouts):
+            try:
+                tokenizer.apply_chat_template(layout(stand_in), tokenize=False)
+            except TemplateError:  # the template's raise_exception(...)
+                continue
+            _LAYOUT[key] = index
+            break
+    return layouts[_LAYOUT[key]](messages)
 
 
 def _system_in_first_user_turn(messages: list[dict[str, str]]) -> list[dict[str, str]]:

@@ -22,13 +22,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from tuner.batching import DECODING
 from tuner.trainers import training_attention
 
 log = logging.getLogger(__name__)
 
 CACHE_TOKENS = 4096  # prompt and answer together; longer conversations are answered uncompiled
 CHUNK = 8  # decoding steps queued before the host reads tokens (stops are seen this late at most)
-REPETITION_PENALTY = 1.1  # as tuner.batching.DECODING asks of transformers' generate
+REPETITION_PENALTY = float(DECODING["repetition_penalty"])  # what generate is asked for, the same
 
 # Called with each row's new tokens (a list per row, all of the same length); True ends the round.
 OnTokens = Callable[[list[list[int]]], bool]

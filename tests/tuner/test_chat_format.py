@@ -52,7 +52,7 @@ def gemma_like():  # type: ignore[no-untyped-def]
 
 def test_a_template_that_takes_everything_gets_the_messages_unchanged() -> None:
     messages = chat_messages([{"role": "user", "content": "hi"}, {"role": "user", "content": "anyone?"}])
-    assert fit_template(_bundled_tokenizer(), messages) is messages
+    assert fit_template(_bundled_tokenizer(), messages) == messages
 
 
 def test_the_system_prompt_opens_the_first_user_turn_and_one_roles_turns_are_joined(gemma_like) -> None:  # type: ignore[no-untyped-def]
