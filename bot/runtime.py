@@ -143,6 +143,7 @@ class Runtime:
             return len(training_examples(session, self.policies.feedback, self.in_group))
 
     def services(self, scheduler: TuneScheduler | None = None) -> Services:
+        from bot.services.assistant import AssistantService
         from bot.services.chat import ChatService, ExchangeRecorder
         from bot.services.feedback import FeedbackService
         from bot.services.registry import Services
@@ -155,6 +156,7 @@ class Runtime:
             feedback=FeedbackService(self.db, self.scrubber, self.policies.feedback, self.metrics),
             tune=TuneService(self.db, self.policies, self.cycle, lambda: self.sync_live_model(), scheduler),
             words=WordsService(self.db, self.scrubber.workspace),
+            assistant=AssistantService(self.db, self.policies.assistant),
         )
 
 

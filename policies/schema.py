@@ -299,9 +299,32 @@ class AccessPolicy(_Section):
     )
 
 
+class AssistantPolicy(_Section):
+    greeting: str = Field(
+        default="Hi! Ask me about how your team works; I learn from your :+1: and corrections.",
+        min_length=1,
+        description="What tunebot says when someone opens a thread in its assistant pane.",
+    )
+    suggested_prompts: list[str] = Field(
+        default=[],
+        max_length=4,
+        description="Prompts offered in a new assistant thread (Slack shows at most 4). Empty: the "
+        "questions the team asks most, as stored (scrubbed; none holding a placeholder).",
+    )
+    suggested_prompt_count: int = Field(
+        default=3, ge=0, le=4, description="How many of the team's frequent questions to offer (0: none)."
+    )
+    thinking_status: str = Field(
+        default="is thinking…",
+        description="The thread's status while the model answers (assistant.threads.setStatus; "
+        "Slack clears it when the answer is posted). Empty: no status.",
+    )
+
+
 class Policies(_Section):
     feedback: FeedbackPolicy = Field(default_factory=FeedbackPolicy)
     privacy: PrivacyPolicy = Field(default_factory=PrivacyPolicy)
     training: TrainingPolicy = Field(default_factory=TrainingPolicy)
     promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
     access: AccessPolicy = Field(default_factory=AccessPolicy)
+    assistant: AssistantPolicy = Field(default_factory=AssistantPolicy)

@@ -301,3 +301,21 @@ def feedback_counts(session: Session) -> dict[str, Any]:
     counts.update({kind: n for kind, n in rows})
     counts["exchanges"] = session.scalar(select(func.count()).select_from(Exchange)) or 0
     return counts
+
+
+def frequent_questions(session: Session, *, scan: int = 2000) -> list[tuple[str, int]]:
+    """The questions asked in the latest `scan` exchanges (each one's last user turn, as stored:
+    scrubbed), most asked first: (its latest wording, times asked). Wordings that differ only in
+    case, spacing or closing punctuation count as one question."""
+    prompts = session.scalars(select(Exchange.prompt).order_by(Exchange.id.desc()).limit(scan)).all()
+    counts: dict[str, int] = {}
+    wording: dict[str, str] = {}
+    for prompt in prompts:  # newest first: the first wording seen is the latest
+        question = next((t["content"] for t in reversed(prompt) if t.get("role") == "user"), "").strip()
+        key = " ".join(question.casefold().split()).rstrip("?!. ")
+        if not key:
+            continue
+        counts[key] = counts.get(key, 0) + 1
+        wording.setdefault(key, question)
+    ranked = sorted(counts, key=lambda key: -counts[key])  # stable: ties stay newest first
+    return [(wording[key], counts[key]) for key in ranked]

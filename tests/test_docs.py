@@ -36,3 +36,7 @@ def test_manifest_declares_what_the_listeners_use() -> None:
     assert manifest["features"]["shortcuts"][0]["callback_id"] == CORRECT_SHORTCUT
     # users.list and conversations.list: the scrubber's member list and channel names
     assert {"users:read", "channels:read"} <= set(manifest["oauth_config"]["scopes"]["bot"])
+    # the assistant pane: its events, its scope, the feature itself
+    assert {"assistant_thread_started", "assistant_thread_context_changed"} <= events
+    assert "assistant:write" in manifest["oauth_config"]["scopes"]["bot"]
+    assert manifest["features"]["assistant_view"]["assistant_description"]

@@ -1,7 +1,7 @@
 """Bolt listeners: parse the Slack payload, call a service, render a view. Nothing more."""
 
-from bot.listeners import commands, corrections, home, messages, reactions
+from bot.listeners import assistant, commands, corrections, home, messages, reactions
 
-MODULES = (messages, reactions, corrections, commands, home)
+MODULES = (assistant, messages, reactions, corrections, commands, home)
 
 __all__ = ["MODULES"]

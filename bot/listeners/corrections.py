@@ -52,9 +52,13 @@ def register(app: Any, services: Services) -> None:
             found = services.feedback.exchange_reply(
                 channel_id=body["channel"]["id"], reply_ts=body["message"]["ts"]
             )
-            if found is not None:
-                services.feedback.vote(exchange_id=found[0], kind=chosen, user_id=body["user"]["id"])
-                respond(text="Thanks, noted.", response_type="ephemeral", replace_original=False)
+            if found is None:
+                return
+            outcome = services.feedback.vote(
+                exchange_id=found[0], kind=chosen, user_id=body["user"]["id"], toggle=kind is None
+            )
+            noted = "Your feedback is withdrawn." if outcome == "withdrawn" else "Thanks, noted."
+            respond(text=noted, response_type="ephemeral", replace_original=False)
 
         return on_vote
 

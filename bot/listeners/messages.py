@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_sdk import WebClient
@@ -10,7 +11,7 @@ from slack_sdk import WebClient
 from bot.listeners.threads import strip_mentions, thread_turns
 from bot.services.chat import Turn
 from bot.services.registry import Services
-from bot.services.streaming import open_stream
+from bot.services.streaming import open_stream, thinking
 
 log = logging.getLogger(__name__)
 
@@ -30,30 +31,30 @@ _IGNORED_SUBTYPES = {
 def register(app: Any, services: Services) -> None:
     @app.event("app_mention")
     def on_mention(event: dict, client: WebClient, context: dict) -> None:
-        if _from_bot(event, context):
+        if from_bot(event, context):
             return
-        if _correction(services, event, client, context.get("bot_user_id")):
+        if correction(services, event, client, context.get("bot_user_id")):
             return
         answer_in_thread(services, client, event, context["bot_user_id"])
 
     @app.event("message")
     def on_message(event: dict, client: WebClient, context: dict) -> None:
-        if event.get("subtype") in _IGNORED_SUBTYPES or _from_bot(event, context):
+        if event.get("subtype") in _IGNORED_SUBTYPES or from_bot(event, context):
             return
         bot_user = context.get("bot_user_id")
         if bot_user and f"<@{bot_user}>" in (event.get("text") or ""):
             return  # the app_mention event answers this one
-        if event.get("thread_ts") and _correction(services, event, client, bot_user):
+        if event.get("thread_ts") and correction(services, event, client, bot_user):
             return
         if event.get("channel_type") == "im":
             answer_in_thread(services, client, event, bot_user)
 
 
-def _from_bot(event: dict, context: dict) -> bool:
+def from_bot(event: dict, context: dict) -> bool:
     return bool(event.get("bot_id")) or event.get("user") in (None, context.get("bot_user_id"))
 
 
-def _correction(services: Services, event: dict, client: WebClient, bot_user: str | None) -> bool:
+def correction(services: Services, event: dict, client: WebClient, bot_user: str | None) -> bool:
     """Record a `correction:` reply in a thread. True when the message was one."""
     corrected = services.feedback.correction_text(strip_mentions(event.get("text") or ""))
     if corrected is None or not event.get("thread_ts"):
@@ -74,7 +75,15 @@ def _correction(services: Services, event: dict, client: WebClient, bot_user: st
     return True
 
 
-def answer_in_thread(services: Services, client: WebClient, event: dict, bot_user: str | None) -> None:
+def answer_in_thread(
+    services: Services,
+    client: WebClient,
+    event: dict,
+    bot_user: str | None,
+    on_question: Callable[[list[Turn]], None] | None = None,
+) -> None:
+    """Answer the event's question in its thread (the thread so far is the conversation);
+    `on_question` sees the turns first (the assistant pane titles a thread with its first)."""
     channel, ts = event["channel"], event["ts"]
     thread_ts = event.get("thread_ts") or ts
     question = strip_mentions(event.get("text") or "")
@@ -91,6 +100,9 @@ def answer_in_thread(services: Services, client: WebClient, event: dict, bot_use
             turns.append(Turn("user", question, event.get("user")))
     else:
         turns = [Turn("user", question, event.get("user"))]
+    if on_question is not None:
+        on_question(turns)
+    thinking(client, channel, thread_ts, services.assistant.policy.thinking_status)
     # The streamed message gives the reply its ts, so the exchange is stored before its buttons
     # appear: feedback never arrives for an unknown exchange.
     stream = open_stream(services.chat, client, channel, thread_ts, event.get("team"), event.get("user"))

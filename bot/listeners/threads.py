@@ -28,6 +28,8 @@ def thread_turns(
     before: bool = False,
 ) -> list[Turn]:
     """The thread up to `upto_ts` (or strictly before it), the bot's messages as assistant turns.
+    It starts at the first person's message: what the bot said before (the assistant pane's
+    greeting, a notice someone replied to) is no part of the conversation it learns from.
 
     A thread that cannot be read (deleted, or the app lost access) reads as empty.
     """
@@ -47,5 +49,7 @@ def thread_turns(
         if not text:
             continue
         from_bot = bool(message.get("bot_id")) or message.get("user") == bot_user
+        if from_bot and not turns:
+            continue
         turns.append(Turn("assistant", text) if from_bot else Turn("user", text, message.get("user")))
     return turns

@@ -153,6 +153,28 @@ class SlackDelivery:
             }
         )
 
+    def assistant_thread_started(
+        self, channel: str, user: str, context_channel: str | None = None
+    ) -> Delivery:
+        """`user` opens a new thread in the app's assistant pane (while viewing `context_channel`):
+        Slack makes the thread in the app's DM and tells the app. The thread's ts is in the event."""
+        thread_ts = self.workspace.open_assistant_thread(channel)
+        context = (
+            {"channel_id": context_channel, "team_id": self.workspace.team_id} if context_channel else {}
+        )
+        return self.event(
+            {
+                "type": "assistant_thread_started",
+                "assistant_thread": {
+                    "user_id": user,
+                    "context": context,
+                    "channel_id": channel,
+                    "thread_ts": thread_ts,
+                },
+                "event_ts": self.workspace.next_ts(),
+            }
+        )
+
     # -- commands and interactivity ----------------------------------------------------------
     def command(self, user: str, text: str, response_url: str, *, channel: str = "C0SANDBOX") -> Delivery:
         return self.post_form(

@@ -1,8 +1,9 @@
 """The sandbox's web page: a Slack client for one person, on the local Slack-compatible server.
 
 `GET /` serves the page; it polls `GET /ui/state` and turns clicks into what Slack would send the
-bot: message and reaction events, `/tune` slash commands, button clicks, modal submissions and the
-App Home being opened. What the bot does back arrives through the Web API and shows on the next poll.
+bot: message and reaction events, `/tune` slash commands, button clicks, modal submissions, the
+App Home being opened and a thread opened in the assistant pane. What the bot does back arrives
+through the Web API and shows on the next poll.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class SandboxPage:
             "/ui/view": self.submit_view,
             "/ui/view/close": self.close_view,
             "/ui/home": self.open_home,
+            "/ui/assistant": self.open_assistant,
         }
         if method == "POST" and path in actions:
             try:
@@ -111,6 +113,15 @@ class SandboxPage:
             "ephemerals": sorted(ephemerals, key=lambda e: float(e["ts"])),
             "modal": modal,
             "home": ws.home_views.get(self.user),
+            "assistant": [
+                {"channel": channel, "ts": ts, **thread}
+                for (channel, ts), thread in list(ws.assistant_threads.items())
+                if channel == dm_channel(self.user)
+            ],
+            "statuses": [
+                {"channel": channel, "thread_ts": ts, "status": status}
+                for (channel, ts), status in list(ws.statuses.items())
+            ],
         }
 
     def _response_target(self, response: dict[str, Any]) -> tuple[str, str | None] | None:
@@ -262,6 +273,16 @@ class SandboxPage:
             }
         )
         return {"ok": delivered.status == 200}
+
+    def open_assistant(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A new thread in the assistant pane, opened beside the conversation being viewed."""
+        viewing = str(args.get("context_channel") or "") or None
+        channel = dm_channel(self.user)
+        delivered = self.send.assistant_thread_started(channel, self.user, context_channel=viewing)
+        thread_ts = (
+            delivered.envelope["event"]["assistant_thread"]["thread_ts"] if delivered.envelope else None
+        )
+        return {"ok": delivered.status == 200, "channel": channel, "ts": thread_ts}
 
     def _channel(self, args: dict[str, Any]) -> str:
         channel = str(args.get("channel") or "")

@@ -1,6 +1,7 @@
 """A Slack-compatible Web API on a local port, holding channels' messages in memory.
 
 Implements what tunebot calls (auth.test, chat.postMessage/update/postEphemeral,
+chat.startStream/appendStream/stopStream, assistant.threads.setStatus/setSuggestedPrompts/setTitle,
 conversations.replies, conversations.list, reactions.add, users.list, usergroups.users.list,
 views.open/publish) with Slack's
 request formats (form, JSON, query) and response shapes, and records every call so tests and the
@@ -60,6 +61,10 @@ class Workspace:
     # Slack's native streaming (chat.startStream ...); off: the methods are unknown, as in a
     # workspace without them.
     native_streaming: bool = True
+    # Slack's assistant pane: (DM channel, thread ts) -> the thread's title and suggested prompts.
+    assistant_threads: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # (channel, thread ts) -> the app's status there ("is thinking…"), in any thread since 2026
+    statuses: dict[tuple[str, str], str] = field(default_factory=dict)
     _clock: itertools.count = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -79,6 +84,23 @@ class Workspace:
             self.messages.setdefault(channel, []).append(message)
             self.version += 1
         return message
+
+    def open_assistant_thread(self, channel: str) -> str:
+        """A new thread in the assistant pane (the app's DM with the user), as Slack opens one: its
+        root message belongs to the app. Returns the thread's ts."""
+        ts = self.next_ts()
+        root = {"type": "message", "subtype": "assistant_app_thread", "ts": ts, "text": ""}
+        self.add_message(channel, {**root, "user": self.bot_user_id, "bot_id": self.bot_id})
+        with self._lock:
+            self.assistant_threads[(channel, ts)] = {"title": "", "prompts": [], "prompts_title": ""}
+        return ts
+
+    def clear_status(self, channel: str, thread_ts: str | None) -> None:
+        """The app posted in the thread: its status goes, as Slack removes it."""
+        with self._lock:
+            status = self.statuses.pop((channel, thread_ts or ""), None)
+            if status is not None:
+                self.version += 1
 
     def react(self, channel: str, ts: str, name: str, user: str, *, add: bool = True) -> bool:
         """Add (or remove) `user`'s reaction `name`; False when nothing changed."""
@@ -193,7 +215,10 @@ class _Methods:
         }
         if args.get("thread_ts"):
             message["thread_ts"] = args["thread_ts"]
+        if metadata := _json_arg(args.get("metadata")):
+            message["metadata"] = metadata
         self.ws.add_message(channel, message)
+        self.ws.clear_status(channel, args.get("thread_ts"))
         return _ok(channel=channel, ts=message["ts"], message=message)
 
     def chat_startStream(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -219,6 +244,7 @@ class _Methods:
             "streamed": True,  # its text is Markdown, shown above its blocks
         }
         self.ws.add_message(channel, message)
+        self.ws.clear_status(channel, thread_ts)
         return _ok(channel=channel, ts=message["ts"])
 
     def chat_appendStream(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -253,6 +279,8 @@ class _Methods:
         if refused := _too_long(args):
             return refused
         message["text"] = args.get("text", message["text"])
+        if metadata := _json_arg(args.get("metadata")):
+            message["metadata"] = metadata
         if args.get("blocks") is not None:
             message["blocks"] = _json_arg(args["blocks"])
         self.ws.touch()
@@ -280,7 +308,53 @@ class _Methods:
         if not messages:
             return _error("thread_not_found")
         limit = int(args.get("limit", 1000))
+        if str(args.get("include_all_metadata", "")).lower() not in ("1", "true"):
+            messages = [{k: v for k, v in m.items() if k != "metadata"} for m in messages]
         return _ok(messages=messages[:limit], has_more=len(messages) > limit)
+
+    # -- the assistant pane (assistant.threads.*) ------------------------------------------
+    def assistant_threads_setStatus(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The app's status in a thread (any thread: chat:write or assistant:write); "" clears it."""
+        channel, thread_ts = args.get("channel_id", ""), args.get("thread_ts", "")
+        if channel not in self.ws.messages:
+            return _error("channel_not_found")
+        if self.ws.find(channel, thread_ts) is None or "status" not in args:
+            return _error("invalid_thread_ts" if "status" in args else "invalid_arguments")
+        with self.ws._lock:
+            if args["status"]:
+                self.ws.statuses[(channel, thread_ts)] = str(args["status"])
+            else:
+                self.ws.statuses.pop((channel, thread_ts), None)
+        self.ws.touch()
+        return _ok()
+
+    def assistant_threads_setSuggestedPrompts(self, args: dict[str, Any]) -> dict[str, Any]:
+        thread = self._assistant_thread(args)
+        if thread is None:
+            return _error("invalid_thread_ts")
+        prompts = _json_arg(args.get("prompts"))
+        if (
+            not isinstance(prompts, list)
+            or not 1 <= len(prompts) <= 4
+            or not all(isinstance(p, dict) and p.get("title") and p.get("message") for p in prompts)
+        ):
+            return _error("invalid_arguments")
+        thread.update(prompts=prompts, prompts_title=args.get("title") or "")
+        self.ws.touch()
+        return _ok()
+
+    def assistant_threads_setTitle(self, args: dict[str, Any]) -> dict[str, Any]:
+        thread = self._assistant_thread(args)
+        if thread is None:
+            return _error("invalid_thread_ts")
+        if not args.get("title"):
+            return _error("invalid_arguments")
+        thread["title"] = str(args["title"])
+        self.ws.touch()
+        return _ok()
+
+    def _assistant_thread(self, args: dict[str, Any]) -> dict[str, Any] | None:
+        return self.ws.assistant_threads.get((args.get("channel_id", ""), args.get("thread_ts", "")))
 
     def reactions_add(self, args: dict[str, Any]) -> dict[str, Any]:
         channel, ts = args.get("channel", ""), args.get("timestamp", "")

@@ -79,15 +79,30 @@ class FeedbackService:
         log.info("feedback %s%s on exchange %s", kind, " withdrawn" if removed else "", exchange.id)
         return kind
 
-    def vote(self, *, exchange_id: int, kind: str, user_id: str) -> bool:
-        """A button vote (approve / reject) on an exchange, by id."""
+    def vote(self, *, exchange_id: int, kind: str, user_id: str, toggle: bool = False) -> str | None:
+        """A button vote (approve / reject) on an exchange, by id: "added", or with `toggle` (Slack's
+        feedback buttons, which behave as reactions do) "withdrawn" when the same person clicks the
+        same button again; a click on the other button replaces their vote. None: no such exchange."""
+        opposite = {"approve": "reject", "reject": "approve"}[kind]
         with self.db.session() as session:
             exchange = get_exchange(session, exchange_id)
             if exchange is None:
-                return False
-            add_feedback(session, exchange, kind=kind, user_id=user_id, reaction=f"button:{kind}")
-        self._count(kind)
-        return True
+                return None
+            button = f"button:{kind}"
+            if toggle and withdraw_feedback(session, exchange, kind=kind, user_id=user_id, reaction=button):
+                outcome = "withdrawn"
+            else:
+                if toggle:
+                    withdraw_feedback(
+                        session, exchange, kind=opposite, user_id=user_id, reaction=f"button:{opposite}"
+                    )
+                add_feedback(session, exchange, kind=kind, user_id=user_id, reaction=button)
+                outcome = "added"
+        self._count(f"{kind}_withdrawn" if outcome == "withdrawn" else kind)
+        log.info(
+            "feedback %s%s on exchange %s", kind, " withdrawn" if outcome == "withdrawn" else "", exchange_id
+        )
+        return outcome
 
     def correction_text(self, text: str) -> str | None:
         """The corrected answer if `text` is a `correction:` reply, else None."""

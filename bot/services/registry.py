@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.services.assistant import AssistantService
 from bot.services.chat import ChatService
 from bot.services.feedback import FeedbackService
 from bot.services.tune import TuneService
@@ -16,3 +17,4 @@ class Services:
     feedback: FeedbackService
     tune: TuneService
     words: WordsService
+    assistant: AssistantService

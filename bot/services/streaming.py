@@ -35,21 +35,26 @@ TRANSIENT = {"ratelimited", "internal_error", "fatal_error", "service_unavailabl
 def open_stream(
     chat: Any, client: WebClient, channel: str, thread_ts: str, team: str | None, user: str | None
 ) -> StreamingMessage | NativeStream:
-    """The answer's message, open for streaming: natively where the workspace allows it (a refusal
-    other than a transient error turns native streaming off for this process), else a placeholder."""
+    """The answer's message, open for streaming: natively where the workspace allows it (started
+    with the first words, so the thread's status shows until then), else a placeholder."""
     if chat.native_streaming:
-        try:
-            started = client.chat_startStream(
-                channel=channel, thread_ts=thread_ts, recipient_team_id=team, recipient_user_id=user
-            )
-            return NativeStream(client, channel, started["ts"], chat.stream_interval)
-        except SlackApiError as error:
-            code = error.response.get("error")
-            if code not in TRANSIENT:
-                chat.native_streaming = False
-                log.warning("native streaming refused (%s): answers stream by chat.update from now on", code)
-    placeholder = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=THINKING)
-    return StreamingMessage(client, channel, placeholder["ts"], chat.stream_interval)
+        return NativeStream(chat, client, channel, thread_ts, team, user)
+    return StreamingMessage(client, channel, _placeholder(client, channel, thread_ts), chat.stream_interval)
+
+
+def thinking(client: WebClient, channel: str, thread_ts: str, status: str) -> None:
+    """Show `status` ("is thinking…") in the thread until the answer's first message is posted
+    (Slack clears it then). A workspace that refuses it only loses the status."""
+    if not status:
+        return
+    try:
+        client.assistant_threads_setStatus(channel_id=channel, thread_ts=thread_ts, status=status)
+    except SlackApiError as error:
+        log.debug("no status in %s: %s", channel, error.response.get("error"))
+
+
+def _placeholder(client: WebClient, channel: str, thread_ts: str) -> str:
+    return str(client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=THINKING)["ts"])
 
 
 class StreamingMessage:
@@ -83,22 +88,64 @@ class StreamingMessage:
         while not self._done.wait(self.interval):
             text = self._latest
             if text and text != self._shown:
-                try:
-                    self.client.chat_update(
-                        channel=self.channel, ts=self.ts, text=fallback_text(text) + TYPING
-                    )
-                    self._shown = text
-                except SlackApiError as error:  # a lost edit is fine: the final answer follows
-                    log.warning("could not update the streaming answer: %s", error.response.get("error"))
+                self._update(text)
+
+    def _update(self, text: str) -> None:
+        try:
+            self.client.chat_update(channel=self.channel, ts=self.ts, text=fallback_text(text) + TYPING)
+            self._shown = text
+        except SlackApiError as error:  # a lost edit is fine: the final answer follows
+            log.warning("could not update the streaming answer: %s", error.response.get("error"))
 
 
 class NativeStream(StreamingMessage):
-    """Slack's own streaming: what is new since the last append goes with chat.appendStream; the
-    buttons come with chat.stopStream (the streamed text is the message: no copy of it in blocks)."""
+    """Slack's own streaming: the message starts (chat.startStream) with the first words, what is new
+    since the last append goes with chat.appendStream, the buttons with chat.stopStream (the
+    streamed text is the message: no copy of it in blocks). Where startStream is refused (anything
+    but a transient error), the placeholder path takes over and native streaming is off for this
+    process (`chat.native_streaming`)."""
+
+    def __init__(
+        self, chat: Any, client: WebClient, channel: str, thread_ts: str, team: str | None, user: str | None
+    ):
+        self.chat, self.thread_ts, self.team, self.user = chat, thread_ts, team, user
+        self.native = True  # False once startStream was refused: chat.update from then on
+        self._starting = threading.Lock()
+        super().__init__(client, channel, "", chat.stream_interval)  # ts: set by _start
+
+    def _start(self) -> None:
+        with self._starting:
+            if self.ts:
+                return
+            try:
+                started = self.client.chat_startStream(
+                    channel=self.channel,
+                    thread_ts=self.thread_ts,
+                    recipient_team_id=self.team,
+                    recipient_user_id=self.user,
+                )
+                self.ts = started["ts"]
+                return
+            except SlackApiError as error:
+                code = error.response.get("error")
+                if code not in TRANSIENT:
+                    self.chat.native_streaming = False
+                    log.warning(
+                        "native streaming refused (%s): answers stream by chat.update from now on", code
+                    )
+            self.native = False
+            self.ts = _placeholder(self.client, self.channel, self.thread_ts)
 
     def _run(self) -> None:
         while not self._done.wait(self.interval):
-            self._append(self._latest)
+            text = self._latest
+            if not text:
+                continue
+            self._start()
+            if self.native:
+                self._append(text)
+            elif text != self._shown:
+                self._update(text)
 
     def _append(self, text: str) -> None:
         if not text.startswith(self._shown) or text == self._shown:
@@ -111,7 +158,14 @@ class NativeStream(StreamingMessage):
         except SlackApiError as error:  # the rest goes with the next append or the stop
             log.warning("could not append to the streaming answer: %s", error.response.get("error"))
 
+    def close(self) -> None:
+        """Stop streaming; the message exists from here on (`ts`), even for an empty answer."""
+        super().close()
+        self._start()
+
     def finish(self, text: str, adapter_version: str) -> None:
+        if not self.native:
+            return super().finish(text, adapter_version)
         rest = text[len(self._shown) :] if text.startswith(self._shown) else ""
         if not (self._shown or rest):
             rest = "…"  # an empty answer still shows as one
@@ -123,4 +177,6 @@ class NativeStream(StreamingMessage):
             super().finish(text, adapter_version)
 
     def fail(self, text: str) -> None:
+        if not self.native:
+            return super().fail(text)
         self.client.chat_stopStream(channel=self.channel, ts=self.ts, markdown_text=f"\n\n{text}")

@@ -195,3 +195,38 @@ def test_unknown_commands_and_empty_messages(page: Any, sandbox: Any) -> None:
     assert page.locator("#main-title").inner_text() == "tunebot"
     _send(page, "hello there")
     page.locator("[data-testid=thread] [data-action=answer_feedback][data-value=good]").wait_for()
+
+
+def test_assistant_pane_suggested_prompt_streamed_answer_and_thumbs_up(page: Any, sandbox: Any) -> None:
+    """Slack's assistant pane: a new thread greets and suggests the team's frequent questions (the
+    demo workspace's, imported); clicking one asks it, the thread shows the status, then the answer
+    streams in (chat.startStream) and titles the thread; its thumbs up counts in /tune status."""
+    from playwright.sync_api import expect
+
+    ws = sandbox.workspace
+    page.locator("[data-channel=D0SANDBOX]").click()
+    approved = re.compile(r"(\d+) approved\)")
+    before = int(approved.search(_status(page)).group(1))
+    page.locator("[data-testid=nav-assistant]").click()
+    thread = page.locator("[data-testid=thread]")
+    thread.get_by_text(sandbox.runtime.policies.assistant.greeting.split("!")[0]).wait_for()
+    prompts = page.locator("[data-testid=suggested-prompts] [data-testid=suggested-prompt]")
+    expect(prompts).to_have_count(3)
+    asked = prompts.first.inner_text()
+    _shot(page, "06-assistant-pane")
+    prompts.first.click()
+    thread.locator("[data-testid=message]").filter(has_text=asked).wait_for()
+    answer = thread.locator("[data-testid=bot-message]").filter(
+        has=page.locator("[data-action=answer_feedback][data-value=good]")
+    )
+    answer.last.wait_for()
+    expect(page.locator("[data-testid=suggested-prompts]")).to_be_hidden()  # gone once you asked
+    expect(page.locator("[data-testid=status]")).to_be_hidden()  # cleared by the answer
+    expect(page.locator("[data-testid=thread-title]")).to_have_text(f"✨ {asked}")
+    statuses = [c.args for c in ws.calls_to("assistant.threads.setStatus")]
+    assert statuses and statuses[-1]["status"] == "is thinking…"
+    assert ws.calls_to("chat.startStream")[-1].args["thread_ts"] == statuses[-1]["thread_ts"]
+    _shot(page, "07-assistant-answer")
+    answer.last.locator("[data-action=answer_feedback][data-value=good]").click()
+    _ephemeral(page, "Thanks, noted.", where="thread")
+    assert int(approved.search(_status(page)).group(1)) == before + 1

@@ -558,3 +558,70 @@ def test_slacks_feedback_buttons_count_like_reactions_and_old_buttons_still_work
     wait_for(lambda: stored_exchange_count(bot) == 2)
     assert bot.send.block_action(ALICE, CHANNEL, older, APPROVE_ACTION, url).status == 200
     wait_for(lambda: len(examples(bot)) == 2, message="the old button's approval")
+    # Slack's buttons behave as reactions do: the same click again withdraws the vote, the other
+    # button replaces it.
+    bot.send.block_action(BOB, CHANNEL, reply, FEEDBACK_ACTION, url, value="good")
+    wait_for(lambda: len(examples(bot)) == 1, message="the second click to withdraw the approval")
+    assert bot.wait_response("Your feedback is withdrawn.")
+    bot.send.block_action(BOB, CHANNEL, reply, FEEDBACK_ACTION, url, value="good")
+    wait_for(lambda: len(examples(bot)) == 2, message="a third click to approve again")
+    bot.send.block_action(BOB, CHANNEL, reply, FEEDBACK_ACTION, url, value="bad")
+    wait_for(lambda: len(examples(bot)) == 1, message="the thumbs down to replace the approval")
+    with bot.runtime.db.session() as session:
+        assert feedback_counts(session)["reject"] == 1
+
+
+def test_assistant_pane_greets_suggests_shows_status_and_titles_the_thread(bot: BotHarness) -> None:
+    """Slack's assistant pane: a new thread gets the greeting and the team's frequent questions as
+    suggested prompts; a question there shows "is thinking…" until the answer starts, titles the
+    thread, and is answered and stored like a DM (the greeting is no part of the conversation)."""
+    from bot.sandbox.page import dm_channel
+
+    for question in ("When do we deploy?", "where is the runbook", "when do we deploy"):
+        mention(bot, question)
+    wait_for(lambda: stored_exchange_count(bot) == 3)
+    dm = dm_channel(ALICE)
+    started = bot.send.assistant_thread_started(dm, ALICE, context_channel=CHANNEL)
+    assert started.status == 200
+    thread_ts = started.envelope["event"]["assistant_thread"]["thread_ts"]
+    greeting = bot.runtime.policies.assistant.greeting
+    wait_for(lambda: any(m.get("text") == greeting for m in bot.workspace.thread(dm, thread_ts)))
+    pane = wait_for(
+        lambda: (
+            bot.workspace.assistant_threads[(dm, thread_ts)]["prompts"]
+            and bot.workspace.assistant_threads[(dm, thread_ts)]
+        )
+    )
+    # The most asked first (case and closing punctuation aside), in its latest wording.
+    assert [p["message"] for p in pane["prompts"]] == ["when do we deploy", "where is the runbook"]
+
+    message, deliveries = bot.send.user_message(
+        dm, ALICE, "What port does billing use?", thread_ts=thread_ts, channel_type="im"
+    )
+    assert all(d.status == 200 for d in deliveries)
+    reply = bot.wait_reply(dm, thread_ts)
+    methods = [c.method for c in bot.workspace.calls]
+    status_at = max(i for i, m in enumerate(methods) if m == "assistant.threads.setStatus")
+    assert status_at < max(i for i, m in enumerate(methods) if m == "chat.startStream")
+    status = next(
+        c for c in bot.workspace.calls_to("assistant.threads.setStatus") if c.args["thread_ts"] == thread_ts
+    )
+    assert status.args["status"] == bot.runtime.policies.assistant.thinking_status
+    assert (dm, thread_ts) not in bot.workspace.statuses  # cleared when the answer started
+    assert pane["title"] == "What port does billing use?"
+    assert [b["type"] for b in reply["blocks"]] == ["actions", "context_actions", "context"]
+    with bot.runtime.db.session() as session:
+        from storage.exchanges import latest_exchange_in_thread
+
+        stored = latest_exchange_in_thread(session, dm, thread_ts)
+        assert [t["role"] for t in stored.prompt] == ["user"] and stored.asked_by == ALICE
+
+    # A follow-up is answered with the thread as context; the title stays the first question's.
+    bot.send.user_message(dm, ALICE, "and staging?", thread_ts=thread_ts, channel_type="im")
+    bot.wait_reply(dm, thread_ts, count=2)
+    assert len([c for c in bot.workspace.calls_to("assistant.threads.setTitle")]) == 1
+    # Channel mentions show the status too (assistant.threads.setStatus works in any thread).
+    message, _ = mention(bot, "Who is on call?")
+    assert any(
+        c.args["thread_ts"] == message["ts"] for c in bot.workspace.calls_to("assistant.threads.setStatus")
+    )

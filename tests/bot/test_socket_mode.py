@@ -31,6 +31,7 @@ SCENARIOS: list[Callable[[BotHarness], None]] = [
     e2e.test_unknown_subcommand_gets_help,
     e2e.test_slack_retries_of_an_event_are_acknowledged_but_not_handled_again,
     e2e.test_direct_message_is_answered_without_a_mention,
+    e2e.test_assistant_pane_greets_suggests_shows_status_and_titles_the_thread,
 ]
 
 

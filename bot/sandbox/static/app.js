@@ -155,7 +155,12 @@ function renderMessage(message, { channel, replies, ephemeral }) {
     body.insertAdjacentHTML("beforeend", `<div class="only-you">Only visible to you${message.command ? " · " + escapeHtml(message.command) : ""}</div>`);
   }
   const withChannel = { ...message, channel };
-  if (message.streamed) {
+  if (message.subtype === "assistant_app_thread") {
+    const pane = assistantThread(channel, message.ts);
+    const text = Object.assign(document.createElement("div"), { className: "text" });
+    text.textContent = `✨ ${(pane && pane.title) || "New chat"}`;
+    body.append(text);
+  } else if (message.streamed) {
     // Written by Slack's streaming methods: the Markdown text, then the blocks sent at the stop.
     const text = document.createElement("div");
     text.className = "text" + (message.streaming ? " streaming" : "");
@@ -241,12 +246,36 @@ function renderConversation() {
   });
 }
 
+function assistantThread(channel, ts) {
+  return (state.assistant || []).find((t) => t.channel === channel && t.ts === ts);
+}
+
 function renderThread() {
   if (!thread) { $("thread").hidden = true; return; }
   $("thread").hidden = false;
   const messages = state.messages[thread.channel] || [];
+  const pane = assistantThread(thread.channel, thread.ts);
+  $("thread-title").textContent = pane ? `✨ ${pane.title || "New chat with " + state.bot.name}` : "Thread";
+  const status = (state.statuses || []).find((s) => s.channel === thread.channel && s.thread_ts === thread.ts);
+  $("thread-status").hidden = !status;
+  $("thread-status").textContent = status ? `${state.bot.name} ${status.status}` : "";
+  // Suggested prompts show in an assistant thread until you write in it; a click sends the prompt.
+  const asked = messages.some((m) => m.thread_ts === thread.ts && m.user === state.me.id);
+  const prompts = pane && !asked ? pane.prompts || [] : [];
+  $("thread-prompts").hidden = !prompts.length;
+  $("thread-prompts").replaceChildren(
+    ...(prompts.length && pane.prompts_title ? [Object.assign(document.createElement("div"), { className: "prompts-title", textContent: pane.prompts_title })] : []),
+    ...prompts.map((prompt) => {
+      const button = Object.assign(document.createElement("button"), { className: "prompt", textContent: prompt.title });
+      button.dataset.testid = "suggested-prompt";
+      button.onclick = async () => {
+        await api("/ui/message", { channel: thread.channel, text: prompt.message, thread_ts: thread.ts });
+        await poll();
+      };
+      return button;
+    }));
   const items = [
-    ...messages.filter((m) => m.ts === thread.ts || m.thread_ts === thread.ts).map((m) => ({ m, ephemeral: false })),
+    ...messages.filter((m) => (m.ts === thread.ts || m.thread_ts === thread.ts) && m.subtype !== "assistant_app_thread").map((m) => ({ m, ephemeral: false })),
     ...state.ephemerals.filter((e) => e.channel === thread.channel && e.thread_ts === thread.ts).map((m) => ({ m, ephemeral: true })),
   ].sort((a, b) => parseFloat(a.m.ts) - parseFloat(b.m.ts));
   keepScroll($("thread-messages"), () => {
@@ -351,6 +380,16 @@ $("thread-composer").addEventListener("submit", (event) => { event.preventDefaul
 submitOnEnter($("composer-text"), $("composer"));
 submitOnEnter($("thread-text"), $("thread-composer"));
 $("thread-close").onclick = () => { thread = null; renderThread(); };
+$("nav-assistant").onclick = async () => {
+  const result = await api("/ui/assistant", { context_channel: view.kind === "conversation" ? view.channel : null });
+  if (result.ok && result.ts) {
+    view = { kind: "conversation", channel: result.channel };
+    thread = { channel: result.channel, ts: result.ts };
+    await poll();
+    render();
+    $("thread-text").focus();
+  }
+};
 $("nav-home").onclick = async () => { view = { kind: "home", channel: view.channel }; thread = null; render(); await api("/ui/home", {}); };
 $("modal-close").onclick = () => api("/ui/view/close", { trigger_id: shownModal }).then(poll);
 $("modal-form").addEventListener("submit", async (event) => {
