@@ -6,7 +6,9 @@ answered alone.
 A batch runs in rounds: when another conversation is waiting and the batch has room, the round
 stops after a few tokens, and the next one continues every unfinished answer (its prompt and the
 tokens so far, prefilled again) together with the newcomers. So a new question waits a few tokens
-for its first one, not for the longest answer in flight.
+for its first one, not for the longest answer in flight. In a full-size batch of tunebot's own
+loop, a newcomer instead takes the row of an answer that has ended, in place (nothing else is
+prefilled again), and each answer is handed over as soon as it ends.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tuner.static_decode import StaticDecoding
+    from tuner.static_decode import Newcomer, StaticDecoding
 
 OnText = Callable[[str], None]
+# take(room, fits): up to `room` waiting conversations, in order, while `fits` says each can join.
+Take = Callable[[int, Callable[["Request"], bool]], list["Request"]]
 DECODING = {"do_sample": False, "repetition_penalty": 1.1}  # how every answer is decoded
 
 
@@ -47,13 +51,18 @@ def generate_round(
     cut_short: Callable[[], bool] | None = None,
     min_round_tokens: int = 8,
     static: StaticDecoding | None = None,
+    take: Take | None = None,
+    finished: Callable[[Request], None] | None = None,
 ) -> None:
     """One round of greedy decoding for every unfinished request: extends each one's `generated`,
     streams its text so far, marks it finished at its end. The round ends when any row ends, or
     (after `min_round_tokens`) once `cut_short()` says others are waiting to join. With `static`,
     the batch is padded with copies of its last row to one of its sizes and decoded by its loop,
     which looks at tokens a chunk at a time: a round then ends up to two chunks after a row's end
-    (the rows going on keep those tokens), and one chunk at most after others start waiting."""
+    (the rows going on keep those tokens), and one chunk at most after others start waiting.
+    There, with `take` and `finished`, a full-size batch goes on past a row's end: the answer is
+    handed to `finished` (and leaves `requests`) at once, and waiting conversations `take`n into
+    free rows join `requests`."""
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
 
@@ -72,10 +81,18 @@ def generate_round(
         return_tensors="pt",
     ).to(device)
     width = batch["input_ids"].shape[1]
-    rows = _Rows(tokenizer, requests, stop_ids(tokenizer, model))
+    eos = stop_ids(tokenizer, model)
 
     def waiting(steps: int) -> bool:
         return cut_short is not None and steps >= min_round_tokens and cut_short()
+
+    if fixed and take is not None and finished is not None:
+        assert static is not None
+        slots = _Slots(tokenizer, requests, size, width, eos, finished, cut_short or (lambda: False))
+        joining = _Joining(slots, static, cut_short, take, waiting)
+        static.decode(batch["input_ids"], batch["attention_mask"], new_tokens, slots.put_chunk, joining)
+        return
+    rows = _Rows(tokenizer, requests, eos)
 
     def stop(steps: int) -> bool:
         """End the round for all rows once one has ended (its caller gets the answer now, not when
@@ -85,12 +102,22 @@ def generate_round(
     if fixed:
         assert static is not None
 
-        def on_tokens(chunk: list[list[int]]) -> bool:
+        def on_tokens(_column: int, chunk: list[list[int]]) -> bool:
             for column in zip(*chunk, strict=True):
                 rows.put(list(column))
             return stop(len(rows.tokens[0]))
 
-        static.decode(batch["input_ids"], batch["attention_mask"], new_tokens, on_tokens, join=waiting)
+        class EndRound:
+            def end_round(self, steps: int) -> bool:
+                return waiting(steps)
+
+            def wanted(self) -> bool:
+                return False
+
+            def admit(self, column: int, room: int) -> list[Newcomer]:
+                return []
+
+        static.decode(batch["input_ids"], batch["attention_mask"], new_tokens, on_tokens, EndRound())
         for row in range(len(requests)):
             rows.settle(row, rows.tokens[row])
         return
@@ -110,6 +137,103 @@ def generate_round(
     )
     for row, tokens in enumerate(output[: len(requests), width:].tolist()):
         rows.settle(row, tokens)
+
+
+class _Slots:
+    """The rows of a batch decoded by tunebot's loop, as slots: who is in each (None: free, its
+    tokens unread) and the column each has read up to. An answer is handed over as it ends."""
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        requests: list[Request],
+        size: int,
+        width: int,
+        eos: set[int],
+        finished: Callable[[Request], None],
+        others_waiting: Callable[[], bool],
+    ) -> None:
+        self.tokenizer, self.requests, self.eos, self.finished = tokenizer, requests, eos, finished
+        self.others_waiting = others_waiting
+        self.rows: list[Request | None] = [*requests, *[None] * (size - len(requests))]
+        self.read = [width] * size  # the next column each row's occupant reads
+
+    def live(self) -> int:
+        return sum(r is not None for r in self.rows)
+
+    def free(self) -> list[int]:
+        return [row for row, r in enumerate(self.rows) if r is None]
+
+    def place(self, row: int, request: Request, column: int) -> None:
+        self.rows[row], self.read[row] = request, column
+        self.requests.append(request)
+
+    def put_chunk(self, column: int, chunk: list[list[int]]) -> bool:
+        """Tokens at `column` on: each row's occupant reads what it has not; True ends the round
+        (nobody left, or one answer left in a bigger batch and nobody waiting: it goes on faster
+        alone)."""
+        for row, request in enumerate(self.rows):
+            if request is None:
+                continue
+            for at, token in enumerate(chunk[row], start=column):
+                if at < self.read[row]:
+                    continue
+                self.read[row] = at + 1
+                if token in self.eos:
+                    request.finished = True
+                    break
+                request.generated.append(token)
+                request.finished = len(request.generated) >= request.max_new_tokens
+                _stream(self.tokenizer, request, request.generated)
+                if request.finished:
+                    break
+            if request.finished:
+                self.rows[row] = None
+                self.requests.remove(request)
+                self.finished(request)
+        live = self.live()
+        return live == 0 or (live == 1 and len(self.rows) > 1 and not self.others_waiting())
+
+
+class _Joining:
+    """The static loop's view of conversations waiting: free rows are given to them in place; a
+    conversation that cannot fit in place (its prompt longer than the columns before, its answer
+    past the cache) makes the round end, after `min_round_tokens`, to start afresh with it."""
+
+    def __init__(
+        self,
+        slots: _Slots,
+        static: StaticDecoding,
+        cut_short: Callable[[], bool] | None,
+        take: Take,
+        waiting: Callable[[int], bool],
+    ) -> None:
+        self.slots, self.static, self.take, self.waiting = slots, static, take, waiting
+        self.cut_short = cut_short or (lambda: False)
+        self.blocked = False  # the first waiting conversation cannot join in place
+
+    def end_round(self, steps: int) -> bool:
+        in_place = len(self.slots.rows) > 1 and not self.blocked
+        return not in_place and self.waiting(steps)
+
+    def wanted(self) -> bool:
+        return not self.blocked and bool(self.slots.free()) and self.cut_short()
+
+    def admit(self, column: int, room: int) -> list[Newcomer]:
+        free = self.slots.free()
+
+        def fits(request: Request) -> bool:
+            prompt, done = len(request.input_ids) + len(request.generated), len(request.generated)
+            return prompt <= room and column + request.max_new_tokens - done <= self.static.length
+
+        newcomers = self.take(len(free), fits) if free else []
+        self.blocked = not newcomers and self.cut_short()
+        admitted: list[Newcomer] = []
+        for row, request in zip(free, newcomers, strict=False):
+            self.slots.place(row, request, column)
+            budget = request.max_new_tokens - len(request.generated)
+            admitted.append((row, request.input_ids + request.generated, budget))
+        return admitted
 
 
 class _Streamer:
@@ -151,12 +275,7 @@ class _Rows:
                 self.ended[row] = True  # after its end a row only gets padding
                 continue
             ids.append(token)
-            if request.on_text is not None:
-                # A token cut mid-character decodes to U+FFFD: wait for the rest of it.
-                text = decode(self.tokenizer, ids).rstrip("\ufffd").strip()
-                if text and text != request.shown:
-                    request.shown = text
-                    request.on_text(text)
+            _stream(self.tokenizer, request, ids)
 
     def settle(self, row: int, tokens: list[int]) -> None:
         """The row's tokens from generate's output (what the streamer saw, as returned)."""
@@ -170,6 +289,17 @@ class _Rows:
 
     def _ends(self, request: Request, ids: list[int], token: int) -> bool:
         return token in self.eos or len(ids) >= request.max_new_tokens
+
+
+def _stream(tokenizer: Any, request: Request, ids: list[int]) -> None:
+    """Hand the request's text so far to its callback, if it grew."""
+    if request.on_text is None:
+        return
+    # A token cut mid-character decodes to U+FFFD: wait for the rest of it.
+    text = decode(tokenizer, ids).rstrip("\ufffd").strip()
+    if text and text != request.shown:
+        request.shown = text
+        request.on_text(text)
 
 
 def stop_ids(tokenizer: Any, model: Any) -> set[int]:

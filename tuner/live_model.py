@@ -28,6 +28,7 @@ from typing import Any
 
 from tuner.batching import Request, decode, generate_round
 from tuner.chat_format import bounded_turns, chat_messages, fit_template
+from tuner.decode_attention import use_decode_attention
 from tuner.merging import BaseWeights, PreparedAdapter, merge, prepare
 from tuner.static_decode import StaticDecoding
 from tuner.weights import check_weights, load_biases, loads_alongside, restore_biases, weights_kind
@@ -84,6 +85,7 @@ class LiveModel:
             self._tokenizer.pad_token = self._tokenizer.eos_token
         self._dtype = torch.bfloat16 if cuda else torch.float32
         model: Any = AutoModelForCausalLM.from_pretrained(base_model, dtype=self._dtype)
+        use_decode_attention(model)
         self._base: Any = model.to(self._device).eval().requires_grad_(False)  # as peft leaves it
         self._model: Any = self._base  # what answers: the base, a peft wrapper of it, or a full model
         self._peft: Any = None
@@ -102,6 +104,7 @@ class LiveModel:
         self.last_swap_seconds: float | None = None  # weights changing, the lock held (not the wait)
         self.last_swap_parts: dict[str, float] = {}  # where those seconds went, for benchmarks
         self.batch_sizes: Counter[int] = Counter()  # rounds of generation, by conversations in each
+        self.joined = 0  # conversations that took the free row of a batch in flight
         self._swaps_waiting = 0
         # Thread context: what fits the model's window next to the answer (and the template's tokens).
         window = min(int(getattr(model.config, "max_position_embeddings", 2048)), 8192)
@@ -202,20 +205,33 @@ class LiveModel:
                             self._cut_short(active),
                             # the compiled step belongs to the base's modules (merged adapters too)
                             static=self._static if self._model is self._base else None,
+                            take=self._take,
+                            finished=self._finish,
                         )
                         for request in active:
                             if request.finished:
-                                request.text, request.version = (
-                                    decode(self._tokenizer, request.generated),
-                                    self.version,
-                                )
-                                request.done.set()
+                                self._finish(request)
                         active = [r for r in active if not r.finished]
             except Exception as exc:  # each caller gets the error; the worker goes on
                 log.exception("generating %d answers failed", len(active))
                 for request in active:
                     request.error = exc
                     request.done.set()
+
+    def _finish(self, request: Request) -> None:
+        """Hand an answer to its caller (the version that made it: the worker holds the model)."""
+        request.text, request.version = decode(self._tokenizer, request.generated), self.version
+        request.done.set()
+
+    def _take(self, room: int, fits: Callable[[Request], bool]) -> list[Request]:
+        """Up to `room` waiting conversations, first come first, while each `fits` (none while a
+        swap waits: the answers in flight finish on the version they started with)."""
+        taken: list[Request] = []
+        with self._queue_ready:
+            while not self._swaps_waiting and self._queue and len(taken) < room and fits(self._queue[0]):
+                taken.append(self._queue.pop(0))
+        self.joined += len(taken)
+        return taken
 
     def _cut_short(self, active: list[Request]) -> Callable[[], bool]:
         """Whether a round should end early: conversations wait, the batch has room, no swap waits."""
@@ -324,6 +340,7 @@ class LiveModel:
 
         try:
             model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=self._dtype)
+            use_decode_attention(model)
         except Exception as exc:
             raise AdapterError(f"model at {path} is unusable: {type(exc).__name__}: {exc}") from exc
         return model.to(self._device).eval()

@@ -9,6 +9,12 @@ one), streams them, and checks the rows' ends and whether others wait to join. S
 up to two chunks past a row's end; those tokens are the row's own greedy continuation and are kept
 for rows that go on (cut at each row's own end and budget as before).
 
+A batch's rows are slots: when a row has ended and another conversation waits, the newcomer is
+prefilled alone (on the batch-of-one cache, as if it were answered alone) and its keys and values
+copied into the free row, ending where the others' end; the others decode on undisturbed (no
+prompt is prefilled again). Caches with sliding-window layers, whose columns roll, take newcomers
+between rounds instead.
+
 The step is compiled once per batch size (a batch of one and a full batch) while the model starts
 and never again: the caches and buffers are made once per size and reset in place between rounds,
 and merging an adapter writes the weights in place. Rounds too long for the cache are answered
@@ -20,7 +26,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from tuner.batching import DECODING
 from tuner.trainers import training_attention
@@ -31,8 +37,28 @@ CACHE_TOKENS = 4096  # prompt and answer together; longer conversations are answ
 CHUNK = 8  # decoding steps queued before the host reads tokens (stops are seen this late at most)
 REPETITION_PENALTY = float(DECODING["repetition_penalty"])  # what generate is asked for, the same
 
-# Called with each row's new tokens (a list per row, all of the same length); True ends the round.
-OnTokens = Callable[[list[list[int]]], bool]
+# Called with the column of the first of them and each row's tokens there (a list per row, all of
+# the same length, the columns following on); True ends the round. A column may come twice (after a
+# newcomer joined): each row reads it once.
+OnTokens = Callable[[int, list[list[int]]], bool]
+Newcomer = tuple[int, list[int], int]  # (its row, its prompt's tokens, the most tokens it may get)
+
+
+class Joining(Protocol):
+    """Others waiting to be answered, as the decoding loop asks before it queues each chunk."""
+
+    def end_round(self, steps: int) -> bool:
+        """End the round now (`steps` tokens in): others wait and cannot join this batch in place."""
+        ...
+
+    def wanted(self) -> bool:
+        """Others wait and a row is free: `admit` comes next, once every token so far is handed over."""
+        ...
+
+    def admit(self, column: int, room: int) -> list[Newcomer]:
+        """The conversations that take free rows now, their answers starting at `column`; a prompt
+        must fit before it (`room` tokens) and its answer after it."""
+        ...
 
 
 class StaticDecoding:
@@ -47,6 +73,7 @@ class StaticDecoding:
         self.sizes = sorted({1, max_batch})
         self.compile_config = compile_config
         self._buffers: dict[int, _Buffers] = {}
+        self.joined = 0  # conversations that took a free row of a batch in flight
         self._step: Any = self._decode_step
         if compile_config is not None:
             import torch
@@ -76,22 +103,18 @@ class StaticDecoding:
         attention_mask: Any,
         new_tokens: int,
         on_tokens: OnTokens,
-        join: Callable[[int], bool] | None = None,
+        joining: Joining | None = None,
     ) -> None:
         """Greedy decoding with the repetition penalty, as `generate` with DECODING does, of a
         left-padded batch of a size in `sizes`, for up to `new_tokens` tokens; `on_tokens` gets
-        them in chunks and ends the round by returning True. `join(tokens so far)`, asked before
-        each chunk is queued, ends the round without decoding more (others wait to join: they
-        then wait one chunk at most). Call under torch.inference_mode."""
+        them in chunks and ends the round by returning True. `joining`, asked before each chunk is
+        queued, ends the round (others then wait one chunk at most) or hands over newcomers for
+        free rows. Call under torch.inference_mode."""
         import torch
 
         size, width = input_ids.shape
         assert size in self.sizes and width + new_tokens <= self.length, (size, width, new_tokens)
-        buffers = self._buffers.get(size)
-        if buffers is None:
-            buffers = self._buffers[size] = _Buffers(self.model, size, self.length)
-        else:
-            buffers.reset()
+        buffers = self._buffers_for(size)
         mask, seen, tokens = buffers.mask, buffers.seen, buffers.tokens
         mask[:, :width] = attention_mask
         seen.scatter_(1, input_ids, True)  # transformers penalizes every token of input_ids, pads too
@@ -111,28 +134,81 @@ class StaticDecoding:
         buffers.token.copy_(_pick(logits, seen)[:, None])
         buffers.position.fill_(width)
         tokens[:, width : width + 1] = buffers.token
-        if on_tokens(tokens[:, width : width + 1].tolist()) or new_tokens == 1:
+        if on_tokens(width, tokens[:, width : width + 1].tolist()) or new_tokens == 1:
             return  # the first token is streamed at once
         copied, end = width + 1, width + new_tokens  # tokens[:, :copied] are handed over or on their way
-        queued, pending, chunk = copied, None, 1
+        queued, chunk = copied, 1
+        pending: tuple[int, Callable[[], list[list[int]]]] | None = None
+        in_place = size > 1 and _slots_in_place(buffers.cache)
         while True:
-            if join is not None and join(queued - width):
+            if joining is not None and joining.end_round(queued - width):
                 if pending is not None:
-                    on_tokens(pending())
+                    on_tokens(pending[0], pending[1]())
                 return
+            if joining is not None and in_place and joining.wanted():
+                if pending is not None:  # the rows' ends so far decide which are free
+                    column, read = pending
+                    pending = None
+                    if on_tokens(column, read()):
+                        return
+                at = queued - 1  # the column of the token each row feeds next
+                for row, ids, budget in joining.admit(at, at):
+                    self._insert(buffers, row, ids, at)
+                    end = max(end, min(at + budget, self.length))
+                    copied, chunk = at, 1  # the newcomer's first token is at `at`: read it again
             # Chunks of 1, 2, 4, then CHUNK steps: the first words show at once.
             chunk, last = min(chunk * 2, CHUNK), min(copied + chunk, end)
             while queued < last:
                 self._step(buffers.token, buffers.position, mask, seen, tokens, buffers.cache)
                 queued += 1
-            ready = buffers.copy(copied, queued)  # the copy starts once the GPU gets there
+            ready = (copied, buffers.copy(copied, queued))  # the copy starts once the GPU gets there
             copied = queued
-            if pending is not None and on_tokens(pending()):  # decoded while `ready` was
+            if pending is not None and on_tokens(pending[0], pending[1]()):  # decoded while `ready` was
                 return
             pending = ready
             if queued == end:
-                on_tokens(pending())
+                on_tokens(pending[0], pending[1]())
                 return
+
+    def _buffers_for(self, size: int) -> _Buffers:
+        buffers = self._buffers.get(size)
+        if buffers is None:
+            buffers = self._buffers[size] = _Buffers(self.model, size, self.length)
+        else:
+            buffers.reset()
+        return buffers
+
+    def _insert(self, buffers: _Buffers, row: int, ids: list[int], column: int) -> None:
+        """Prefill `ids` alone on the batch-of-one cache (as if answered alone), then give `row` of
+        `buffers` its keys and values in the columns before `column`, its mask, its seen tokens
+        and its first token (at `column`). The other rows are untouched."""
+        import torch
+
+        alone = self._buffers_for(1)
+        prompt = torch.tensor([ids], device=buffers.tokens.device)
+        n = len(ids)
+        with training_attention(prompt.is_cuda):
+            logits = self.model(
+                input_ids=prompt,
+                attention_mask=torch.ones_like(prompt),
+                position_ids=torch.arange(n, device=prompt.device)[None],
+                cache_position=torch.arange(n, device=prompt.device),
+                past_key_values=alone.cache,
+                use_cache=True,
+            ).logits[:, -1, :]
+        into_layers: list[Any] = list(buffers.cache.layers)
+        alone_layers: list[Any] = list(alone.cache.layers)
+        for into, source in zip(into_layers, alone_layers, strict=True):
+            into.keys[row, :, column - n : column] = source.keys[0, :, :n]
+            into.values[row, :, column - n : column] = source.values[0, :, :n]
+        buffers.mask[row].zero_()
+        buffers.mask[row, column - n : column] = 1
+        buffers.seen[row].zero_()
+        buffers.seen[row].scatter_(0, prompt[0], True)
+        first = _pick(logits, buffers.seen[row : row + 1])
+        buffers.token[row] = first
+        buffers.tokens[row, column] = first[0]
+        self.joined += 1
 
     def _decode_step(self, token: Any, position: Any, mask: Any, seen: Any, tokens: Any, cache: Any) -> None:
         """One token for every row: `token` sits at `position` (a 1-element tensor). Both move on to
@@ -160,10 +236,19 @@ class StaticDecoding:
         started = time.perf_counter()
         for size in self.sizes * 2:  # twice: on a GPU, the second pass replays what the first captured
             ids = torch.full((size, 8), token_id, device=device)
-            self.decode(ids, torch.ones_like(ids), steps, lambda _tokens: False)
+            self.decode(ids, torch.ones_like(ids), steps, lambda _column, _tokens: False)
         seconds = time.perf_counter() - started
         log.info("decoding step ready for batches of %s in %.1f s", self.sizes, seconds)
         return seconds
+
+
+def _slots_in_place(cache: Any) -> bool:
+    """Whether a row's columns can be written directly: every layer keeps one column per position
+    (a sliding window's layer rolls its columns)."""
+    layers: list[Any] = list(getattr(cache, "layers", None) or [])
+    return bool(layers) and all(
+        not getattr(layer, "is_sliding", False) and hasattr(layer, "keys") for layer in layers
+    )
 
 
 def _pick(logits: Any, seen: Any) -> Any:

@@ -303,7 +303,7 @@ def tunebot(path: Path, adapters: list[str], args: argparse.Namespace, static: b
     results.append(
         {"variant": f"{name}_swap", "swap_s": round(model.last_swap_seconds or 0, 3), **model.last_swap_parts}
     )
-    rng = random.Random(1)
+    rng = random.Random(args.seed)
     if args.diagnose:
         results += step_times(model, rng, args)
     results.append({"variant": f"{name}_weights", "bytes_read_per_step": weights_read(model._base)})
@@ -355,6 +355,7 @@ def _stream(
     swaps: list[float] = []
     stop = threading.Event()
     model.batch_sizes.clear()
+    model.joined = 0
 
     def swapper() -> None:
         i = 0
@@ -390,6 +391,7 @@ def _stream(
     summary["swaps"] = len(swaps)
     summary["swap_call_s_max"] = round(max(swaps), 3) if swaps else None  # waits for answers in flight
     summary["rounds_by_batch"] = dict(sorted(model.batch_sizes.items()))
+    summary["joined_in_place"] = model.joined  # took a free row of a batch in flight (no new round)
     return [*results, summary]
 
 
@@ -410,6 +412,12 @@ def main(argv: list[str] | None = None) -> int:
         "--skip",
         default="",
         help="comma list of variants to skip: standard,standard_bf16,tunebot,tunebot_eager",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        help="the questions and the stream's arrivals (settings were chosen on seed 1; report others)",
     )
     parser.add_argument("--out", help="append the JSON lines to this file")
     parser.add_argument("--diagnose", action="store_true", help="also time decoding steps at batch 1 and 8")

@@ -156,3 +156,44 @@ def test_an_answer_ends_at_any_stop_token_the_model_names(babbler: str, tmp_path
     answer = LiveModel(str(folder), max_new_tokens=12, static_cache=static).generate(turns)
     assert answer.tokens == at
     assert answer.text == tokenizer.decode(free[:at], skip_special_tokens=True).strip()
+
+
+def test_own_loop_newcomers_take_free_rows_in_place_or_start_a_new_round(babbler: str) -> None:
+    """tunebot's own loop (the GPU's path): in a full-size batch, a newcomer is prefilled alone and
+    takes the row of an ended answer while the others decode on (no round, no prompt prefilled
+    again); one whose prompt cannot fit before the batch's current column waits for a new round.
+    Every answer is the one it gets alone."""
+    model = LiveModel(babbler, max_new_tokens=120, max_batch=8, static_cache=True)
+    first = [{"role": "user", "content": QUESTIONS[3]}], [{"role": "user", "content": QUESTIONS[5]}]
+    short = [{"role": "user", "content": QUESTIONS[4]}]
+    huge = [{"role": "user", "content": " ".join(["the billing service broke again"] * 40)}]
+    alone = [model.generate(q) for q in first]
+    short_alone = model.generate(short, max_new_tokens=5)
+    huge_alone = model.generate(huge, max_new_tokens=5)
+    assert model.batch_sizes == {1: 4} and model.joined == 0
+    assert all(a.tokens == 120 for a in alone)  # both go on long after the newcomers
+
+    answers: dict[str, object] = {}
+    started = threading.Event()
+
+    def ask(name: str, messages: list, **kwargs: object) -> None:
+        answers[name] = model.generate(messages, **kwargs)  # type: ignore[arg-type]
+
+    both = [
+        threading.Thread(target=ask, args=(name, q), kwargs={"on_text": lambda _t: started.set()})
+        for name, q in zip("ab", first, strict=True)
+    ]
+    with model._lock:  # both wait, then start as one batch (padded to eight rows)
+        for t in both:
+            t.start()
+        while len(model._queue) < 2:
+            time.sleep(0.01)
+    assert started.wait(30)
+    ask("short", short, max_new_tokens=5)  # joins in place and is answered while the two go on
+    assert all(t.is_alive() for t in both) and model.joined == 1
+    ask("huge", huge, max_new_tokens=5)  # longer than the columns before: a new round of three
+    for t in both:
+        t.join()
+    assert [answers["a"], answers["b"]] == alone
+    assert answers["short"] == short_alone and answers["huge"] == huge_alone
+    assert model.joined == 1 and model.batch_sizes[2] == 1 and model.batch_sizes[3] == 1
