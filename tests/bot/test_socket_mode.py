@@ -21,9 +21,13 @@ def database_url(tmp_path: Path) -> str:
 
 
 # The HTTP suite's scenarios that do not depend on HTTP itself (signatures, /healthz), run as they
-# are over Socket Mode: answers, feedback, corrections (reply and modal), /tune commands, retries.
+# are over Socket Mode: answers (streamed natively and by chat.update), feedback (reactions and
+# Slack's buttons), corrections (reply and modal), /tune commands, retries, the assistant pane.
 SCENARIOS: list[Callable[[BotHarness], None]] = [
     e2e.test_mention_gets_a_threaded_answer_and_is_recorded,
+    e2e.test_answer_streams_natively_then_gets_its_buttons,
+    e2e.test_answer_streams_into_the_placeholder_where_native_streaming_is_refused,
+    e2e.test_slacks_feedback_buttons_count_like_reactions_and_old_buttons_still_work,
     e2e.test_thumbs_up_approves_and_removing_it_withdraws,
     e2e.test_correction_reply_in_thread_becomes_the_target,
     e2e.test_correct_button_opens_modal_and_submission_corrects,
