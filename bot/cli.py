@@ -72,6 +72,38 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 
 
 @main.command()
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, help="Port to listen on (vLLM's default).")
+@click.pass_context
+def engine(ctx: click.Context, host: str, port: int) -> None:
+    """Serve the base model (and adapters loaded at runtime) over the OpenAI-compatible endpoints
+    vLLM serves, for bots started with TUNEBOT_ENGINE_URL.
+
+    Its name in /v1/models is TUNEBOT_BASE_MODEL's value; adapters are read from the paths the bots
+    send (a volume both can reach).
+    """
+    import uvicorn
+
+    from bot.serve import ServeError, check_port
+    from tuner.engine_server import build_engine_app
+    from tuner.live_model import LiveModel
+
+    runtime = _runtime(ctx)
+    try:
+        check_port(host, port)
+    except ServeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    settings = runtime.settings
+    model = LiveModel(
+        runtime.base_model_path,
+        max_new_tokens=settings.max_new_tokens,
+        static_cache=None if settings.compile_decoding else False,
+    )
+    click.echo(f"tunebot engine: {settings.base_model} on http://{host}:{port}/v1", err=True)
+    uvicorn.run(build_engine_app(model, settings.base_model), host=host, port=port, log_level="warning")
+
+
+@main.command()
 @click.option("--port", default=3000, show_default=True, help="Port of the page (and the local Slack API).")
 @click.option("--demo/--no-demo", default=True, show_default=True, help="Start with the demo workspace.")
 @click.option(

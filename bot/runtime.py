@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from bot.services.registry import Services
     from policies.privacy import Scrubber
     from tuner.cycle import TuneCycle
+    from tuner.engine_client import EngineModel
     from tuner.live_model import LiveModel
     from tuner.scheduler import TuneScheduler
 
@@ -67,7 +68,19 @@ class Runtime:
         return resolve_base_model(self.settings.base_model, self.data_dir)
 
     @cached_property
-    def live_model(self) -> LiveModel:
+    def live_model(self) -> LiveModel | EngineModel:
+        """What answers: the model in this process, or (TUNEBOT_ENGINE_URL) a serving engine."""
+        if self.settings.engine_url:
+            from tuner.engine_client import EngineModel, EngineUnavailable
+
+            engine = EngineModel(
+                self.settings.engine_url, self.settings.engine_model, self.settings.max_new_tokens
+            )
+            try:
+                self.sync_live_model(engine)
+            except EngineUnavailable as exc:  # the registry follower tries again every poll
+                log.warning("%s; answers wait for the engine", exc)
+            return engine
         from tuner.live_model import LiveModel
 
         model = LiveModel(
@@ -78,7 +91,7 @@ class Runtime:
         self.sync_live_model(model)
         return model
 
-    def sync_live_model(self, model: LiveModel | None = None) -> None:
+    def sync_live_model(self, model: LiveModel | EngineModel | None = None) -> None:
         """Make the model serve whatever the registry says is live (a no-op when it already does)."""
         model = model or self.live_model
         with self.db.session() as session:

@@ -42,6 +42,15 @@ class Settings(BaseSettings):
         default=True,
         description="On a GPU, decode with fixed-size caches and a step compiled at start (about a minute).",
     )
+    engine_url: str | None = Field(
+        default=None,
+        description="An OpenAI-compatible engine (vLLM with runtime LoRA, or `tunebot engine`) that answers "
+        "instead of a model in this process: e.g. http://engine:8000.",
+    )
+    engine_model: str | None = Field(
+        default=None,
+        description="The name the engine serves the base model under; default: the first it lists.",
+    )
     stream_update_seconds: float = Field(
         default=1.0, gt=0, description="How often a streaming answer's Slack message is edited."
     )

@@ -61,3 +61,21 @@ def test_compose_runs_the_image_against_postgres() -> None:
     assert any(volume.endswith(":/data") for volume in bot["volumes"])
     gpu = bot["deploy"]["resources"]["reservations"]["devices"][0]
     assert gpu["driver"] == "nvidia" and gpu["capabilities"] == ["gpu"]
+
+
+def test_compose_engine_profile_puts_vllm_behind_light_replicas() -> None:
+    from policies.loading import load_policies
+
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    vllm, replica = compose["services"]["vllm"], compose["services"]["tunebot-replica"]
+    assert vllm["profiles"] == replica["profiles"] == ["engine"]
+    assert (
+        "--enable-lora" in vllm["command"]
+        and vllm["environment"]["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
+    )
+    assert replica["environment"]["TUNEBOT_ENGINE_URL"] == "http://vllm:8000"
+    assert replica["deploy"]["replicas"] == 2 and "resources" not in replica["deploy"]  # no GPU
+    # vLLM reads the adapters where the bots wrote them: the same volume at the same path.
+    assert "tunebot-data:/data" in vllm["volumes"] and "tunebot-data:/data" in replica["volumes"]
+    policy = replica["environment"]["TUNEBOT_POLICY_FILE"].removeprefix("/app/")
+    assert load_policies(ROOT / policy).training.enabled is False

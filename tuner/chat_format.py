@@ -9,7 +9,10 @@ SYSTEM_PROMPT = "You are tunebot, a helpful assistant in a team's Slack workspac
 
 
 def chat_messages(turns: list[dict[str, str]]) -> list[dict[str, str]]:
-    """System prompt + the conversation turns (each {"role": user|assistant, "content": text})."""
+    """System prompt + the conversation turns (each {"role": user|assistant, "content": text});
+    turns that bring their own system turn (a client of `tunebot engine`) keep it."""
+    if turns and turns[0].get("role") == "system":
+        return list(turns)
     return [{"role": "system", "content": SYSTEM_PROMPT}, *turns]
 
 

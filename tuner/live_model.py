@@ -129,8 +129,9 @@ class LiveModel:
     ) -> Answer:
         """The answer to the chat so far; `on_text` gets the text generated so far, word by word."""
         tokenizer = self._tokenizer
-        bounded = bounded_turns(
-            turns,
+        system = turns[:1] if turns and turns[0]["role"] == "system" else []  # kept whole
+        bounded = system + bounded_turns(
+            turns[len(system) :],
             self.max_context_tokens,
             lambda text: tokenizer.encode(text, add_special_tokens=False),
             lambda ids: tokenizer.decode(ids, skip_special_tokens=True),

@@ -12,10 +12,12 @@ from bot.listeners.threads import strip_mentions, thread_turns
 from bot.services.chat import Turn
 from bot.services.registry import Services
 from bot.services.streaming import open_stream, thinking
+from tuner.engine_client import EngineUnavailable
 
 log = logging.getLogger(__name__)
 
 FAILED = "Sorry, I could not answer that just now; the error is in tunebot's log."
+UNAVAILABLE = "The model is unavailable right now (its engine cannot be reached); ask again in a minute."
 
 _IGNORED_SUBTYPES = {
     "bot_message",
@@ -118,10 +120,14 @@ def answer_in_thread(
             answer=answer,
             asked_by=event.get("user"),
         )
-    except Exception:
+    except Exception as exc:
         stream.close()
-        log.exception("answering in %s failed", channel)
-        stream.fail(FAILED)
+        unavailable = isinstance(exc, EngineUnavailable)
+        if unavailable:
+            log.warning("answering in %s: %s", channel, exc)
+        else:
+            log.exception("answering in %s failed", channel)
+        stream.fail(UNAVAILABLE if unavailable else FAILED)
         return
     stream.finish(answer.text, answer.adapter_version)  # the buttons come once the exchange is stored
     log.info("answered in %s with %s", channel, answer.adapter_version)

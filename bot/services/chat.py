@@ -6,12 +6,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from policies.privacy.placeholders import for_people
 from storage import Database
 from storage.exchanges import record_exchange
-from tuner.live_model import Answer, LiveModel
+from tuner.live_model import Answer
 
 if TYPE_CHECKING:
     from bot.metrics import Metrics
@@ -69,11 +69,22 @@ class ExchangeRecorder:
             return exchange.id
 
 
+class Answering(Protocol):
+    """What answers: the model in this process (LiveModel) or a serving engine (EngineModel)."""
+
+    def generate(
+        self,
+        turns: list[dict[str, str]],
+        max_new_tokens: int | None = None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Answer: ...
+
+
 class ChatService:
     """Answers with the live model; the listener records the exchange once the reply is posted."""
 
     def __init__(
-        self, model: LiveModel, recorder: ExchangeRecorder, metrics: Metrics, stream_interval: float = 1.0
+        self, model: Answering, recorder: ExchangeRecorder, metrics: Metrics, stream_interval: float = 1.0
     ):
         self.model = model
         self.recorder = recorder
