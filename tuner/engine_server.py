@@ -52,12 +52,20 @@ class Engine:
     def answer(
         self, model_name: str, messages: list[dict[str, str]], max_tokens: int | None, on_text: Any
     ) -> Any:
-        """Answer on `model_name` (the base or a loaded adapter), swapping it in if another serves."""
-        with self._serving:
-            path = self.adapters.get(model_name)
-            if model_name != self.model.version:
-                self.model.swap(path, model_name if path else "base")
-        return self.model.generate(messages, on_text=on_text, max_new_tokens=max_tokens)
+        """Answer on `model_name` (the base or a loaded adapter), swapping it in if another serves.
+        A request for another version may swap before this one's turn comes: then it goes again."""
+        while True:
+            version = model_name if model_name in self.adapters else "base"
+            with self._serving:
+                if version != self.model.version:
+                    self.model.swap(self.adapters.get(model_name), version)
+            # The version serving cannot change while an answer is made: text from another is dropped.
+            shown = (
+                None if on_text is None else lambda text, v=version: self.model.version == v and on_text(text)
+            )
+            answer = self.model.generate(messages, on_text=shown, max_new_tokens=max_tokens)
+            if answer.adapter_version == version or model_name not in self.models():
+                return answer
 
 
 def build_engine_app(model: LiveModel, name: str) -> Starlette:

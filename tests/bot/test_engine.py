@@ -94,8 +94,8 @@ def _alone(tiny_model: str, adapter: str | None = None, version: str = "base") -
     return model.generate(QUESTION).text
 
 
-def test_answers_stream_from_the_engine_as_the_model_in_process_gives_them(
-    engine: EngineProcess, tiny_model: str
+def test_answers_stream_as_in_process_and_adapters_go_live_under_new_names(
+    engine: EngineProcess, tiny_model: str, adapters: list[str]
 ) -> None:
     from tuner.engine_client import EngineModel
 
@@ -106,13 +106,7 @@ def test_answers_stream_from_the_engine_as_the_model_in_process_gives_them(
     assert answer.text == _alone(tiny_model) != "" and answer.adapter_version == "base" and answer.tokens > 0
     assert len(shown) > 1 and shown[-1] == answer.text and all(answer.text.startswith(s) for s in shown)
 
-
-def test_adapters_go_live_under_new_names_and_roll_back(
-    engine: EngineProcess, tiny_model: str, adapters: list[str]
-) -> None:
-    from tuner.engine_client import EngineModel
-
-    client = EngineModel(engine.url, max_new_tokens=200)
+    # Adapters go live under new names and are rolled back.
     client.swap(adapters[0], "v1")
     assert engine.models() == [tiny_model, "tunebot-v1"]
     v1 = client.generate(QUESTION)
@@ -124,10 +118,29 @@ def test_adapters_go_live_under_new_names_and_roll_back(
     assert engine.models() == [tiny_model]
     assert client.generate(QUESTION).text == _alone(tiny_model)
     # A second replica going live on the same version finds it loaded: no error, one copy.
-    other = EngineModel(engine.url, tiny_model)
+    other = EngineModel(engine.url, tiny_model, max_new_tokens=200)
     client.swap(adapters[0], "v1")
     other.swap(adapters[0], "v1")
     assert engine.models() == [tiny_model, "tunebot-v1"]
+    # Replicas on two versions at once (a promotion reaching one before the other): the engine
+    # serves one version at a time, and each gets its own version's answer, streamed as such.
+    other.swap(adapters[1], "v2")
+    expected = {"v1": v1.text, "v2": _alone(tiny_model, adapters[1], "v2")}
+    got: list[tuple[str, str, list[str]]] = []
+
+    def ask(model: EngineModel) -> None:
+        shown: list[str] = []
+        answer = model.generate(QUESTION, on_text=shown.append)
+        got.append((answer.adapter_version, answer.text, shown))
+
+    askers = [threading.Thread(target=ask, args=(m,)) for m in (client, other) * 3]
+    for t in askers:
+        t.start()
+    for t in askers:
+        t.join(120)
+    assert len(got) == 6
+    for version, text, shown in got:
+        assert text == expected[version] and all(text.startswith(s) for s in shown)
 
 
 def test_an_engine_killed_mid_answer_is_unavailable_then_answers_again_after_a_restart(

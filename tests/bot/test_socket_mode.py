@@ -21,11 +21,11 @@ def database_url(tmp_path: Path) -> str:
 
 
 # The HTTP suite's scenarios that do not depend on HTTP itself (signatures, /healthz), run as they
-# are over Socket Mode: answers (streamed natively and by chat.update), feedback (reactions and
-# Slack's buttons), corrections (reply and modal), /tune commands, retries, the assistant pane.
+# are over Socket Mode: answers (streamed natively, and by chat.update where that is refused),
+# feedback (reactions and Slack's buttons), corrections (reply and modal), /tune commands, retries,
+# the assistant pane.
 SCENARIOS: list[Callable[[BotHarness], None]] = [
     e2e.test_mention_gets_a_threaded_answer_and_is_recorded,
-    e2e.test_answer_streams_natively_then_gets_its_buttons,
     e2e.test_answer_streams_into_the_placeholder_where_native_streaming_is_refused,
     e2e.test_slacks_feedback_buttons_count_like_reactions_and_old_buttons_still_work,
     e2e.test_thumbs_up_approves_and_removing_it_withdraws,
