@@ -185,7 +185,13 @@ def test_chat_feedback_tune_and_rollback_in_the_browser(page: Any, sandbox: Any,
     _shot(page, "05-home")
 
 
-def test_unknown_commands_and_empty_messages(page: Any, sandbox: Any) -> None:
+def test_commands_direct_messages_and_the_assistant_pane(page: Any, sandbox: Any) -> None:
+    """Unknown commands, a DM answered without a mention; then Slack's assistant pane: a new thread
+    greets and suggests the team's frequent questions (the demo workspace's, imported); clicking one
+    asks it, the thread shows the status, then the answer streams in (chat.startStream) and titles
+    the thread; its thumbs up counts in /tune status. (One test: one sandbox and browser to start.)"""
+    from playwright.sync_api import expect
+
     _send(page, "/deploy now")
     assert "/deploy is not a valid command" in _ephemeral(page, "not a valid command").inner_text()
     _send(page, "/tune frobnicate")
@@ -196,15 +202,7 @@ def test_unknown_commands_and_empty_messages(page: Any, sandbox: Any) -> None:
     _send(page, "hello there")
     page.locator("[data-testid=thread] [data-action=answer_feedback][data-value=good]").wait_for()
 
-
-def test_assistant_pane_suggested_prompt_streamed_answer_and_thumbs_up(page: Any, sandbox: Any) -> None:
-    """Slack's assistant pane: a new thread greets and suggests the team's frequent questions (the
-    demo workspace's, imported); clicking one asks it, the thread shows the status, then the answer
-    streams in (chat.startStream) and titles the thread; its thumbs up counts in /tune status."""
-    from playwright.sync_api import expect
-
     ws = sandbox.workspace
-    page.locator("[data-channel=D0SANDBOX]").click()
     approved = re.compile(r"(\d+) approved\)")
     before = int(approved.search(_status(page)).group(1))
     page.locator("[data-testid=nav-assistant]").click()

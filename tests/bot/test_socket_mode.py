@@ -22,12 +22,10 @@ def database_url(tmp_path: Path) -> str:
 
 # The HTTP suite's scenarios that do not depend on HTTP itself (signatures, /healthz), run as they
 # are over Socket Mode: answers (streamed natively, and by chat.update where that is refused),
-# feedback (reactions and Slack's buttons), corrections (reply and modal), /tune commands, retries,
-# the assistant pane.
+# feedback, corrections (reply and modal), /tune commands, retries.
 SCENARIOS: list[Callable[[BotHarness], None]] = [
     e2e.test_mention_gets_a_threaded_answer_and_is_recorded,
     e2e.test_answer_streams_into_the_placeholder_where_native_streaming_is_refused,
-    e2e.test_slacks_feedback_buttons_count_like_reactions_and_old_buttons_still_work,
     e2e.test_thumbs_up_approves_and_removing_it_withdraws,
     e2e.test_correction_reply_in_thread_becomes_the_target,
     e2e.test_correct_button_opens_modal_and_submission_corrects,
@@ -35,7 +33,6 @@ SCENARIOS: list[Callable[[BotHarness], None]] = [
     e2e.test_unknown_subcommand_gets_help,
     e2e.test_slack_retries_of_an_event_are_acknowledged_but_not_handled_again,
     e2e.test_direct_message_is_answered_without_a_mention,
-    e2e.test_assistant_pane_greets_suggests_shows_status_and_titles_the_thread,
 ]
 
 
