@@ -303,10 +303,10 @@ def feedback_counts(session: Session) -> dict[str, Any]:
     return counts
 
 
-def frequent_questions(session: Session, *, scan: int = 2000) -> list[tuple[str, int]]:
+def frequent_questions(session: Session, *, scan: int = 2000) -> list[str]:
     """The questions asked in the latest `scan` exchanges (each one's last user turn, as stored:
-    scrubbed), most asked first: (its latest wording, times asked). Wordings that differ only in
-    case, spacing or closing punctuation count as one question."""
+    scrubbed), most asked first, each in its latest wording. Wordings that differ only in case,
+    spacing or closing punctuation count as one question."""
     prompts = session.scalars(select(Exchange.prompt).order_by(Exchange.id.desc()).limit(scan)).all()
     counts: dict[str, int] = {}
     wording: dict[str, str] = {}
@@ -318,4 +318,4 @@ def frequent_questions(session: Session, *, scan: int = 2000) -> list[tuple[str,
         counts[key] = counts.get(key, 0) + 1
         wording.setdefault(key, question)
     ranked = sorted(counts, key=lambda key: -counts[key])  # stable: ties stay newest first
-    return [(wording[key], counts[key]) for key in ranked]
+    return [wording[key] for key in ranked]

@@ -56,13 +56,11 @@ def generate_round(
 ) -> None:
     """One round of greedy decoding for every unfinished request: extends each one's `generated`,
     streams its text so far, marks it finished at its end. The round ends when any row ends, or
-    (after `min_round_tokens`) once `cut_short()` says others are waiting to join. With `static`,
-    the batch is padded with copies of its last row to one of its sizes and decoded by its loop,
-    which looks at tokens a chunk at a time: a round then ends up to two chunks after a row's end
-    (the rows going on keep those tokens), and one chunk at most after others start waiting.
-    There, with `take` and `finished`, a full-size batch goes on past a row's end: the answer is
-    handed to `finished` (and leaves `requests`) at once, and waiting conversations `take`n into
-    free rows join `requests`."""
+    (after `min_round_tokens`) once `cut_short()` says others are waiting to join. With `static`
+    (which needs `take` and `finished`), the batch is padded to one of its sizes and decoded by
+    its loop, which looks at tokens a chunk at a time; in a full-size batch the round goes on past
+    a row's end: the answer is handed to `finished` (and leaves `requests`) at once, and waiting
+    conversations `take`n into free rows join `requests`."""
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
 
@@ -72,7 +70,7 @@ def generate_round(
     if fixed:
         assert static is not None
         size = static.rows_for(len(sequences))
-        sequences += [sequences[-1]] * (size - len(sequences))  # their tokens are never read
+        sequences += [sequences[-1]] * (size - len(sequences))  # their rows are free from the start
     # Left padding: every prompt (and the answer so far) ends where the new tokens start.
     batch = tokenizer.pad(
         {"input_ids": sequences},
@@ -82,14 +80,15 @@ def generate_round(
     ).to(device)
     width = batch["input_ids"].shape[1]
     eos = stop_ids(tokenizer, model)
+    others_waiting = cut_short or (lambda: False)
 
     def waiting(steps: int) -> bool:
-        return cut_short is not None and steps >= min_round_tokens and cut_short()
+        return steps >= min_round_tokens and others_waiting()
 
-    if fixed and take is not None and finished is not None:
-        assert static is not None
-        slots = _Slots(tokenizer, requests, size, width, eos, finished, cut_short or (lambda: False))
-        joining = _Joining(slots, static, cut_short, take, waiting)
+    if fixed:
+        assert static is not None and take is not None and finished is not None
+        slots = _Slots(tokenizer, requests, size, width, eos, finished, others_waiting)
+        joining = _Joining(slots, static, others_waiting, take, waiting)
         static.decode(batch["input_ids"], batch["attention_mask"], new_tokens, slots.put_chunk, joining)
         return
     rows = _Rows(tokenizer, requests, eos)
@@ -98,29 +97,6 @@ def generate_round(
         """End the round for all rows once one has ended (its caller gets the answer now, not when
         the longest is done) or when others wait to join."""
         return any(rows.ended) or waiting(steps)
-
-    if fixed:
-        assert static is not None
-
-        def on_tokens(_column: int, chunk: list[list[int]]) -> bool:
-            for column in zip(*chunk, strict=True):
-                rows.put(list(column))
-            return stop(len(rows.tokens[0]))
-
-        class EndRound:
-            def end_round(self, steps: int) -> bool:
-                return waiting(steps)
-
-            def wanted(self) -> bool:
-                return False
-
-            def admit(self, column: int, room: int) -> list[Newcomer]:
-                return []
-
-        static.decode(batch["input_ids"], batch["attention_mask"], new_tokens, on_tokens, EndRound())
-        for row in range(len(requests)):
-            rows.settle(row, rows.tokens[row])
-        return
 
     class CutShort(StoppingCriteria):
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
@@ -204,12 +180,12 @@ class _Joining:
         self,
         slots: _Slots,
         static: StaticDecoding,
-        cut_short: Callable[[], bool] | None,
+        others_waiting: Callable[[], bool],
         take: Take,
         waiting: Callable[[int], bool],
     ) -> None:
         self.slots, self.static, self.take, self.waiting = slots, static, take, waiting
-        self.cut_short = cut_short or (lambda: False)
+        self.others_waiting = others_waiting
         self.blocked = False  # the first waiting conversation cannot join in place
 
     def end_round(self, steps: int) -> bool:
@@ -217,17 +193,17 @@ class _Joining:
         return not in_place and self.waiting(steps)
 
     def wanted(self) -> bool:
-        return not self.blocked and bool(self.slots.free()) and self.cut_short()
+        return not self.blocked and bool(self.slots.free()) and self.others_waiting()
 
-    def admit(self, column: int, room: int) -> list[Newcomer]:
+    def admit(self, column: int) -> list[Newcomer]:
         free = self.slots.free()
 
         def fits(request: Request) -> bool:
             prompt, done = len(request.input_ids) + len(request.generated), len(request.generated)
-            return prompt <= room and column + request.max_new_tokens - done <= self.static.length
+            return prompt <= column and column + request.max_new_tokens - done <= self.static.length
 
         newcomers = self.take(len(free), fits) if free else []
-        self.blocked = not newcomers and self.cut_short()
+        self.blocked = not newcomers and self.others_waiting()
         admitted: list[Newcomer] = []
         for row, request in zip(free, newcomers, strict=False):
             self.slots.place(row, request, column)
@@ -262,14 +238,12 @@ class _Rows:
         self.tokenizer = tokenizer
         self.requests = requests
         self.streamed: list[list[int]] = [list(r.generated) for r in requests]
-        self.tokens: list[list[int]] = [[] for _ in requests]  # this round's, past a row's end too
         self.ended = [False] * len(requests)
         self.eos = eos
 
     def put(self, step: list[int]) -> None:
         """One step's tokens (padding rows beyond the requests' are ignored)."""
         for row, token in enumerate(step[: len(self.requests)]):
-            self.tokens[row].append(token)
             request, ids = self.requests[row], self.streamed[row]
             if self.ended[row] or self._ends(request, ids, token):
                 self.ended[row] = True  # after its end a row only gets padding

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-NAME = "tunebot_sdpa"
-# "matmul": two batched matrix products; "sdpa": PyTorch's kernel on the packed heads (slower on an
-# H200 and an H100: docs/perf-notes.md, 2026-12-06)
-KERNEL = "matmul"
+NAME = "tunebot_grouped"
 
 
 def use_decode_attention(model: Any) -> bool:
@@ -42,8 +39,9 @@ def grouped_attention(
     **kwargs: Any,
 ) -> tuple[Any, None]:
     """(batch, heads, 1, dim) queries against (batch, kv_heads, length, dim) keys and values, packed
-    as (batch, kv_heads, heads per kv head, dim): sdpa's query length is the group. The mask of a
-    single token is the same for every head of the group (broadcast). Anything else is sdpa's."""
+    as (batch, kv_heads, heads per kv head, dim): a group's heads are that many queries against
+    their key/value head. The mask of a single token is the same for every head of the group
+    (broadcast). Anything else is transformers' sdpa."""
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
@@ -62,15 +60,12 @@ def grouped_attention(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
     packed = query.reshape(batch, heads // groups, groups, dim)
-    if KERNEL == "sdpa":
-        output = torch.nn.functional.scaled_dot_product_attention(
-            packed, key, value, attn_mask=attention_mask, scale=scaling
-        )
-    else:  # two batched matrix products: every column of the cache in parallel, as cuBLAS splits them
-        scores = torch.matmul(packed, key.transpose(-1, -2)).float() * (scaling or dim**-0.5)
-        if attention_mask is not None and attention_mask.dtype == torch.bool:
-            scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
-        elif attention_mask is not None:
-            scores = scores + attention_mask
-        output = torch.matmul(scores.softmax(-1).to(value.dtype), value)
+    # Two batched matrix products: every column of the cache in parallel, as cuBLAS splits them.
+    # (PyTorch's sdpa kernel on the packed heads was slower on an H200 and an H100, 2026-12-06.)
+    scores = torch.matmul(packed, key.transpose(-1, -2)).float() * (scaling or dim**-0.5)
+    if attention_mask is not None and attention_mask.dtype == torch.bool:
+        scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
+    elif attention_mask is not None:
+        scores = scores + attention_mask
+    output = torch.matmul(scores.softmax(-1).to(value.dtype), value)
     return output.reshape(batch, heads, 1, value.shape[-1]).transpose(1, 2).contiguous(), None

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tuner.live_model import AdapterError, LiveModel, check_adapter
+from tuner.live_model import AdapterError, Answer, LiveModel, check_adapter
 
 
 def error(message: str, kind: str, code: int) -> JSONResponse:
@@ -51,7 +51,7 @@ class Engine:
 
     def answer(
         self, model_name: str, messages: list[dict[str, str]], max_tokens: int | None, on_text: Any
-    ) -> Any:
+    ) -> Answer:
         """Answer on `model_name` (the base or a loaded adapter), swapping it in if another serves.
         A request for another version may swap before this one's turn comes: then it goes again."""
         while True:

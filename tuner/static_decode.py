@@ -55,9 +55,9 @@ class Joining(Protocol):
         """Others wait and a row is free: `admit` comes next, once every token so far is handed over."""
         ...
 
-    def admit(self, column: int, room: int) -> list[Newcomer]:
-        """The conversations that take free rows now, their answers starting at `column`; a prompt
-        must fit before it (`room` tokens) and its answer after it."""
+    def admit(self, column: int) -> list[Newcomer]:
+        """The conversations that take free rows now, their answers starting at `column`: a prompt
+        must fit in the columns before it, and its answer in the cache after it."""
         ...
 
 
@@ -73,7 +73,6 @@ class StaticDecoding:
         self.sizes = sorted({1, max_batch})
         self.compile_config = compile_config
         self._buffers: dict[int, _Buffers] = {}
-        self.joined = 0  # conversations that took a free row of a batch in flight
         self._step: Any = self._decode_step
         if compile_config is not None:
             import torch
@@ -152,9 +151,9 @@ class StaticDecoding:
                     if on_tokens(column, read()):
                         return
                 at = queued - 1  # the column of the token each row feeds next
-                for row, ids, budget in joining.admit(at, at):
+                for row, ids, budget in joining.admit(at):
                     self._insert(buffers, row, ids, at)
-                    end = max(end, min(at + budget, self.length))
+                    end = max(end, at + budget)
                     copied, chunk = at, 1  # the newcomer's first token is at `at`: read it again
             # Chunks of 1, 2, 4, then CHUNK steps: the first words show at once.
             chunk, last = min(chunk * 2, CHUNK), min(copied + chunk, end)
@@ -208,7 +207,6 @@ class StaticDecoding:
         first = _pick(logits, buffers.seen[row : row + 1])
         buffers.token[row] = first
         buffers.tokens[row, column] = first[0]
-        self.joined += 1
 
     def _decode_step(self, token: Any, position: Any, mask: Any, seen: Any, tokens: Any, cache: Any) -> None:
         """One token for every row: `token` sits at `position` (a 1-element tensor). Both move on to

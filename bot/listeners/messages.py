@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 from bot.listeners.threads import strip_mentions, thread_turns
 from bot.services.chat import Turn
 from bot.services.registry import Services
-from bot.services.streaming import open_stream, thinking
+from bot.services.streaming import open_stream
 from tuner.engine_client import EngineUnavailable
 
 log = logging.getLogger(__name__)
@@ -104,10 +104,12 @@ def answer_in_thread(
         turns = [Turn("user", question, event.get("user"))]
     if on_question is not None:
         on_question(turns)
-    thinking(client, channel, thread_ts, services.assistant.policy.thinking_status)
     # The streamed message gives the reply its ts, so the exchange is stored before its buttons
     # appear: feedback never arrives for an unknown exchange.
-    stream = open_stream(services.chat, client, channel, thread_ts, event.get("team"), event.get("user"))
+    status = services.assistant.policy.thinking_status
+    stream = open_stream(
+        services.chat, client, channel, thread_ts, event.get("team"), event.get("user"), status
+    )
     try:
         answer = services.chat.answer(turns, on_text=stream.push)
         stream.close()

@@ -8,6 +8,7 @@ from storage import Database
 from storage.exchanges import frequent_questions
 
 MAX_PROMPTS = 4  # Slack shows at most four
+PROMPT_TITLE_CHARACTERS = 75  # a suggested prompt's label
 TITLE_CHARACTERS = 80  # a thread's title: the first question, cut at a word
 
 
@@ -24,9 +25,9 @@ class AssistantService:
         else:
             with self.db.session() as session:
                 asked = frequent_questions(session)
-            usable = [q for q, _ in asked if not PLACEHOLDER.search(q)]
+            usable = [q for q in asked if not PLACEHOLDER.search(q)]
             chosen = usable[: self.policy.suggested_prompt_count]
-        return [{"title": title(prompt, 75), "message": prompt} for prompt in chosen]
+        return [{"title": title(prompt, PROMPT_TITLE_CHARACTERS), "message": prompt} for prompt in chosen]
 
 
 def title(text: str, limit: int = TITLE_CHARACTERS) -> str:

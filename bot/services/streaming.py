@@ -33,24 +33,27 @@ TRANSIENT = {"ratelimited", "internal_error", "fatal_error", "service_unavailabl
 
 
 def open_stream(
-    chat: Any, client: WebClient, channel: str, thread_ts: str, team: str | None, user: str | None
+    chat: Any,
+    client: WebClient,
+    channel: str,
+    thread_ts: str,
+    team: str | None,
+    user: str | None,
+    status: str = "",
 ) -> StreamingMessage | NativeStream:
-    """The answer's message, open for streaming: natively where the workspace allows it (started
-    with the first words, so the thread's status shows until then), else a placeholder."""
-    if chat.native_streaming:
-        return NativeStream(chat, client, channel, thread_ts, team, user)
-    return StreamingMessage(client, channel, _placeholder(client, channel, thread_ts), chat.stream_interval)
-
-
-def thinking(client: WebClient, channel: str, thread_ts: str, status: str) -> None:
-    """Show `status` ("is thinking…") in the thread until the answer's first message is posted
-    (Slack clears it then). A workspace that refuses it only loses the status."""
-    if not status:
-        return
-    try:
-        client.assistant_threads_setStatus(channel_id=channel, thread_ts=thread_ts, status=status)
-    except SlackApiError as error:
-        log.debug("no status in %s: %s", channel, error.response.get("error"))
+    """The answer's message, open for streaming: natively where the workspace allows it, started
+    with the first words and the thread showing `status` ("is thinking…") until then (Slack clears
+    it when the app posts); else a placeholder, posted at once."""
+    if not chat.native_streaming:
+        return StreamingMessage(
+            client, channel, _placeholder(client, channel, thread_ts), chat.stream_interval
+        )
+    if status:
+        try:
+            client.assistant_threads_setStatus(channel_id=channel, thread_ts=thread_ts, status=status)
+        except SlackApiError as error:  # a workspace that refuses it only loses the status
+            log.debug("no status in %s: %s", channel, error.response.get("error"))
+    return NativeStream(chat, client, channel, thread_ts, team, user)
 
 
 def _placeholder(client: WebClient, channel: str, thread_ts: str) -> str:
@@ -136,20 +139,14 @@ class NativeStream(StreamingMessage):
             self.native = False
             self.ts = _placeholder(self.client, self.channel, self.thread_ts)
 
-    def _run(self) -> None:
-        while not self._done.wait(self.interval):
-            text = self._latest
-            if not text:
-                continue
-            self._start()
-            if self.native:
-                self._append(text)
-            elif text != self._shown:
-                self._update(text)
-
-    def _append(self, text: str) -> None:
-        if not text.startswith(self._shown) or text == self._shown:
-            return  # nothing new (streamed text can only grow)
+    def _update(self, text: str) -> None:
+        """What is new since the last append (streamed text can only grow), once the message is
+        started; the placeholder's edit where startStream was refused."""
+        self._start()
+        if not self.native:
+            return super()._update(text)
+        if not text.startswith(self._shown):
+            return
         try:
             self.client.chat_appendStream(
                 channel=self.channel, ts=self.ts, markdown_text=text[len(self._shown) :]
