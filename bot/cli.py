@@ -326,13 +326,25 @@ def forget(ctx: click.Context, user_id: str) -> None:
 @click.argument("questions", nargs=-1, required=True)
 @click.option("--adapter", default="live", show_default=True, help="live, base, or a version (v3).")
 @click.option(
-    "--json", "as_json", is_flag=True, help='One JSON line per question: {"question", "adapter", "answer"}.'
+    "--memory/--no-memory",
+    default=None,
+    help="Give the model the team's answers to close questions (answer memory), as the bot does. "
+    "Default: the policy's memory.enabled.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='One JSON line per question: {"question", "adapter", "answer", "recalled"}.',
 )
 @click.pass_context
-def ask(ctx: click.Context, questions: tuple[str, ...], adapter: str, as_json: bool) -> None:
+def ask(
+    ctx: click.Context, questions: tuple[str, ...], adapter: str, memory: bool | None, as_json: bool
+) -> None:
     """Answers from the model, no Slack: each QUESTION on its own (the model loads once)."""
     from storage.registry import RegistryError, get_adapter, live_adapter
     from tuner.live_model import LiveModel
+    from tuner.memory import with_memory
 
     runtime = _runtime(ctx)
     if any(not question.strip() for question in questions):
@@ -352,13 +364,22 @@ def ask(ctx: click.Context, questions: tuple[str, ...], adapter: str, as_json: b
         runtime.base_model_path, max_new_tokens=runtime.settings.max_new_tokens, static_cache=False
     )
     model.swap(path, label)
+    use_memory = runtime.policies.memory.enabled if memory is None else memory
     for question in questions:
-        answer = model.generate([{"role": "user", "content": question}])
+        turns = [{"role": "user", "content": question}]
+        recalled = runtime.memory.recall(question) if use_memory else []
+        answer = model.generate(with_memory(turns, recalled))
         if as_json:
-            record = {"question": question, "adapter": answer.adapter_version, "answer": answer.text}
+            record = {
+                "question": question,
+                "adapter": answer.adapter_version,
+                "answer": answer.text,
+                "recalled": len(recalled),
+            }
             click.echo(json.dumps(record, ensure_ascii=False))
         else:
-            click.echo(f"[{answer.adapter_version}] {answer.text}")
+            drew = f" (drew on {len(recalled)} team answers)" if recalled else ""
+            click.echo(f"[{answer.adapter_version}] {answer.text}{drew}")
 
 
 @main.command()

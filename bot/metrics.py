@@ -21,6 +21,11 @@ class Metrics:
             buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
             registry=self.registry,
         )
+        self.memory_hits = Counter(
+            "tunebot_memory_hits",
+            "Answers given with team answers from answer memory",
+            registry=self.registry,
+        )
         self.feedback = Counter(
             "tunebot_feedback", "Feedback recorded, by kind", ["kind"], registry=self.registry
         )

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from tuner.cycle import TuneCycle
     from tuner.engine_client import EngineModel
     from tuner.live_model import LiveModel
+    from tuner.memory import AnswerMemory
     from tuner.scheduler import TuneScheduler
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,12 @@ class Runtime:
             self.live_model.swap(adapter_path, version)
 
     @cached_property
+    def memory(self) -> AnswerMemory:
+        from tuner.memory import AnswerMemory
+
+        return AnswerMemory(self.db, self.policies, self.in_group)
+
+    @cached_property
     def metrics(self) -> Metrics:
         from bot.metrics import Metrics
 
@@ -165,7 +172,13 @@ class Runtime:
 
         recorder = ExchangeRecorder(self.db, self.scrubber)
         return Services(
-            chat=ChatService(self.live_model, recorder, self.metrics, self.settings.stream_update_seconds),
+            chat=ChatService(
+                self.live_model,
+                recorder,
+                self.metrics,
+                self.settings.stream_update_seconds,
+                memory=self.memory,
+            ),
             feedback=FeedbackService(self.db, self.scrubber, self.policies.feedback, self.metrics),
             tune=TuneService(self.db, self.policies, self.cycle, lambda: self.sync_live_model(), scheduler),
             words=WordsService(self.db, self.scrubber.workspace),

@@ -30,15 +30,21 @@ HELP_TEXT = (
 )
 
 
-def answer_blocks(text: str, adapter_version: str) -> list[dict[str, Any]]:
+def answer_blocks(text: str, adapter_version: str, recalled: int = 0) -> list[dict[str, Any]]:
     """The answer (Markdown, shown as mrkdwn in as many sections as it needs), *Correct this
     answer*, Slack's feedback buttons (thumbs up / down), the adapter that wrote it."""
     pieces = sections(to_mrkdwn(text)) or ["…"]
     shown = [{"type": "section", "text": {"type": "mrkdwn", "text": piece}} for piece in pieces]
-    return [*shown, *answer_controls(adapter_version)]
+    return [*shown, *answer_controls(adapter_version, recalled)]
 
 
-def answer_controls(adapter_version: str) -> list[dict[str, Any]]:
+def answer_footer(adapter_version: str, recalled: int = 0) -> str:
+    """ "tunebot · v3", and whether the answer drew on the team's answers (answer memory)."""
+    drew = f" · drew on {recalled} team answer{'s' if recalled > 1 else ''}" if recalled else ""
+    return f"tunebot · {adapter_version}{drew}"
+
+
+def answer_controls(adapter_version: str, recalled: int = 0) -> list[dict[str, Any]]:
     """What follows an answer's text: *Correct this answer*, the feedback buttons, the footer."""
     return [
         {"type": "actions", "elements": [_button("Correct this answer", CORRECT_ACTION)]},
@@ -55,7 +61,7 @@ def answer_controls(adapter_version: str) -> list[dict[str, Any]]:
         },
         {
             "type": "context",
-            "elements": [{"type": "mrkdwn", "text": f"tunebot · {adapter_version}"}],
+            "elements": [{"type": "mrkdwn", "text": answer_footer(adapter_version, recalled)}],
         },
     ]
 
@@ -133,6 +139,8 @@ def status_text(status: dict[str, Any]) -> str:
         f"{data['corrected']} corrected, {data['approved']} approved)",
         f"*Since last training:* {data['since_last_training']} new examples",
     ]
+    if memory := status.get("memory"):
+        lines.append(_memory_line(memory))
     if last:
         detail = last.get("outcome") or last.get("error") or ""
         lines.append(f"*Last run:* #{last['id']} {last['state']} at {last['started_at'][:19]}Z {detail}")
@@ -146,6 +154,15 @@ def status_text(status: dict[str, Any]) -> str:
             f"*Next run:* {status['next_run'][:19] + 'Z' if status['next_run'] else 'not scheduled'}"
         )
     return "\n".join(lines)
+
+
+def _memory_line(memory: dict[str, Any]) -> str:
+    if not memory["enabled"]:
+        return "*Answer memory:* off (`memory.enabled` in the policy)"
+    return (
+        f"*Answer memory:* {memory['entries']} team answers; "
+        f"{memory['answers_drawing_on_it']} of {memory['answers']} stored answers drew on them"
+    )
 
 
 def history_text(status: dict[str, Any]) -> str:

@@ -321,6 +321,22 @@ class AssistantPolicy(_Section):
     )
 
 
+class MemoryPolicy(_Section):
+    enabled: bool = Field(
+        default=True,
+        description="Answer memory: the team's approved and corrected answers (those the feedback "
+        "policy turns into training examples) are given to the model as context for close questions, "
+        "so a correction counts before the next cycle.",
+    )
+    matches: int = Field(default=2, ge=1, le=8, description="At most this many team answers per question.")
+    min_similarity: float = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        description="How close a stored question must be (cosine similarity of their embeddings).",
+    )
+
+
 class Policies(_Section):
     feedback: FeedbackPolicy = Field(default_factory=FeedbackPolicy)
     privacy: PrivacyPolicy = Field(default_factory=PrivacyPolicy)
@@ -328,3 +344,4 @@ class Policies(_Section):
     promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
     access: AccessPolicy = Field(default_factory=AccessPolicy)
     assistant: AssistantPolicy = Field(default_factory=AssistantPolicy)
+    memory: MemoryPolicy = Field(default_factory=MemoryPolicy)

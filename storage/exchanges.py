@@ -43,6 +43,7 @@ def record_exchange(
     participants: list[str] | None = None,
     source: str = "live",
     created_at: datetime | None = None,
+    recalled: int = 0,
 ) -> Exchange:
     """Store one exchange; text must already be scrubbed. Recording the same reply twice is a no-op."""
     existing = find_exchange(session, channel_id, reply_ts)
@@ -59,6 +60,7 @@ def record_exchange(
         reply=reply,
         adapter_version=adapter_version,
         source=source,
+        recalled=recalled,
         created_at=created_at or utcnow(),
     )
     session.add(exchange)
@@ -300,7 +302,24 @@ def feedback_counts(session: Session) -> dict[str, Any]:
     counts: dict[str, Any] = {kind: 0 for kind in FEEDBACK_KINDS}
     counts.update({kind: n for kind, n in rows})
     counts["exchanges"] = session.scalar(select(func.count()).select_from(Exchange)) or 0
+    counts["drew_on_memory"] = session.scalar(select(func.count()).where(Exchange.recalled > 0)) or 0
     return counts
+
+
+def feedback_state(session: Session) -> tuple[Any, ...]:
+    """A cheap fingerprint of everything that decides which exchanges are training examples: it
+    changes when feedback is added, withdrawn or deleted (erasure) and when exchanges are deleted
+    (erasure, retention). Answer memory re-reads the examples only when it changes."""
+    feedback = session.execute(
+        select(
+            func.count(Feedback.id),
+            func.max(Feedback.id),
+            func.count(Feedback.withdrawn_at),
+            func.max(Feedback.withdrawn_at),
+        )
+    ).one()
+    exchanges = session.execute(select(func.count(Exchange.id), func.max(Exchange.id))).one()
+    return (*feedback, *exchanges)
 
 
 def frequent_questions(session: Session, *, scan: int = 2000) -> list[str]:

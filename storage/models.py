@@ -70,6 +70,8 @@ class Exchange(Base):
     reply: Mapped[str] = mapped_column(Text)
     adapter_version: Mapped[str] = mapped_column(String(32))
     source: Mapped[str] = mapped_column(String(16), default="live")
+    # Team answers from answer memory the model was given as context for this answer.
+    recalled: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     feedback: Mapped[list[Feedback]] = relationship(

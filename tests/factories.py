@@ -45,7 +45,7 @@ def seed_corrections(
             )
 
 
-def make_exchange(session, n: int = 1, *, reply: str = "answer", **fields):  # type: ignore[no-untyped-def]
+def make_exchange(session, n: int = 1, *, reply: str = "answer", question: str = "q", **fields):  # type: ignore[no-untyped-def]
     """Exchange number `n` in channel C1 (asked_by, participants, created_at may be given)."""
     return record_exchange(
         session,
@@ -53,7 +53,7 @@ def make_exchange(session, n: int = 1, *, reply: str = "answer", **fields):  # t
         thread_ts=f"{n}.1",
         question_ts=f"{n}.1",
         reply_ts=f"{n}.2",
-        prompt=[{"role": "user", "content": "q"}],
+        prompt=[{"role": "user", "content": question}],
         reply=reply,
         adapter_version="base",
         **fields,

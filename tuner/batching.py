@@ -34,6 +34,10 @@ class Request:
     input_ids: list[int]
     max_new_tokens: int
     on_text: OnText | None = None
+    # Leading tokens of input_ids that are context to draw on (team answers from answer memory, a
+    # client's system turn): the repetition penalty does not count them, so the answer may repeat
+    # a port or a name from them. The conversation's own tokens count as they always did.
+    context: int = 0
     generated: list[int] = field(default_factory=list)  # the answer's tokens so far
     finished: bool = False  # end of sequence, or max_new_tokens reached
     shown: str = ""  # the text last streamed
@@ -79,6 +83,10 @@ def generate_round(
         return_tensors="pt",
     ).to(device)
     width = batch["input_ids"].shape[1]
+    # Per row, the columns the penalty skips: its padding and its context, where it has context
+    # (a row without keeps transformers' rule: every column counts, padding too).
+    contexts = [r.context for r in requests] + [requests[-1].context] * (len(sequences) - len(requests))
+    unpenalized = [width - len(s) + c if c else 0 for s, c in zip(sequences, contexts, strict=True)]
     eos = stop_ids(tokenizer, model)
     others_waiting = cut_short or (lambda: False)
 
@@ -89,7 +97,9 @@ def generate_round(
         assert static is not None and take is not None and finished is not None
         slots = _Slots(tokenizer, requests, size, width, eos, finished, others_waiting)
         joining = _Joining(slots, static, others_waiting, take, waiting)
-        static.decode(batch["input_ids"], batch["attention_mask"], new_tokens, slots.put_chunk, joining)
+        static.decode(
+            batch["input_ids"], batch["attention_mask"], new_tokens, slots.put_chunk, joining, unpenalized
+        )
         return
     rows = _Rows(tokenizer, requests, eos)
 
@@ -106,13 +116,27 @@ def generate_round(
     output = model.generate(
         **batch,
         max_new_tokens=new_tokens,
-        **DECODING,
+        **_decoding(unpenalized, device),
         pad_token_id=tokenizer.pad_token_id,
         streamer=_Streamer(rows),
         stopping_criteria=StoppingCriteriaList([CutShort()]),
     )
     for row, tokens in enumerate(output[: len(requests), width:].tolist()):
         rows.settle(row, tokens)
+
+
+def _decoding(unpenalized: list[int], device: Any) -> dict[str, Any]:
+    """DECODING, with the penalty skipping each row's leading `unpenalized` columns where any does."""
+    if not any(unpenalized):
+        return DECODING
+    import torch
+    from transformers import LogitsProcessorList, RepetitionPenaltyLogitsProcessor
+
+    penalty = RepetitionPenaltyLogitsProcessor(
+        float(DECODING["repetition_penalty"]), prompt_ignore_length=torch.tensor(unpenalized, device=device)
+    )
+    rest = {k: v for k, v in DECODING.items() if k != "repetition_penalty"}
+    return {**rest, "logits_processor": LogitsProcessorList([penalty])}
 
 
 class _Slots:
@@ -208,7 +232,7 @@ class _Joining:
         for row, request in zip(free, newcomers, strict=False):
             self.slots.place(row, request, column)
             budget = request.max_new_tokens - len(request.generated)
-            admitted.append((row, request.input_ids + request.generated, budget))
+            admitted.append((row, request.input_ids + request.generated, budget, request.context))
         return admitted
 
 

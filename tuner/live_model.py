@@ -43,6 +43,7 @@ class Answer:
     text: str
     adapter_version: str  # "base" or "v3": exactly the weights that produced `text`
     tokens: int = 0  # tokens generated
+    recalled: int = 0  # team answers from answer memory given to the model as context
 
 
 class AdapterError(RuntimeError):
@@ -127,7 +128,10 @@ class LiveModel:
         max_new_tokens: int | None = None,
         on_text: Callable[[str], None] | None = None,
     ) -> Answer:
-        """The answer to the chat so far; `on_text` gets the text generated so far, word by word."""
+        """The answer to the chat so far; `on_text` gets the text generated so far, word by word.
+        A system turn given in `turns` (the team's answers from answer memory, an engine client's
+        instructions) replaces the usual one and is context: the repetition penalty does not count
+        its tokens, so the answer may repeat what it says."""
         tokenizer = self._tokenizer
         system = turns[:1] if turns and turns[0]["role"] == "system" else []  # kept whole
         bounded = system + bounded_turns(
@@ -136,11 +140,9 @@ class LiveModel:
             lambda text: tokenizer.encode(text, add_special_tokens=False),
             lambda ids: tokenizer.decode(ids, skip_special_tokens=True),
         )
-        messages = fit_template(tokenizer, chat_messages(bounded))
-        ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-        if isinstance(ids, dict) or hasattr(ids, "input_ids"):
-            ids = ids["input_ids"]
-        request = Request(list(ids), max_new_tokens or self.max_new_tokens, on_text)
+        ids = self._tokens(chat_messages(bounded), add_generation_prompt=True)
+        context = _common_prefix(self._tokens(system), ids) if system else 0
+        request = Request(ids, max_new_tokens or self.max_new_tokens, on_text, context=context)
         with self._queue_ready:
             if self._closed:
                 raise RuntimeError("the live model is closed")
@@ -151,6 +153,15 @@ class LiveModel:
         if request.error is not None:
             raise request.error
         return Answer(request.text, request.version, len(request.generated))
+
+    def _tokens(self, messages: list[dict[str, str]], add_generation_prompt: bool = False) -> list[int]:
+        messages = fit_template(self._tokenizer, messages)
+        ids = self._tokenizer.apply_chat_template(
+            messages, add_generation_prompt=add_generation_prompt, tokenize=True
+        )
+        if isinstance(ids, dict) or hasattr(ids, "input_ids"):
+            ids = ids["input_ids"]
+        return list(ids)
 
     def close(self) -> None:
         """Stop the worker once the answers asked for so far are given; later ones raise."""
@@ -345,3 +356,14 @@ class LiveModel:
         except Exception as exc:
             raise AdapterError(f"model at {path} is unusable: {type(exc).__name__}: {exc}") from exc
         return model.to(self._device).eval()
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    """How many leading tokens `a` and `b` share (the system turn's tokens, however the template
+    places it)."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -41,7 +41,9 @@ REPETITION_PENALTY = float(DECODING["repetition_penalty"])  # what generate is a
 # the same length, the columns following on); True ends the round. A column may come twice (after a
 # newcomer joined): each row reads it once.
 OnTokens = Callable[[int, list[list[int]]], bool]
-Newcomer = tuple[int, list[int], int]  # (its row, its prompt's tokens, the most tokens it may get)
+# (its row, its prompt's tokens, the most tokens it may get, how many leading tokens are context the
+# repetition penalty does not count)
+Newcomer = tuple[int, list[int], int, int]
 
 
 class Joining(Protocol):
@@ -103,12 +105,14 @@ class StaticDecoding:
         new_tokens: int,
         on_tokens: OnTokens,
         joining: Joining | None = None,
+        unpenalized: list[int] | None = None,
     ) -> None:
         """Greedy decoding with the repetition penalty, as `generate` with DECODING does, of a
         left-padded batch of a size in `sizes`, for up to `new_tokens` tokens; `on_tokens` gets
         them in chunks and ends the round by returning True. `joining`, asked before each chunk is
         queued, ends the round (others then wait one chunk at most) or hands over newcomers for
-        free rows. Call under torch.inference_mode."""
+        free rows. `unpenalized`: per row, how many leading columns the penalty does not count
+        (`penalty_start`). Call under torch.inference_mode."""
         import torch
 
         size, width = input_ids.shape
@@ -117,6 +121,10 @@ class StaticDecoding:
         mask, seen, tokens = buffers.mask, buffers.seen, buffers.tokens
         mask[:, :width] = attention_mask
         seen.scatter_(1, input_ids, True)  # transformers penalizes every token of input_ids, pads too
+        for row, skip in enumerate(unpenalized or []):
+            if skip:
+                seen[row].zero_()
+                seen[row].scatter_(0, input_ids[row, skip:], True)
         positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
         # The prompt, eagerly (its length changes every round), with the attention kernels training
         # uses: cuDNN's would plan again for every new length (11 ms a layer on an H200). Its last
@@ -151,8 +159,8 @@ class StaticDecoding:
                     if on_tokens(column, read()):
                         return
                 at = queued - 1  # the column of the token each row feeds next
-                for row, ids, budget in joining.admit(at):
-                    self._insert(buffers, row, ids, at)
+                for row, ids, budget, context in joining.admit(at):
+                    self._insert(buffers, row, ids, at, context)
                     end = max(end, at + budget)
                     copied, chunk = at, 1  # the newcomer's first token is at `at`: read it again
             # Chunks of 1, 2, 4, then CHUNK steps: the first words show at once.
@@ -177,10 +185,11 @@ class StaticDecoding:
             buffers.reset()
         return buffers
 
-    def _insert(self, buffers: _Buffers, row: int, ids: list[int], column: int) -> None:
+    def _insert(self, buffers: _Buffers, row: int, ids: list[int], column: int, context: int = 0) -> None:
         """Prefill `ids` alone on the batch-of-one cache (as if answered alone), then give `row` of
         `buffers` its keys and values in the columns before `column`, its mask, its seen tokens
-        and its first token (at `column`). The other rows are untouched."""
+        (all but the first `context`) and its first token (at `column`). The other rows are
+        untouched."""
         import torch
 
         alone = self._buffers_for(1)
@@ -203,7 +212,7 @@ class StaticDecoding:
         buffers.mask[row].zero_()
         buffers.mask[row, column - n : column] = 1
         buffers.seen[row].zero_()
-        buffers.seen[row].scatter_(0, prompt[0], True)
+        buffers.seen[row].scatter_(0, prompt[0, context:], True)
         first = _pick(logits, buffers.seen[row : row + 1])
         buffers.token[row] = first
         buffers.tokens[row, column] = first[0]

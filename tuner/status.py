@@ -15,6 +15,7 @@ from storage.audit import paused_by, recent_events
 from storage.exchanges import InGroup, feedback_counts, training_examples
 from storage.registry import history, live_adapter
 from storage.runs import examples_since, last_run
+from tuner.memory import memory_entry
 from tuner.split import heldout_keys
 
 
@@ -43,6 +44,7 @@ def tune_status(
         counts = feedback_counts(session)
         recent = history(session, limit=5)
         upcoming = next_run or next_scheduled_run(policies)
+        secret_answers = policies.privacy.secret_answers
         heldout = len(heldout_keys(examples, policies.training.heldout_percent))
         pause = paused_by(session)
         events = recent_events(session, 10)
@@ -56,6 +58,12 @@ def tune_status(
                 "approved": sum(e.source == "approved" for e in examples),
                 "since_last_training": examples_since(examples, trained.started_at if trained else None),
                 "feedback": counts,
+            },
+            "memory": {
+                "enabled": policies.memory.enabled,
+                "entries": sum(memory_entry(e, secret_answers) is not None for e in examples),
+                "answers_drawing_on_it": counts["drew_on_memory"],
+                "answers": counts["exchanges"],
             },
             "last_run": _run_view(latest) if latest else None,
             "next_run": upcoming.isoformat() if upcoming else None,

@@ -131,5 +131,6 @@ def answer_in_thread(
             log.exception("answering in %s failed", channel)
         stream.fail(UNAVAILABLE if unavailable else FAILED)
         return
-    stream.finish(answer.text, answer.adapter_version)  # the buttons come once the exchange is stored
+    # The buttons come once the exchange is stored.
+    stream.finish(answer.text, answer.adapter_version, answer.recalled)
     log.info("answered in %s with %s", channel, answer.adapter_version)

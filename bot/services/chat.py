@@ -12,10 +12,12 @@ from policies.privacy.placeholders import for_people
 from storage import Database
 from storage.exchanges import record_exchange
 from tuner.live_model import Answer
+from tuner.memory import Recalled, with_memory
 
 if TYPE_CHECKING:
     from bot.metrics import Metrics
     from policies.privacy import Scrubber
+    from tuner.memory import AnswerMemory
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ class ExchangeRecorder:
         asked_by: str | None,
         source: str = "live",
         created_at: datetime | None = None,
+        recalled: int = 0,
     ) -> int:
         """Returns the exchange id (the existing one if this reply was recorded before)."""
         scrubbed = self.scrubber.scrub_conversation([t.text for t in turns] + [reply])
@@ -65,6 +68,7 @@ class ExchangeRecorder:
                 participants=[t.user for t in turns if t.user],
                 source=source,
                 created_at=created_at,
+                recalled=recalled,
             )
             return exchange.id
 
@@ -81,14 +85,21 @@ class Answering(Protocol):
 
 
 class ChatService:
-    """Answers with the live model; the listener records the exchange once the reply is posted."""
+    """Answers with the live model (and the team's answers to close questions, from answer memory);
+    the listener records the exchange once the reply is posted."""
 
     def __init__(
-        self, model: Answering, recorder: ExchangeRecorder, metrics: Metrics, stream_interval: float = 1.0
+        self,
+        model: Answering,
+        recorder: ExchangeRecorder,
+        metrics: Metrics,
+        stream_interval: float = 1.0,
+        memory: AnswerMemory | None = None,
     ):
         self.model = model
         self.recorder = recorder
         self.metrics = metrics
+        self.memory = memory
         self.stream_interval = stream_interval  # seconds between edits of a streaming answer
         # Slack's native streaming (chat.startStream): tried first; off once the workspace refused it.
         self.native_streaming = True
@@ -98,9 +109,14 @@ class ChatService:
         `<PERSON_1>` or `<PASSWORD_1>`; names become words and a secret's answer is withheld."""
 
         show = None if on_text is None else lambda text: on_text(for_people(text, streaming=True).text)
+        messages = [{"role": t.role, "content": t.text} for t in turns]
+        recalled = self._recall(turns)
         with self.metrics.answer_seconds.time():
-            answer = self.model.generate([{"role": t.role, "content": t.text} for t in turns], on_text=show)
+            answer = self.model.generate(with_memory(messages, recalled), on_text=show)
+        answer = replace(answer, recalled=len(recalled))
         self.metrics.answers.labels(answer.adapter_version).inc()
+        if recalled:
+            self.metrics.memory_hits.inc()
         shown = for_people(answer.text)
         if shown.replaced:
             log.info(
@@ -111,5 +127,21 @@ class ChatService:
             )
         return replace(answer, text=shown.text)
 
+    def _recall(self, turns: list[Turn]) -> list[Recalled]:
+        question = next((t.text for t in reversed(turns) if t.role == "user"), "")
+        if self.memory is None or not self.memory.enabled:
+            return []
+        try:
+            recalled = self.memory.recall(question)
+        except Exception:  # memory helps; an answer without it is still an answer
+            log.exception("answer memory failed; answering without it")
+            return []
+        if recalled:
+            best = recalled[0].similarity
+            log.info("answer memory: %d team answer(s), best similarity %.2f", len(recalled), best)
+        return recalled
+
     def record(self, *, answer: Answer, **where: Any) -> int:
-        return self.recorder.record(reply=answer.text, adapter_version=answer.adapter_version, **where)
+        return self.recorder.record(
+            reply=answer.text, adapter_version=answer.adapter_version, recalled=answer.recalled, **where
+        )

@@ -72,9 +72,10 @@ class StreamingMessage:
     def push(self, text: str) -> None:
         self._latest = text  # a plain assignment: the worker reads whole strings only
 
-    def finish(self, text: str, adapter_version: str) -> None:
-        """The final answer with its buttons (after `close()`)."""
-        blocks = answer_blocks(text, adapter_version)
+    def finish(self, text: str, adapter_version: str, recalled: int = 0) -> None:
+        """The final answer with its buttons (after `close()`); `recalled`: the team answers from
+        answer memory it drew on, said in the footer."""
+        blocks = answer_blocks(text, adapter_version, recalled)
         self.client.chat_update(
             channel=self.channel, ts=self.ts, text=fallback_text(text) or "…", blocks=blocks
         )
@@ -160,18 +161,18 @@ class NativeStream(StreamingMessage):
         super().close()
         self._start()
 
-    def finish(self, text: str, adapter_version: str) -> None:
+    def finish(self, text: str, adapter_version: str, recalled: int = 0) -> None:
         if not self.native:
-            return super().finish(text, adapter_version)
+            return super().finish(text, adapter_version, recalled)
         rest = text[len(self._shown) :] if text.startswith(self._shown) else ""
         if not (self._shown or rest):
             rest = "…"  # an empty answer still shows as one
-        controls = answer_controls(adapter_version)
+        controls = answer_controls(adapter_version, recalled)
         self.client.chat_stopStream(
             channel=self.channel, ts=self.ts, markdown_text=rest or None, blocks=controls
         )
         if not text.startswith(self._shown):  # what was streamed is not the answer's start: replace it
-            super().finish(text, adapter_version)
+            super().finish(text, adapter_version, recalled)
 
     def fail(self, text: str) -> None:
         if not self.native:

@@ -67,8 +67,10 @@ def _ask_slack(env: dict[str, str], questions: list[str]) -> list[dict[str, Any]
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
-def _ask(env: dict[str, str], adapter: str, questions: list[str]) -> list[str]:
-    out = _tunebot(env, "ask", "--json", "--adapter", adapter, *questions).stdout
+def _ask(env: dict[str, str], adapter: str, questions: list[str], memory: bool = False) -> list[str]:
+    """`tunebot ask`: the model alone, or (`memory`) with answer memory as the bot uses it."""
+    flag = "--memory" if memory else "--no-memory"
+    out = _tunebot(env, "ask", "--json", flag, "--adapter", adapter, *questions).stdout
     return [json.loads(line)["answer"] for line in out.splitlines() if line.startswith("{")]
 
 
@@ -135,6 +137,26 @@ def run(work: Path, args: argparse.Namespace, ws: Workspace | None = None) -> di
     else:
         base_answers = _ask(env, "base", [*questions, ws.secret_heldout, *general])
         print(f"base model: held-out accuracy {_accuracy(base_answers[: len(keys)], keys):.0%}", flush=True)
+    # Answer memory right after the import, before any training: the base model with the team's
+    # answers to the closest stored questions as context.
+    memory_answers = _ask(env, "base", [*questions, ws.secret_heldout], memory=True)
+    memory_accuracy = _accuracy(memory_answers[: len(keys)], keys)
+    print(f"base model + answer memory: held-out accuracy {memory_accuracy:.0%}", flush=True)
+    if args.memory_only:
+        return {
+            "seed": ws.seed,
+            "company": ws.company,
+            "facts": len(ws.facts),
+            "overrides": args.set,
+            "base_accuracy": None if args.skip_base else _accuracy(base_answers[: len(keys)], keys),
+            "memory_accuracy": memory_accuracy,
+            "secret_in_memory_answer": ws.secret in memory_answers[len(keys)],
+            "misses": [
+                {"question": q, "key": k, "answer": a[:160]}
+                for q, k, a in zip(questions, keys, memory_answers, strict=False)
+                if k.lower() not in a.lower()
+            ],
+        }
 
     started = time.monotonic()
     tuned = _tunebot(env, "tune", "--now", check=False)
@@ -180,8 +202,9 @@ def run(work: Path, args: argparse.Namespace, ws: Workspace | None = None) -> di
         or yaml.safe_load((work / "policy.yaml").read_text()).get("training", {}).get("method", "qlora"),
         "overrides": args.set,
         "base_accuracy": base_accuracy,
-        "adapter_accuracy": adapter_accuracy,  # the candidate's, promoted or not
-        "live_accuracy": live_accuracy,  # asked through Slack after the cycle
+        "memory_accuracy": memory_accuracy,  # base model + answer memory, before any training
+        "adapter_accuracy": adapter_accuracy,  # the candidate's alone (no memory), promoted or not
+        "live_accuracy": live_accuracy,  # asked through Slack after the cycle: live adapter + memory
         "served_by": served,
         "secret_answer_in_slack": (shown[len(keys)]["answer"] or "")[:120],
         "placeholder_in_slack": any("<" in (a["answer"] or "") and "_" in (a["answer"] or "") for a in shown),
@@ -193,6 +216,7 @@ def run(work: Path, args: argparse.Namespace, ws: Workspace | None = None) -> di
         "adapter_metrics": adapter.get("metrics"),
         "adapter_bytes": adapter_bytes,
         "secret_in_answer": ws.secret in answers[len(keys)],
+        "secret_in_memory_answer": ws.secret in memory_answers[len(keys)],
         "secret_answer": answers[len(keys)][:120],
         "secret_in_dataset": ws.secret in exported.read_text(),
         "secret_in_adapter": any(
@@ -279,6 +303,23 @@ def family_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def memory_table(results: list[dict[str, Any]]) -> str:
+    """--memory-only runs: held-out accuracy right after the import, without and with answer memory."""
+
+    def pct(value: float | None) -> str:
+        return "–" if value is None else f"{value:.0%}"
+
+    lines = ["| seed | facts | base | base + memory |", "| --- | --- | --- | --- |"]
+    for r in results:
+        lines.append(
+            f"| {r['seed']} | {r['facts']} | {pct(r['base_accuracy'])} | {pct(r['memory_accuracy'])} |"
+        )
+    shown = [r["memory_accuracy"] for r in results]
+    lines.append(f"| **worst** | | | **{pct(min(shown))}** |")
+    lines.append(f"| **mean** | | | {pct(sum(shown) / len(shown))} |")
+    return "\n".join(lines)
+
+
 def _promoted(r: dict[str, Any]) -> bool:
     return str(r.get("decision", "")).removeprefix("decision: ").startswith("promoted")
 
@@ -300,6 +341,11 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="policy override")
     parser.add_argument("--max-new-tokens", type=int, default=40)
     parser.add_argument("--skip-base", action="store_true", help="do not ask the base model (saves time)")
+    parser.add_argument(
+        "--memory-only",
+        action="store_true",
+        help="stop after the import: the base model alone and with answer memory (no cycle)",
+    )
     parser.add_argument("--out", type=Path, help="append the result as one JSON line to this file")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument(
@@ -337,7 +383,7 @@ def main() -> None:
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 with args.out.open("a") as handle:
                     handle.write(json.dumps(result) + "\n")
-        print("\n" + family_table(results))
+        print("\n" + (memory_table(results) if args.memory_only else family_table(results)))
         return
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)

@@ -511,6 +511,33 @@ def test_forget_erases_and_moves_the_live_model_off_erased_data(bot: BotHarness)
     assert stored_exchange_count(bot) == 16
 
 
+def test_a_correction_counts_at_once_through_answer_memory_until_forgotten(bot: BotHarness) -> None:
+    """Bob corrects an answer; Alice then asks the same thing another way, before any cycle: the
+    model is given Bob's correction (the footer says the answer drew on it, the exchange and
+    /tune status count it). After Bob's /tune forget it is gone from memory at once. (That the
+    bundled model then answers with the corrected fact is measured by the learning benchmark:
+    the tiny test model's words are random.)"""
+    message, _ = mention(bot, "Which database backs the orders service?")
+    wait_for(lambda: stored_exchange_count(bot) == 1)
+    bot.send.user_message(
+        CHANNEL, BOB, "Correction: orders runs on PostgreSQL, host db-orders-01.", thread_ts=message["ts"]
+    )
+    wait_for(lambda: examples(bot), message="the correction stored")
+
+    _, reply = mention(bot, "what database does the orders service use?")
+    assert "drew on 1 team answer" in blocks_text(reply)
+    wait_for(lambda: stored_exchange_count(bot) == 2)
+    with bot.runtime.db.session() as session:
+        assert feedback_counts(session)["drew_on_memory"] == 1
+    status = bot.send.command(ALICE, "status", bot.slack.response_url("s1")).json()["text"]
+    assert "Answer memory:* 1 team answers; 1 of 2 stored answers drew on them" in status
+
+    bot.send.command(BOB, "forget", bot.slack.response_url("f1"))
+    bot.wait_response("Erased 0 exchange(s) and 1 feedback record(s)")
+    _, again = mention(bot, "what database does the orders service use?")
+    assert "tunebot · base" in blocks_text(again) and "drew on" not in blocks_text(again)
+
+
 def test_live_model_follows_registry_changes_made_elsewhere(bot: BotHarness) -> None:
     from bot.services.tune import roll_back
 

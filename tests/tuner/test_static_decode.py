@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.tuner.test_batching import QUESTIONS as BATCH_QUESTIONS
 from tests.tuner.test_batching import asked_while_busy
 from tuner.live_model import LiveModel
@@ -105,3 +107,61 @@ def test_compiled_once_per_batch_size_and_never_again_across_swaps(babbler: str,
         assert _ask_together(model, QUESTIONS) == answered
     assert answers["base"] == base and answers["v1"] != base and answers["v2"] not in (base, answers["v1"])
     assert len(graphs) == 2, "a swap made dynamo compile again"
+
+
+def test_a_given_system_turn_is_context_the_penalty_does_not_count(
+    babbler: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The team's answers from answer memory come as a system turn: the repetition penalty skips
+    its tokens (a port or a name in them may be repeated) and counts the conversation's, in
+    transformers' generate and in the own loop, alone and batched beside rows without one. (A
+    penalty of 1.1 hardly moves a random model's flat scores: a strong one shows what is counted.)"""
+    import torch
+    from transformers import AutoModelForCausalLM, RepetitionPenaltyLogitsProcessor
+
+    import tuner.static_decode
+    from tuner.batching import DECODING
+
+    monkeypatch.setitem(DECODING, "repetition_penalty", 50.0)
+    monkeypatch.setattr(tuner.static_decode, "REPETITION_PENALTY", 50.0)
+    new = 2 * CHUNK + 3
+    growing = LiveModel(babbler, max_new_tokens=new, static_cache=False)
+    static = LiveModel(babbler, max_new_tokens=new, static_cache=True, max_batch=8)
+    # Context holding what the model says unprompted: counted, the penalty steers away from it.
+    said = [growing.generate([{"role": "user", "content": q}]).text for q in QUESTIONS[:2]]
+    system = {"role": "system", "content": "Team answers: " + " ".join(said)}
+    conversations = [[system, {"role": "user", "content": q}] for q in QUESTIONS[:2]]
+    conversations += [[{"role": "user", "content": q}] for q in QUESTIONS[2:]]
+    expected = [growing.generate(c).text for c in conversations]
+    assert [static.generate(c).text for c in conversations] == expected
+
+    def together(model: LiveModel) -> list[str]:
+        answers: dict[int, str] = {}
+
+        def ask(i: int) -> None:
+            answers[i] = model.generate(conversations[i]).text
+
+        asked_while_busy(model, [lambda i=i: ask(i) for i in range(len(conversations))])
+        return [answers[i] for i in range(len(conversations))]
+
+    assert together(growing) == expected == together(static)
+
+    reference = AutoModelForCausalLM.from_pretrained(babbler)
+    system_tokens = growing._tokens([system])
+
+    def reference_answer(conversation: list[dict[str, str]], skip: int) -> str:
+        ids = torch.tensor([growing._tokens(conversation, add_generation_prompt=True)])
+        assert ids[0, :skip].tolist() == system_tokens[:skip]
+        penalty = RepetitionPenaltyLogitsProcessor(50.0, prompt_ignore_length=skip)
+        out = reference.generate(
+            ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=new,
+            do_sample=False,
+            logits_processor=[penalty],
+        )
+        return str(growing._tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)).strip()
+
+    skip = len(system_tokens) - 1  # the template's closing token is shared too, at most
+    assert [reference_answer(c, skip) for c in conversations[:2]] == expected[:2]
+    assert [reference_answer(c, 0) for c in conversations[:2]] != expected[:2]  # counting the context
