@@ -119,3 +119,17 @@ def test_the_team_answers_come_before_the_conversation() -> None:
     assert rest == turns and system["role"] == "system"
     assert system["content"].startswith(SYSTEM_PROMPT)
     assert "Yes, until Friday." in system["content"] and "<PERSON_1>" not in system["content"]
+
+
+def test_the_policy_switch_turns_it_off(db) -> None:  # type: ignore[no-untyped-def]
+    from bot.metrics import Metrics
+    from bot.services.chat import ChatService, Turn
+
+    with db.session() as session:
+        add_feedback(session, _exchange(session, 1, PORT_Q, PORT_A), kind="approve", user_id="U2")
+    question = [Turn("user", "which port does billing listen on")]
+    on = ChatService(None, None, Metrics(), memory=AnswerMemory(db, Policies()))  # type: ignore[arg-type]
+    assert [r.answer for r in on._recall(question)] == [PORT_A]
+    off_policy = Policies(memory=MemoryPolicy(enabled=False))
+    off = ChatService(None, None, Metrics(), memory=AnswerMemory(db, off_policy))  # type: ignore[arg-type]
+    assert off._recall(question) == []
