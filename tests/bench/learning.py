@@ -273,9 +273,9 @@ def family_table(results: list[dict[str, Any]]) -> str:
         return r.get("adapter_accuracy") if _promoted(r) else r.get("base_accuracy")
 
     lines = [
-        "| seed | facts | train / held-out examples | base | candidate | live after the cycle | guard "
-        "| kept epoch | decision | cycle s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| seed | facts | train / held-out examples | base | base + memory | candidate (alone) "
+        "| live after the cycle | guard | kept epoch | decision | cycle s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         guard = "–" if r.get("guard") is None else f"{r['guard']:+.3f}"
@@ -286,20 +286,23 @@ def family_table(results: list[dict[str, Any]]) -> str:
         mark = "" if "served_by" in r else "*"
         lines.append(
             f"| {r['seed']} | {r['facts']} | {'/'.join(sizes.groups()) if sizes else ''} | "
-            f"{pct(r.get('base_accuracy'))} | {pct(r.get('adapter_accuracy'))} | {pct(live(r))}{mark} | "
+            f"{pct(r.get('base_accuracy'))} | {pct(r.get('memory_accuracy'))} | "
+            f"{pct(r.get('adapter_accuracy'))} | {pct(live(r))}{mark} | "
             f"{guard} | {kept} | {decision} | {r['cycle_seconds']:.0f} |"
         )
     shown = [v for r in results if (v := live(r)) is not None]
     if shown:
         worst_candidate = pct(min(r["adapter_accuracy"] or 0 for r in results))
+        with_memory = [r["memory_accuracy"] for r in results if r.get("memory_accuracy") is not None]
+        worst_memory = pct(min(with_memory)) if with_memory else "–"
         promoted = sum(_promoted(r) for r in results)
         best_base = pct(max(r.get("base_accuracy") or 0 for r in results))
         lines.append(
-            f"| **worst** | | | {best_base} | {worst_candidate} | "
+            f"| **worst** | | | {best_base} | {worst_memory} | {worst_candidate} | "
             f"**{pct(min(shown))}** | | | {promoted}/{len(results)} promoted | "
             f"{max(r['cycle_seconds'] for r in results):.0f} |"
         )
-        lines.append(f"| **mean** | | | | | {pct(sum(shown) / len(shown))} | | | | |")
+        lines.append(f"| **mean** | | | | | | {pct(sum(shown) / len(shown))} | | | | |")
     return "\n".join(lines)
 
 
