@@ -4,7 +4,8 @@ BIN := $(VENV)/bin
 DATA ?= .tunebot
 PORT ?= 3000
 # Test processes: most tests train or serve a real model on the CPU, so two keep a 2-core machine busy
-# (13 minutes in one process, 9 in two, both databases); more only pay off with more cores.
+# (12 minutes for both databases on 2 cores; tests/conftest.py gives each its share of torch's threads);
+# more only pay off with more cores.
 TEST_WORKERS ?= 2
 
 .PHONY: run test install browser lint demo clean bench-privacy lock
