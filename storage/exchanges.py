@@ -322,6 +322,11 @@ def feedback_state(session: Session) -> tuple[Any, ...]:
     return (*feedback, *exchanges)
 
 
+def last_question(prompt: list[dict[str, str]]) -> str:
+    """The question a stored prompt ends with: its last user turn (scrubbed, as stored)."""
+    return next((t["content"] for t in reversed(prompt) if t.get("role") == "user"), "").strip()
+
+
 def frequent_questions(session: Session, *, scan: int = 2000) -> list[str]:
     """The questions asked in the latest `scan` exchanges (each one's last user turn, as stored:
     scrubbed), most asked first, each in its latest wording. Wordings that differ only in case,
@@ -330,7 +335,7 @@ def frequent_questions(session: Session, *, scan: int = 2000) -> list[str]:
     counts: dict[str, int] = {}
     wording: dict[str, str] = {}
     for prompt in prompts:  # newest first: the first wording seen is the latest
-        question = next((t["content"] for t in reversed(prompt) if t.get("role") == "user"), "").strip()
+        question = last_question(prompt)
         key = " ".join(question.casefold().split()).rstrip("?!. ")
         if not key:
             continue

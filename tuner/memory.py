@@ -17,13 +17,12 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from policies.privacy.placeholders import PLACEHOLDER, for_people
-from storage.exchanges import InGroup, TrainingExample, feedback_state, training_examples
+from storage.exchanges import InGroup, TrainingExample, feedback_state, last_question, training_examples
 from tuner.chat_format import SYSTEM_PROMPT
 from tuner.dataset import secret_target
 
@@ -71,10 +70,6 @@ def embed(texts: list[str]) -> np.ndarray:
     import numpy as np
 
     return np.asarray(_embedder().embed(texts, norm=True), dtype=np.float32).reshape(len(texts), DIMENSIONS)
-
-
-def last_question(prompt: Iterable[dict[str, str]]) -> str:
-    return next((t["content"] for t in reversed(list(prompt)) if t.get("role") == "user"), "").strip()
 
 
 def memory_entry(example: TrainingExample, secret_answers: str) -> Recalled | None:
