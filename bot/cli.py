@@ -145,6 +145,7 @@ def sandbox(ctx: click.Context, port: int, demo: bool, socket_mode: bool) -> Non
     click.echo("loading the model …")
     running.start()
     click.echo(f"tunebot sandbox is running: open {running.url}  (Ctrl-C stops it)")
+    click.echo(f"the review page (for admins; you are one here): {running.bot_url}/review/")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

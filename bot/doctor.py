@@ -38,6 +38,7 @@ def run_checks(settings: Settings) -> list[Check]:
         ("database", _database),
         ("base model", _base_model),
         ("slack", _slack),
+        ("review page", _review),
         ("scheduler", _scheduler),
     ]
     results = []
@@ -94,6 +95,21 @@ def _database(settings: Settings) -> Check:
         return Check("database", True, f"{url}, schema up to date")
     state = "empty" if not current else "behind"
     return Check("database", True, f"{url}, schema {state}: any command (or tunebot db upgrade) migrates it")
+
+
+def _review(settings: Settings) -> Check:
+    """The review page's Sign in with Slack: both credentials or neither."""
+    given = bool(settings.slack_client_id), bool(settings.slack_client_secret)
+    if given == (False, False):
+        return Check("review page", None, "off: set SLACK_CLIENT_ID and SLACK_CLIENT_SECRET to turn it on")
+    if not all(given):
+        missing = "SLACK_CLIENT_SECRET" if given[0] else "SLACK_CLIENT_ID"
+        return Check("review page", False, f"{missing} is not set: Sign in with Slack needs both")
+    where = (settings.public_url or "https://YOUR-HOST").rstrip("/") + "/review/callback"
+    hint = "" if settings.public_url else " (set TUNEBOT_PUBLIC_URL to where browsers reach tunebot)"
+    return Check(
+        "review page", True, f"on: Slack sends admins back to {where}, a redirect URL of the app{hint}"
+    )
 
 
 def _base_model(settings: Settings) -> Check:

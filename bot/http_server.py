@@ -1,4 +1,5 @@
-"""HTTP mode: Starlette routes for Slack events, health and metrics, served by uvicorn."""
+"""HTTP: Starlette routes for Slack events (HTTP mode), health, metrics and the review page, served
+by uvicorn."""
 
 from __future__ import annotations
 
@@ -11,13 +12,22 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp
 
 
 def build_http_app(
-    bolt: App, *, health: Callable[[], dict], metrics: CollectorRegistry | None = None
+    bolt: App | None,
+    *,
+    health: Callable[[], dict],
+    metrics: CollectorRegistry | None = None,
+    review: ASGIApp | None = None,
 ) -> Starlette:
+    """`bolt`: Slack's events at /slack/events (None in Socket Mode, where they come over the
+    WebSocket); `review`: the review pages, mounted at /review."""
+
     async def slack_events(request: Request) -> Response:
+        assert bolt is not None
         body = await request.body()
         try:
             bolt_request = to_bolt_request(request, body)
@@ -35,10 +45,12 @@ def build_http_app(
         payload = generate_latest(metrics) if metrics is not None else b""
         return Response(payload, media_type=CONTENT_TYPE_LATEST)
 
-    return Starlette(
-        routes=[
-            Route("/slack/events", slack_events, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/metrics", metrics_endpoint, methods=["GET"]),
-        ]
-    )
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+    ]
+    if bolt is not None:
+        routes.append(Route("/slack/events", slack_events, methods=["POST"]))
+    if review is not None:
+        routes.append(Mount("/review", app=review))
+    return Starlette(routes=routes)

@@ -13,10 +13,13 @@ from slack_bolt import App
 from starlette.applications import Starlette
 
 from bot.http_server import build_http_app
+from bot.review.app import build_review_app
+from bot.review.signin import SlackSignIn, bot_team
 from bot.runtime import Runtime
 from bot.services.directory import REFRESH_SECONDS, WorkspaceDirectory
 from bot.services.notices import NoticeService
 from bot.services.registry import Services
+from bot.services.review import ReviewService
 from bot.slack_app import build_slack_app
 from storage.runs import fail_abandoned_runs
 from tuner.base_model import is_pulled
@@ -40,14 +43,16 @@ class Bot:
     services: Services
     scheduler: TuneScheduler
     runtime: Runtime
+    review: Starlette  # the review pages (/review)
 
-    def http_app(self) -> Starlette:
-        """/slack/events, /healthz and /metrics."""
+    def http_app(self, *, events: bool = True) -> Starlette:
+        """/healthz, /metrics, /review, and /slack/events unless `events` is off (Socket Mode)."""
         model = self.runtime.live_model
         return build_http_app(
-            self.app,
+            self.app if events else None,
             health=lambda: {"ok": True, "adapter": model.version},
             metrics=self.runtime.metrics.registry,
+            review=self.review,
         )
 
 
@@ -59,8 +64,11 @@ def build_bot(
     api_url: str,
     notices_channel: str | None = None,
     poll_seconds: float = REGISTRY_POLL_SECONDS,
+    client: tuple[str, str] | None = None,
+    public_url: str | None = None,
 ) -> Bot:
-    """Everything `tunebot serve` and `tunebot sandbox` run, not yet started (`bot.scheduler.start()`)."""
+    """Everything `tunebot serve` and `tunebot sandbox` run, not yet started (`bot.scheduler.start()`).
+    `client`: the app's client id and secret, for the review page's Sign in with Slack."""
     with runtime.db.session() as session:
         if failed := fail_abandoned_runs(session):
             log.warning("marked %d interrupted tune run(s) failed", failed)
@@ -85,7 +93,10 @@ def build_bot(
     if notices_channel:
         notices = NoticeService(runtime.db, app.client, notices_channel)
         scheduler.watch(notices.post_pending, seconds=poll_seconds, job_id="notices")
-    return Bot(app, services, scheduler, runtime)
+    service = ReviewService(runtime.db, lambda: runtime.policies, runtime.in_group, directory.name_of)
+    signin = SlackSignIn(*client, api_url=api_url, team_id=bot_team(app.client)) if client else None
+    review = build_review_app(service, signin, public_url)
+    return Bot(app, services, scheduler, runtime, review)
 
 
 def check_port(host: str, port: int) -> None:
@@ -143,8 +154,9 @@ def serve(runtime: Runtime, host: str | None = None, port: int | None = None) ->
         raise ServeError("SLACK_BOT_TOKEN is not set (the bot's xoxb- token)")
     if not settings.slack_app_token and not settings.slack_signing_secret:
         raise ServeError("HTTP mode needs SLACK_SIGNING_SECRET (or set SLACK_APP_TOKEN for Socket Mode)")
-    if not settings.slack_app_token:
-        check_port(host, port)
+    if bool(settings.slack_client_id) != bool(settings.slack_client_secret):
+        raise ServeError("the review page needs both SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (or neither)")
+    check_port(host, port)  # HTTP mode's events; in both modes /healthz, /metrics and /review
     check_token(settings.slack_bot_token, settings.slack_api_url)
     pull_on_first_start(settings.base_model, settings.data_dir)
     bot = build_bot(
@@ -153,19 +165,28 @@ def serve(runtime: Runtime, host: str | None = None, port: int | None = None) ->
         signing_secret=settings.slack_signing_secret,
         api_url=settings.slack_api_url,
         notices_channel=settings.notices_channel,
+        client=(settings.slack_client_id, settings.slack_client_secret)
+        if settings.slack_client_id and settings.slack_client_secret
+        else None,
+        public_url=settings.public_url,
     )
     bot.scheduler.start()
+    handler = None
     try:
+        import uvicorn
+
+        version = runtime.live_model.version
         if settings.slack_app_token:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-            log.info("Socket Mode; serving %s", runtime.live_model.version)
-            SocketModeHandler(bot.app, settings.slack_app_token).start()
+            handler = SocketModeHandler(bot.app, settings.slack_app_token)
+            handler.connect()  # events over the WebSocket; HTTP below for health, metrics, review
+            log.info("Socket Mode; serving %s; /healthz, /metrics and /review on %s:%s", version, host, port)
         else:
-            import uvicorn
-
-            version = runtime.live_model.version
             log.info("HTTP mode on %s:%s; serving %s", host, port, version)
-            uvicorn.run(bot.http_app(), host=host, port=port, log_level="warning")
+        app = bot.http_app(events=handler is None)
+        uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
+        if handler is not None:
+            handler.close()
         bot.scheduler.shutdown()

@@ -69,6 +69,21 @@ class Settings(BaseSettings):
         validation_alias=_env("SLACK_APP_TOKEN"),
         description="xapp- token; when set, Socket Mode is used instead of HTTP.",
     )
+    slack_client_id: str | None = Field(
+        default=None,
+        validation_alias=_env("SLACK_CLIENT_ID"),
+        description="The app's client id: admins sign in to the review page (/review) with Slack.",
+    )
+    slack_client_secret: str | None = Field(
+        default=None,
+        validation_alias=_env("SLACK_CLIENT_SECRET"),
+        description="The app's client secret, for Sign in with Slack (the review page).",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="Where people's browsers reach this server (https://tunebot.example.com): the review "
+        "page's sign-in redirect is <public_url>/review/callback. Default: the address the request came to.",
+    )
     slack_api_url: str = Field(
         default="https://slack.com/api/",
         validation_alias=_env("SLACK_API_URL"),

@@ -294,8 +294,10 @@ class AccessPolicy(_Section):
             "pause": "admins",
             "resume": "admins",
             "words": "admins",
+            "review": "admins",
         },
-        description="Who may run each /tune subcommand (forget_others: `/tune forget @someone`).",
+        description="Who may run each /tune subcommand (forget_others: `/tune forget @someone`) and "
+        "open the review page (review).",
     )
 
 

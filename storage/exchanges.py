@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from policies.schema import FeedbackPolicy
-from storage.models import Exchange, Feedback, utcnow
+from storage.models import Exchange, ExcludedExample, Feedback, utcnow
+from storage.review import forget_examples
 
 FEEDBACK_KINDS = ("approve", "reject", "correct", "endorse")
 
@@ -27,6 +28,13 @@ class TrainingExample:
     original_reply: str
     updated_at: datetime
     contributors: tuple[str, ...] = ()  # participants and counted raters: erasure reaches them
+    # Who stands behind the target: its approvers, or the newest backed correction's backers.
+    backed_by: tuple[str, ...] = ()
+
+
+def example_key(exchange: Exchange) -> str:
+    """The key of the example an exchange may become: its Slack message, stable across cycles."""
+    return f"{exchange.channel_id}:{exchange.reply_ts}"
 
 
 def record_exchange(
@@ -216,9 +224,10 @@ def rater_counts(user_id: str, policy: FeedbackPolicy, in_group: InGroup | None 
 
 
 def training_examples(
-    session: Session, policy: FeedbackPolicy, in_group: InGroup | None = None
+    session: Session, policy: FeedbackPolicy, in_group: InGroup | None = None, *, excluded: bool = False
 ) -> list[TrainingExample]:
-    """Every exchange that the feedback policy turns into a training example, oldest first.
+    """Every exchange that the feedback policy turns into a training example, oldest first; those an
+    admin excluded (the review page) only with `excluded=True`.
 
     A correction wins (the newest one backed by `min_approvals` distinct people: its author and
     those who approved it is the target; a correction nobody else backed yet blocks the answer it
@@ -232,10 +241,11 @@ def training_examples(
         .order_by(Exchange.id)
         .execution_options(populate_existing=True)  # feedback added in this session counts too
     ).all()
+    left_out = set() if excluded else set(session.scalars(select(ExcludedExample.key)))
     examples = []
     for exchange in exchanges:
         example = _example_from(exchange, policy, in_group)
-        if example is not None:
+        if example is not None and example.key not in left_out:
             examples.append(example)
     return examples
 
@@ -248,7 +258,7 @@ def _example_from(
     ]
     if not counted:
         return None
-    key = f"{exchange.channel_id}:{exchange.reply_ts}"
+    key = example_key(exchange)
     updated_at = max(f.created_at for f in counted)
     corrections = [f for f in counted if f.kind == "correct"]
     if corrections:
@@ -257,12 +267,13 @@ def _example_from(
             return None
         newest = max(backed, key=lambda f: (f.created_at, f.id))
         target, source = newest.corrected_reply or "", "corrected"
+        backers = _backers(newest, counted)
     else:
         approvers = {f.user_id for f in counted if f.kind == "approve"}
         rejecters = {f.user_id for f in counted if f.kind == "reject"}
         if len(approvers) < policy.min_approvals or len(approvers) <= len(rejecters):
             return None
-        target, source = exchange.reply, "approved"
+        target, source, backers = exchange.reply, "approved", approvers
     return TrainingExample(
         key=key,
         prompt=list(exchange.prompt),
@@ -271,6 +282,7 @@ def _example_from(
         original_reply=exchange.reply,
         updated_at=updated_at,
         contributors=tuple(sorted(set(exchange.participants or []) | {f.user_id for f in counted})),
+        backed_by=tuple(sorted(backers)),
     )
 
 
@@ -291,6 +303,7 @@ def purge_unrated(session: Session, older_than: datetime) -> int:
     for exchange in expired:
         session.delete(exchange)  # its withdrawn feedback goes with it
     session.flush()
+    forget_examples(session, [example_key(e) for e in expired])
     return len(expired)
 
 
@@ -308,8 +321,9 @@ def feedback_counts(session: Session) -> dict[str, Any]:
 
 def feedback_state(session: Session) -> tuple[Any, ...]:
     """A cheap fingerprint of everything that decides which exchanges are training examples: it
-    changes when feedback is added, withdrawn or deleted (erasure) and when exchanges are deleted
-    (erasure, retention). Answer memory re-reads the examples only when it changes."""
+    changes when feedback is added, withdrawn or deleted (erasure), when exchanges are deleted
+    (erasure, retention) and when an admin excludes or includes an example. Answer memory re-reads
+    the examples only when it changes."""
     feedback = session.execute(
         select(
             func.count(Feedback.id),
@@ -319,7 +333,10 @@ def feedback_state(session: Session) -> tuple[Any, ...]:
         )
     ).one()
     exchanges = session.execute(select(func.count(Exchange.id), func.max(Exchange.id))).one()
-    return (*feedback, *exchanges)
+    excluded = session.execute(
+        select(func.count(ExcludedExample.key), func.max(ExcludedExample.excluded_at))
+    ).one()
+    return (*feedback, *exchanges, *excluded)
 
 
 def last_question(prompt: list[dict[str, str]]) -> str:

@@ -1,4 +1,4 @@
-"""Tables: exchanges, feedback, adapters, training runs, audit events and the cycle lock."""
+"""Tables: exchanges, feedback, adapters, training runs, audit events, exclusions and the cycle lock."""
 
 from __future__ import annotations
 
@@ -126,6 +126,12 @@ class Adapter(Base):
     contributors: Mapped[list[Any]] = mapped_column(JSON, default=list)
     # Set when a contributor's data was erased: never served again.
     erased: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The keys of the examples it trained on (None: trained before 0008 recorded them).
+    train_keys: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+    # What the gate saw, per held-out example: [{"key", "question", "reference", "candidate",
+    # "baseline", "candidate_right", "baseline_right", "candidate_nll", "baseline_nll"}] (scrubbed
+    # questions; erasure and retention take an example's entry out with its exchange).
+    heldout_answers: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
 
     @property
     def label(self) -> str:
@@ -191,6 +197,17 @@ class SchedulerJob(Base):
     id: Mapped[str] = mapped_column(Unicode(191), primary_key=True)
     next_run_time: Mapped[float | None] = mapped_column(Float(25), index=True)
     job_state: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ExcludedExample(Base):
+    """A training example an admin took out of the dataset (the review page): no snapshot and no
+    answer memory holds it until it is included again."""
+
+    __tablename__ = "excluded_examples"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)  # TrainingExample.key
+    excluded_by: Mapped[str] = mapped_column(String(64))
+    excluded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ScrubWord(Base):

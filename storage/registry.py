@@ -48,8 +48,11 @@ def register_candidate(
     heldout_examples: int,
     training_run_id: int | None,
     contributors: list[str] | None = None,
+    train_keys: list[str] | None = None,
+    heldout_answers: list[dict[str, Any]] | None = None,
 ) -> Adapter:
-    """Record a freshly trained adapter (its files already in place) under the next version."""
+    """Record a freshly trained adapter (its files already in place) under the next version, with
+    the keys of the examples it trained on and the gate's held-out answers (the review page)."""
     version = (session.scalar(select(func.max(Adapter.version))) or 0) + 1
     adapter = Adapter(
         version=version,
@@ -63,6 +66,8 @@ def register_candidate(
         heldout_examples=heldout_examples,
         training_run_id=training_run_id,
         contributors=sorted(set(contributors or [])),
+        train_keys=train_keys,
+        heldout_answers=heldout_answers,
     )
     session.add(adapter)
     session.flush()

@@ -40,3 +40,8 @@ def test_manifest_declares_what_the_listeners_use() -> None:
     assert {"assistant_thread_started", "assistant_thread_context_changed"} <= events
     assert "assistant:write" in manifest["oauth_config"]["scopes"]["bot"]
     assert manifest["features"]["assistant_view"]["assistant_description"]
+    # the review page's Sign in with Slack: the scopes it asks for, and its callback
+    from bot.review.signin import SCOPES
+
+    assert set(SCOPES) <= set(manifest["oauth_config"]["scopes"]["user"])
+    assert all(u.endswith("/review/callback") for u in manifest["oauth_config"]["redirect_urls"])

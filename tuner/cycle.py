@@ -31,7 +31,7 @@ from policies import Policies
 from policies.promotion import decide
 from storage import Database
 from storage.audit import paused_by
-from storage.exchanges import InGroup, training_examples
+from storage.exchanges import InGroup, last_question, training_examples
 from storage.models import Adapter
 from storage.registry import (
     hold_candidate,
@@ -283,10 +283,12 @@ class TuneCycle:
                 metrics=candidate_metrics,
                 baseline=baseline_metrics,
                 dataset_fingerprint=fingerprint,
-                train_examples=_count_lines(Path(job.dataset_dir) / "train.jsonl"),
+                train_examples=len(train_keys := _keys(Path(job.dataset_dir) / "train.jsonl")),
                 heldout_examples=int(result["candidate"]["examples"]),
                 training_run_id=run_id,
                 contributors=contributors,
+                train_keys=train_keys,
+                heldout_answers=_json_safe(heldout_answers(Path(job.dataset_dir), result)),
             )
             run = get_run(session, run_id)
             if decision.promote and self.policies.promotion.require_approval:
@@ -480,6 +482,31 @@ def _short(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _count_lines(path: Path) -> int:
+def _keys(path: Path) -> list[str]:
     with path.open(encoding="utf-8") as handle:
-        return sum(1 for line in handle if line.strip())
+        return [json.loads(line)["key"] for line in handle if line.strip()]
+
+
+def heldout_answers(dataset_dir: Path, result: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the gate saw, per held-out example: the (scrubbed) question and reference, the
+    candidate's and the baseline's answers, whether each gave the reference's fact, and each one's
+    NLL of the reference. Empty where the result has no answers (a child from before they were kept)."""
+    candidate, baseline = result["candidate"], result["baseline"]
+    if "per_example_reply" not in candidate or "per_example_reply" not in baseline:
+        return []
+    with (dataset_dir / "heldout.jsonl").open(encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    return [
+        {
+            "key": row["key"],
+            "question": last_question(row["prompt"]),
+            "reference": row["completion"][-1]["content"],
+            "candidate": candidate["per_example_reply"][i],
+            "baseline": baseline["per_example_reply"][i],
+            "candidate_right": bool(candidate["per_example_right"][i]),
+            "baseline_right": bool(baseline["per_example_right"][i]),
+            "candidate_nll": candidate["per_example"][i],
+            "baseline_nll": baseline["per_example"][i],
+        }
+        for i, row in enumerate(rows)
+    ]

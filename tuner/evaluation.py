@@ -167,4 +167,5 @@ def score_heldout(
     ]
     scores["answered_right"] = sum(right)
     scores["per_example_right"] = right
+    scores["per_example_reply"] = replies  # the review page shows them beside the baseline's
     return scores

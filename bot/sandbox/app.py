@@ -95,6 +95,8 @@ class Sandbox:
 
     def start(self) -> Sandbox:
         self.slack.start()
+        openid = self.slack.openid  # the review page's Sign in with Slack, as the page's user
+        openid.signed_in = openid.signed_in or self.user
         self.bot = build_bot(
             self.runtime,
             token="xoxb-sandbox-token",
@@ -102,6 +104,7 @@ class Sandbox:
             api_url=self.slack.url,
             notices_channel=self.notices_channel,
             poll_seconds=self.poll_seconds,
+            client=(openid.client_id, openid.client_secret),
         )
         self.bot.scheduler.start()
         if self.socket_mode is not None:
@@ -112,23 +115,26 @@ class Sandbox:
             self._handler.connect()  # apps.connections.open, then the WebSocket; returns once open
             self.socket_mode.wait_connected()
             self.send = SocketDelivery(self.socket_mode, self.workspace)
-        else:
-            self._serve_http()
+        self._serve_http(events=self.socket_mode is None)  # as `tunebot serve`: /review in both modes
+        if self.socket_mode is None:
+            self.send = SlackDelivery(f"{self.bot_url}/slack/events", self.signing_secret, self.workspace)
         assert self.send is not None
-        page = SandboxPage(self.workspace, self.send, self.slack.response_url, self.user)
+        review = f"{self.bot_url}/review/"
+        openid.redirect_uris.add(f"{review}callback")
+        page = SandboxPage(self.workspace, self.send, self.slack.response_url, self.user, review_url=review)
         self.slack.pages.append(page.handle)
         return self
 
-    def _serve_http(self) -> None:
+    def _serve_http(self, *, events: bool) -> None:
         import uvicorn
 
         assert self.bot is not None
-        config = uvicorn.Config(self.bot.http_app(), host="127.0.0.1", port=0, log_level="warning")
+        app = self.bot.http_app(events=events)
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True, name="sandbox-bot")
         self._thread.start()
         _wait(lambda: self._server is not None and self._server.started, "the bot's HTTP server")
-        self.send = SlackDelivery(f"{self.bot_url}/slack/events", self.signing_secret, self.workspace)
 
     def stop(self) -> None:
         if self._server is not None:

@@ -34,9 +34,15 @@ class PageError(ValueError):
 
 class SandboxPage:
     def __init__(
-        self, workspace: Workspace, send: SlackDelivery, response_url: Callable[[str], str], user: str
+        self,
+        workspace: Workspace,
+        send: SlackDelivery,
+        response_url: Callable[[str], str],
+        user: str,
+        review_url: str | None = None,
     ):
         self.ws = workspace
+        self.review_url = review_url  # the bot's review page, linked from the sidebar
         self.send = send
         self._response_url = response_url
         self.user = user
@@ -103,6 +109,7 @@ class SandboxPage:
         )
         return {
             "version": ws.version,
+            "review_url": self.review_url,
             "me": {"id": self.user, "name": ws.users.get(self.user, self.user)},
             "bot": {"id": ws.bot_user_id, "name": ws.users.get(ws.bot_user_id, "tunebot")},
             "users": ws.users,

@@ -3,7 +3,7 @@
 Implements what tunebot calls (auth.test, chat.postMessage/update/postEphemeral,
 chat.startStream/appendStream/stopStream, assistant.threads.setStatus/setSuggestedPrompts/setTitle,
 conversations.replies, conversations.list, reactions.add, users.list, usergroups.users.list,
-views.open/publish) with Slack's
+views.open/publish, and Sign in with Slack: bot/sandbox/openid.py) with Slack's
 request formats (form, JSON, query) and response shapes, and records every call so tests and the
 sandbox page can read them back. Other paths can be mounted (the sandbox's web page).
 """
@@ -451,9 +451,9 @@ def _json_arg(value: Any) -> Any:
     return value
 
 
-# A mounted page: (HTTP method, path, query args, body) -> (status, content type, body), or None
-# when the path is not its own.
-Page = Callable[[str, str, dict[str, Any], bytes], "tuple[int, str, bytes] | None"]
+# A mounted page: (HTTP method, path, query args, body) -> (status, content type, body[, headers]),
+# or None when the path is not its own.
+Page = Callable[[str, str, dict[str, Any], bytes], "tuple[Any, ...] | None"]
 
 
 class SlackWebApi:
@@ -461,8 +461,11 @@ class SlackWebApi:
 
     def __init__(self, workspace: Workspace | None = None, port: int = 0):
         self.workspace = workspace or Workspace()
+        from bot.sandbox.openid import OpenIdProvider
+
         self._methods = _Methods(self.workspace)
-        self.pages: list[Page] = []
+        self.openid = OpenIdProvider(self.workspace)  # Sign in with Slack
+        self.pages: list[Page] = [self.openid.page]
         self.socket_mode: SocketModeServer | None = None  # set: apps.connections.open hands out its URLs
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
@@ -517,8 +520,10 @@ class SlackWebApi:
             def _page(self, method: str, path: str, query: dict[str, Any], body: bytes) -> bool:
                 for page in api.pages:
                     if (answer := page(method, path, query, body)) is not None:
-                        status, content_type, payload = answer
+                        status, content_type, payload, *headers = answer
                         self.send_response(status)
+                        for name, value in (headers[0] if headers else {}).items():
+                            self.send_header(name, value)
                         self.send_header("Content-Type", content_type)
                         self.send_header("Content-Length", str(len(payload)))
                         self.send_header("Cache-Control", "no-store")
@@ -535,10 +540,16 @@ class SlackWebApi:
                     return self._reply(_error("not_found"), status=404)
                 method = path.removeprefix("/api/")
                 auth = self.headers.get("Authorization") or ""
+                if method == "openid.connect.token":  # the app's client id and secret, not a token
+                    secret_free = {k: v for k, v in args.items() if k not in ("client_secret", "code")}
+                    api.workspace.calls.append(ApiCall(method, secret_free, None))
+                    return self._reply(api.openid.token(args, auth))
                 token = auth.removeprefix("Bearer ") or args.get("token")
                 api.workspace.calls.append(ApiCall(method, args, token))
                 if not token:
                     return self._reply(_error("not_authed"))
+                if method == "openid.connect.userInfo":  # a user token from openid.connect.token
+                    return self._reply(api.openid.user_info(token))
                 if api.workspace.tokens and token not in api.workspace.tokens:
                     return self._reply(_error("invalid_auth"))
                 if (retry_after := api.workspace.take_rate_limit(method)) is not None:

@@ -25,6 +25,11 @@ class WorkspaceDirectory:
         self.client = client
         self.names = names
         self.page_size = page_size
+        self.people: dict[str, str] = {}  # user id -> the name people see (the review page)
+
+    def name_of(self, user_id: str) -> str:
+        """A member's display name (else real name, else handle); the id for someone unknown."""
+        return self.people.get(user_id, user_id)
 
     def refresh(self) -> bool:
         """Read the member list and channel names again; False (logged) when Slack refused."""
@@ -41,6 +46,7 @@ class WorkspaceDirectory:
             log.warning("could not reach Slack for the member list (%s); names are judged without it", exc)
             return False
         self.names.set_members(members)
+        self.people = {m.id: m.display_name or m.real_name or m.handle or m.id for m in members}
         try:
             channels = [c.get("name", "") for c in self._pages("conversations_list", "channels")]
         except SlackApiError as exc:

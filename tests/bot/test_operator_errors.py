@@ -147,22 +147,32 @@ def test_doctor_on_a_healthy_and_a_broken_set_up(env: dict[str, str], slack: Sla
     scopes = sorted(_manifest_scopes())
     assert "users:read" in scopes and "chat:write" in scopes
     slack.workspace.scopes = scopes
-    healthy = {**env, "SLACK_BOT_TOKEN": "xoxb-good", "SLACK_API_URL": slack.url}
+    healthy = {
+        **env,
+        "SLACK_BOT_TOKEN": "xoxb-good",
+        "SLACK_API_URL": slack.url,
+        "SLACK_CLIENT_ID": "123.456",
+        "SLACK_CLIENT_SECRET": "s3cret",
+        "TUNEBOT_PUBLIC_URL": "https://tunebot.example.com",
+    }
     result = tunebot("doctor", env=healthy)
     assert result.returncode == 0, result.stdout + result.stderr
     rows = {line.split()[1]: line for line in result.stdout.splitlines()}
     assert rows.keys() >= {"policy", "database", "base", "slack", "scheduler"}
     assert all(line.startswith("ok ") for line in result.stdout.splitlines()), result.stdout
     assert "schema empty" in rows["database"] and "every scope the manifest asks for" in rows["slack"]
+    assert "https://tunebot.example.com/review/callback" in rows["review"]
     # A database that is down, a scope the app lacks, a token Slack refuses: each row says so.
     slack.workspace.scopes = [s for s in scopes if s != "users:read"]
     down = {**healthy, "TUNEBOT_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{_free_port()}/test"}
+    del down["SLACK_CLIENT_SECRET"]
     result = tunebot("doctor", "--json", env=down)
     assert result.returncode == 1
     checks = {c["name"]: c for c in json.loads(result.stdout)}
     assert checks["database"]["ok"] is False and "Connection refused" in checks["database"]["detail"]
     assert checks["slack"]["ok"] is False and "missing scopes users:read" in checks["slack"]["detail"]
     assert checks["base model"]["ok"] and checks["policy"]["ok"]
+    assert checks["review page"]["ok"] is False and "SLACK_CLIENT_SECRET" in checks["review page"]["detail"]
     result = tunebot("doctor", "--json", env={**healthy, "SLACK_BOT_TOKEN": "xoxb-revoked"})
     checks = {c["name"]: c for c in json.loads(result.stdout)}
     assert result.returncode == 1 and "invalid_auth" in checks["slack"]["detail"]

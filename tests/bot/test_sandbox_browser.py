@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,20 +49,27 @@ def sandbox(runtime: Any) -> Iterator[Any]:
     running.stop()
 
 
-@pytest.fixture
-def page(sandbox: Any) -> Iterator[Any]:
+@contextmanager
+def chromium_tab(height: int = 860) -> Iterator[Any]:
+    """A tab of headless Chromium; no JavaScript error may happen on its pages."""
     from playwright.sync_api import sync_playwright
 
     errors: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        tab = browser.new_page(viewport={"width": 1280, "height": 860})
+        tab = browser.new_page(viewport={"width": 1280, "height": height})
         tab.on("pageerror", lambda exc: errors.append(str(exc)))
         tab.set_default_timeout(60_000)
-        tab.goto(sandbox.url)
         yield tab
         browser.close()
     assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def page(sandbox: Any) -> Iterator[Any]:
+    with chromium_tab() as tab:
+        tab.goto(sandbox.url)
+        yield tab
 
 
 def _shot(page: Any, name: str) -> None:

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -25,6 +26,19 @@ def _health(url: str) -> dict | None:
         return None
 
 
+def _serve_env(tmp_path: Path, model: str, slack: SlackWebApi, port: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "TUNEBOT_DATA_DIR": str(tmp_path / "data"),
+        "TUNEBOT_BASE_MODEL": model,
+        "TUNEBOT_PORT": str(port),
+        "TUNEBOT_HOST": "127.0.0.1",
+        "TUNEBOT_MAX_NEW_TOKENS": "4",
+        "SLACK_BOT_TOKEN": "xoxb-serve-test",
+        "SLACK_API_URL": slack.url,
+    }
+
+
 def start_serve(env: dict[str, str]) -> subprocess.Popen[str]:
     """`tunebot serve` in HTTP mode (never Socket Mode) as its own process."""
     env = {k: v for k, v in env.items() if k != "SLACK_APP_TOKEN"}
@@ -41,17 +55,7 @@ def start_serve(env: dict[str, str]) -> subprocess.Popen[str]:
 def test_serve_answers_a_signed_mention(tmp_path: Path, tiny_model: str) -> None:
     slack = SlackWebApi().start()
     port = _free_port()
-    env = {
-        **os.environ,
-        "TUNEBOT_DATA_DIR": str(tmp_path / "data"),
-        "TUNEBOT_BASE_MODEL": tiny_model,
-        "TUNEBOT_PORT": str(port),
-        "TUNEBOT_HOST": "127.0.0.1",
-        "TUNEBOT_MAX_NEW_TOKENS": "4",
-        "SLACK_BOT_TOKEN": "xoxb-serve-test",
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack.url,
-    }
+    env = {**_serve_env(tmp_path, tiny_model, slack, port), "SLACK_SIGNING_SECRET": SIGNING_SECRET}
     server = start_serve(env)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -74,6 +78,63 @@ def test_serve_answers_a_signed_mention(tmp_path: Path, tiny_model: str) -> None
         output = server.communicate(timeout=30)[0]
         slack.stop()
     assert "Traceback" not in output, output
+
+
+def test_serve_in_socket_mode_serves_health_metrics_and_the_review_page_too(
+    tmp_path: Path, tiny_model: str
+) -> None:
+    """Events over the WebSocket; /healthz, /metrics and /review on TUNEBOT_PORT all the same."""
+    from bot.sandbox.delivery import SocketDelivery
+    from bot.sandbox.socket_mode import SocketModeServer
+
+    slack = SlackWebApi().start()
+    socket_mode = SocketModeServer().start()
+    slack.socket_mode = socket_mode
+    port = _free_port()
+    env = _serve_env(tmp_path, tiny_model, slack, port)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "serve"],
+        cwd=REPO,
+        env={**env, "SLACK_APP_TOKEN": "xapp-serve-test"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_for(
+            lambda: server.poll() is not None or _health(url), timeout=120, message="serve to come up"
+        ) == {"ok": True, "adapter": "base"}
+        socket_mode.wait_connected()
+        send = SocketDelivery(socket_mode, slack.workspace)
+        message, _ = send.user_message("C0SERVE01", "U0ALICE01", f"<@{slack.workspace.bot_user_id}> hi?")
+        wait_for(
+            lambda: [m for m in slack.workspace.thread("C0SERVE01", message["ts"]) if m.get("blocks")],
+            timeout=60,
+            message="an answer over Socket Mode",
+        )
+        with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
+            assert b"tunebot_" in response.read()
+        try:
+            urllib.request.urlopen(f"{url}/review/", timeout=5)
+            raise AssertionError("the review page answered without Sign in with Slack set up")
+        except urllib.error.HTTPError as exc:  # no SLACK_CLIENT_ID / SECRET: says how to turn it on
+            assert exc.code == 503 and b"SLACK_CLIENT_ID" in exc.read()
+    finally:
+        server.send_signal(signal.SIGINT)
+        output = server.communicate(timeout=30)[0]
+        socket_mode.stop()
+        slack.stop()
+    assert "Traceback" not in output, output
+    half = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "serve"],
+        cwd=REPO,
+        env={**env, "SLACK_APP_TOKEN": "xapp-serve-test", "SLACK_CLIENT_ID": "123.456"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert half.returncode == 1 and "both SLACK_CLIENT_ID and SLACK_CLIENT_SECRET" in half.stderr
 
 
 def test_serve_without_tokens_says_which_is_missing(tmp_path: Path) -> None:

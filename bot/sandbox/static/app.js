@@ -305,6 +305,7 @@ function renderSidebar() {
   $("channels").replaceChildren(...state.conversations.filter((c) => !c.im).map(item));
   $("ims").replaceChildren(...state.conversations.filter((c) => c.im).map(item));
   $("nav-home").classList.toggle("active", view.kind === "home");
+  if (state.review_url) { $("nav-review").href = state.review_url; $("nav-review").hidden = false; }
 }
 
 function renderModal() {

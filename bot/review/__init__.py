@@ -1,0 +1,1 @@
+"""The review page (/review): admins browse and steer the dataset and see what each adapter learned."""
