@@ -345,7 +345,7 @@ def ask(
     """Answers from the model, no Slack: each QUESTION on its own (the model loads once)."""
     from storage.registry import RegistryError, get_adapter, live_adapter
     from tuner.live_model import LiveModel
-    from tuner.memory import with_memory
+    from tuner.memory import answer_with
 
     runtime = _runtime(ctx)
     if any(not question.strip() for question in questions):
@@ -369,7 +369,7 @@ def ask(
     for question in questions:
         turns = [{"role": "user", "content": question}]
         recalled = runtime.memory.recall(question) if use_memory else []
-        answer = model.generate(with_memory(turns, recalled))
+        answer = answer_with(model, turns, recalled, runtime.policies.memory)
         if as_json:
             record = {
                 "question": question,

@@ -337,6 +337,15 @@ class MemoryPolicy(_Section):
         le=1.0,
         description="How close a stored question must be (cosine similarity of their embeddings).",
     )
+    copy_bias: float = Field(
+        default=2.0,
+        ge=0.0,
+        le=20.0,
+        description="Added to the score of each token that continues a team answer's words where the "
+        "answer so far left off (after its last token, and again after its last two), so a port, a "
+        "channel or a wiki path is repeated as the team wrote it. 0: off. Not applied by an engine "
+        "(TUNEBOT_ENGINE_URL).",
+    )
 
 
 class Policies(_Section):

@@ -25,6 +25,9 @@ OnText = Callable[[str], None]
 # take(room, fits): up to `room` waiting conversations, in order, while `fits` says each can join.
 Take = Callable[[int, Callable[["Request"], bool]], list["Request"]]
 DECODING = {"do_sample": False, "repetition_penalty": 1.1}  # how every answer is decoded
+ANY = -2  # a copy entry's first token that matches whatever came before
+# (token before the last or ANY, the last token, the token that followed them)
+CopyEntry = tuple[int, int, int]
 
 
 @dataclass
@@ -38,6 +41,11 @@ class Request:
     # client's system turn): the repetition penalty does not count them, so the answer may repeat
     # a port or a name from them. The conversation's own tokens count as they always did.
     context: int = 0
+    # Answer memory's answers to copy from (`copy_entries`): what follows the last token, or the last
+    # two, somewhere in them gets `copy_bias` added to its score (twice where both match), so a port
+    # or a wiki path is repeated as the team wrote it.
+    copy: list[CopyEntry] = field(default_factory=list)
+    copy_bias: float = 0.0
     generated: list[int] = field(default_factory=list)  # the answer's tokens so far
     finished: bool = False  # end of sequence, or max_new_tokens reached
     shown: str = ""  # the text last streamed
@@ -97,8 +105,16 @@ def generate_round(
         assert static is not None and take is not None and finished is not None
         slots = _Slots(tokenizer, requests, size, width, eos, finished, others_waiting)
         joining = _Joining(slots, static, others_waiting, take, waiting)
+        copy = [(r.copy, r.copy_bias) for r in requests]
+        copy += [copy[-1]] * (len(sequences) - len(requests))  # padding rows repeat the last row
         static.decode(
-            batch["input_ids"], batch["attention_mask"], new_tokens, slots.put_chunk, joining, unpenalized
+            batch["input_ids"],
+            batch["attention_mask"],
+            new_tokens,
+            slots.put_chunk,
+            joining,
+            unpenalized,
+            copy,
         )
         return
     rows = _Rows(tokenizer, requests, eos)
@@ -116,7 +132,7 @@ def generate_round(
     output = model.generate(
         **batch,
         max_new_tokens=new_tokens,
-        **_decoding(unpenalized, device),
+        **_decoding(unpenalized, device, requests),
         pad_token_id=tokenizer.pad_token_id,
         streamer=_Streamer(rows),
         stopping_criteria=StoppingCriteriaList([CutShort()]),
@@ -125,9 +141,11 @@ def generate_round(
         rows.settle(row, tokens)
 
 
-def _decoding(unpenalized: list[int], device: Any) -> dict[str, Any]:
-    """DECODING, with the penalty skipping each row's leading `unpenalized` columns where any does."""
-    if not any(unpenalized):
+def _decoding(unpenalized: list[int], device: Any, requests: list[Request] | None = None) -> dict[str, Any]:
+    """DECODING, with the penalty skipping each row's leading `unpenalized` columns where any does,
+    then each row's copy bias where any has one."""
+    copying = [r for r in requests or [] if r.copy and r.copy_bias]
+    if not any(unpenalized) and not copying:
         return DECODING
     import torch
     from transformers import LogitsProcessorList, RepetitionPenaltyLogitsProcessor
@@ -135,8 +153,63 @@ def _decoding(unpenalized: list[int], device: Any) -> dict[str, Any]:
     penalty = RepetitionPenaltyLogitsProcessor(
         float(DECODING["repetition_penalty"]), prompt_ignore_length=torch.tensor(unpenalized, device=device)
     )
+    processors: list[Any] = [penalty]
+    if copying:
+        assert requests is not None
+        processors.append(CopyBias([r.copy for r in requests], [r.copy_bias for r in requests], device))
     rest = {k: v for k, v in DECODING.items() if k != "repetition_penalty"}
-    return {**rest, "logits_processor": LogitsProcessorList([penalty])}
+    return {**rest, "logits_processor": LogitsProcessorList(processors)}
+
+
+def copy_entries(answers: list[list[int]], start: tuple[int, int]) -> list[CopyEntry]:
+    """What `answers` continue with, as copy entries: after each token (ANY before it), and after
+    each two, the token that followed. Each answer is begun after `start`, the two tokens an answer
+    follows (the end of the generation prompt). Each entry once, in order, at most COPY_ENTRIES
+    (the first answers' first)."""
+    from tuner.static_decode import COPY_ENTRIES
+
+    entries: dict[CopyEntry, None] = {}
+    for ids in answers:
+        seq = [*start, *ids]
+        for i in range(2, len(seq)):
+            entries[(ANY, seq[i - 1], seq[i])] = None
+            entries[(seq[i - 2], seq[i - 1], seq[i])] = None
+    return list(entries)[:COPY_ENTRIES]
+
+
+def copy_scores(scores: Any, before: Any, last: Any, entries: tuple[Any, Any, Any, Any]) -> Any:
+    """`scores` with each row's copy bias added: to every token that followed its `last` token
+    (column tensor), and again where the token `before` that matches too. `entries`: the rows' entry
+    tensors (first, second, following: rows x entries; bias: rows x 1)."""
+    first, second, following, bias = entries
+    match = (second == last) & ((first == ANY) | (first == before))
+    return scores.scatter_add(1, following, match.to(scores.dtype) * bias.to(scores.dtype))
+
+
+def copy_tensors(rows: list[list[CopyEntry]], bias: list[float], device: Any, width: int | None = None):
+    """(first, second, following, bias) tensors for `copy_scores`; unused entries match nothing."""
+    import torch
+
+    width = width or max(1, max(len(entries) for entries in rows))
+    first = torch.full((len(rows), width), -1, dtype=torch.long, device=device)
+    second = torch.full((len(rows), width), -1, dtype=torch.long, device=device)
+    following = torch.zeros((len(rows), width), dtype=torch.long, device=device)
+    for row, entries in enumerate(rows):
+        if entries:
+            columns = torch.tensor(entries, dtype=torch.long, device=device).T
+            first[row, : len(entries)], second[row, : len(entries)], following[row, : len(entries)] = columns
+    weights = torch.tensor([b if r else 0.0 for r, b in zip(rows, bias, strict=True)], device=device)
+    return first, second, following, weights[:, None]
+
+
+class CopyBias:
+    """transformers' logits processor for `copy_scores`: rows without entries are left alone."""
+
+    def __init__(self, rows: list[list[CopyEntry]], bias: list[float], device: Any) -> None:
+        self.entries = copy_tensors(rows, bias, device)
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        return copy_scores(scores, input_ids[:, -2:-1], input_ids[:, -1:], self.entries)
 
 
 class _Slots:
@@ -232,7 +305,8 @@ class _Joining:
         for row, request in zip(free, newcomers, strict=False):
             self.slots.place(row, request, column)
             budget = request.max_new_tokens - len(request.generated)
-            admitted.append((row, request.input_ids + request.generated, budget, request.context))
+            copy = (request.copy, request.copy_bias)
+            admitted.append((row, request.input_ids + request.generated, budget, request.context, copy))
         return admitted
 
 

@@ -18,7 +18,7 @@ import logging
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tuner.chat_format import chat_messages
@@ -72,8 +72,12 @@ class EngineModel:
         messages: list[dict[str, str]],
         max_new_tokens: int | None = None,
         on_text: Callable[[str], None] | None = None,
+        copy_from: Sequence[str] = (),
+        copy_bias: float = 0.0,
     ) -> Answer:
-        """The engine's greedy answer, streamed: `on_text` gets the text so far as it grows."""
+        """The engine's greedy answer, streamed: `on_text` gets the text so far as it grows.
+        (`copy_from` / `copy_bias`, answer memory's copy bias, has no counterpart in OpenAI's chat
+        completions: an engine answers without it.)"""
         served, version = self._served or self.base_name, self.version
         try:
             return self._complete(served, version, messages, on_text, max_new_tokens)

@@ -22,11 +22,11 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tuner.batching import Request, decode, generate_round
+from tuner.batching import Request, copy_entries, decode, generate_round
 from tuner.chat_format import bounded_turns, chat_messages, fit_template
 from tuner.decode_attention import use_decode_attention
 from tuner.merging import BaseWeights, PreparedAdapter, merge, prepare
@@ -127,11 +127,15 @@ class LiveModel:
         turns: list[dict[str, str]],
         max_new_tokens: int | None = None,
         on_text: Callable[[str], None] | None = None,
+        copy_from: Sequence[str] = (),
+        copy_bias: float = 0.0,
     ) -> Answer:
         """The answer to the chat so far; `on_text` gets the text generated so far, word by word.
         A system turn given in `turns` (the team's answers from answer memory, an engine client's
         instructions) replaces the usual one and is context: the repetition penalty does not count
-        its tokens, so the answer may repeat what it says."""
+        its tokens, so the answer may repeat what it says. `copy_from` (answer memory's answers)
+        with `copy_bias`: each token that follows the last one (and again: the last two) somewhere in
+        them gets the bias added to its score (batching.copy_scores)."""
         tokenizer = self._tokenizer
         system = turns[:1] if turns and turns[0]["role"] == "system" else []  # kept whole
         bounded = system + bounded_turns(
@@ -143,6 +147,9 @@ class LiveModel:
         ids = self._tokens(chat_messages(bounded), add_generation_prompt=True)
         context = _common_prefix(self._tokens(system), ids) if system else 0
         request = Request(ids, max_new_tokens or self.max_new_tokens, on_text, context=context)
+        if copy_from and copy_bias:
+            answers = [tokenizer.encode(text, add_special_tokens=False) for text in copy_from]
+            request.copy, request.copy_bias = copy_entries(answers, (ids[-2], ids[-1])), copy_bias
         with self._queue_ready:
             if self._closed:
                 raise RuntimeError("the live model is closed")

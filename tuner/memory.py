@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from policies import Policies
+    from policies.schema import MemoryPolicy
     from storage import Database
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,19 @@ class AnswerMemory:
 
 def _same_answer(a: str, b: str) -> bool:
     return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
+
+
+def answer_with(
+    model: Any, turns: list[dict[str, str]], recalled: list[Recalled], policy: MemoryPolicy, **kwargs: Any
+) -> Any:
+    """`model.generate` (a LiveModel or an engine) on the conversation with the team's answers
+    before it (`with_memory`), copying from them with the policy's `copy_bias`."""
+    return model.generate(
+        with_memory(turns, recalled),
+        copy_from=[r.answer for r in recalled],
+        copy_bias=policy.copy_bias if recalled else 0.0,
+        **kwargs,
+    )
 
 
 def with_memory(turns: list[dict[str, str]], recalled: list[Recalled]) -> list[dict[str, str]]:

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from tuner.batching import DECODING
+from tuner.batching import DECODING, copy_scores, copy_tensors
 from tuner.trainers import training_attention
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,10 @@ REPETITION_PENALTY = float(DECODING["repetition_penalty"])  # what generate is a
 # newcomer joined): each row reads it once.
 OnTokens = Callable[[int, list[list[int]]], bool]
 # (its row, its prompt's tokens, the most tokens it may get, how many leading tokens are context the
-# repetition penalty does not count)
-Newcomer = tuple[int, list[int], int, int]
+# repetition penalty does not count, its copy entries and bias: batching.copy_scores)
+Newcomer = tuple[int, list[int], int, int, "Copy"]
+Copy = tuple[list[tuple[int, int, int]], float]  # (copy entries, bias); ([], 0.0): none
+COPY_ENTRIES = 512  # a row's copy entries the loop holds (batching.copy_entries keeps at most this many)
 
 
 class Joining(Protocol):
@@ -106,13 +108,15 @@ class StaticDecoding:
         on_tokens: OnTokens,
         joining: Joining | None = None,
         unpenalized: list[int] | None = None,
+        copy: list[Copy] | None = None,
     ) -> None:
         """Greedy decoding with the repetition penalty, as `generate` with DECODING does, of a
         left-padded batch of a size in `sizes`, for up to `new_tokens` tokens; `on_tokens` gets
         them in chunks and ends the round by returning True. `joining`, asked before each chunk is
         queued, ends the round (others then wait one chunk at most) or hands over newcomers for
         free rows. `unpenalized`: per row, how many leading columns the penalty does not count
-        (`penalty_start`). Call under torch.inference_mode."""
+        (`penalty_start`); `copy`: per row, its copy entries and bias (batching.copy_scores). Call
+        under torch.inference_mode."""
         import torch
 
         size, width = input_ids.shape
@@ -125,6 +129,9 @@ class StaticDecoding:
             if skip:
                 seen[row].zero_()
                 seen[row].scatter_(0, input_ids[row, skip:], True)
+        for row, row_copy in enumerate(copy or []):
+            if row_copy[0] and row_copy[1]:  # the others were cleared with the buffers
+                buffers.set_copy(row, row_copy)
         positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
         # The prompt, eagerly (its length changes every round), with the attention kernels training
         # uses: cuDNN's would plan again for every new length (11 ms a layer on an H200). Its last
@@ -138,7 +145,10 @@ class StaticDecoding:
                 past_key_values=buffers.cache,
                 use_cache=True,
             ).logits[:, -1, :]
-        buffers.token.copy_(_pick(logits, seen)[:, None])
+        buffers.token.copy_(
+            _pick(logits, seen, input_ids[:, -2:-1], input_ids[:, -1:], buffers.copying)[:, None]
+        )
+        buffers.before.copy_(input_ids[:, -1:])
         buffers.position.fill_(width)
         tokens[:, width : width + 1] = buffers.token
         if on_tokens(width, tokens[:, width : width + 1].tolist()) or new_tokens == 1:
@@ -159,14 +169,16 @@ class StaticDecoding:
                     if on_tokens(column, read()):
                         return
                 at = queued - 1  # the column of the token each row feeds next
-                for row, ids, budget, context in joining.admit(at):
-                    self._insert(buffers, row, ids, at, context)
+                for row, ids, budget, context, row_copy in joining.admit(at):
+                    self._insert(buffers, row, ids, at, context, row_copy)
                     end = max(end, at + budget)
                     copied, chunk = at, 1  # the newcomer's first token is at `at`: read it again
             # Chunks of 1, 2, 4, then CHUNK steps: the first words show at once.
             chunk, last = min(chunk * 2, CHUNK), min(copied + chunk, end)
             while queued < last:
-                self._step(buffers.token, buffers.position, mask, seen, tokens, buffers.cache)
+                self._step(
+                    buffers.token, buffers.position, mask, seen, tokens, buffers.cache, buffers.copy_state
+                )
                 queued += 1
             ready = (copied, buffers.copy(copied, queued))  # the copy starts once the GPU gets there
             copied = queued
@@ -185,11 +197,19 @@ class StaticDecoding:
             buffers.reset()
         return buffers
 
-    def _insert(self, buffers: _Buffers, row: int, ids: list[int], column: int, context: int = 0) -> None:
+    def _insert(
+        self,
+        buffers: _Buffers,
+        row: int,
+        ids: list[int],
+        column: int,
+        context: int = 0,
+        copy: Copy = ([], 0.0),
+    ) -> None:
         """Prefill `ids` alone on the batch-of-one cache (as if answered alone), then give `row` of
         `buffers` its keys and values in the columns before `column`, its mask, its seen tokens
-        (all but the first `context`) and its first token (at `column`). The other rows are
-        untouched."""
+        (all but the first `context`), its copy entries and its first token (at `column`). The other
+        rows are untouched."""
         import torch
 
         alone = self._buffers_for(1)
@@ -213,14 +233,20 @@ class StaticDecoding:
         buffers.mask[row, column - n : column] = 1
         buffers.seen[row].zero_()
         buffers.seen[row].scatter_(0, prompt[0, context:], True)
-        first = _pick(logits, buffers.seen[row : row + 1])
+        buffers.set_copy(row, copy)
+        row_copy = tuple(t[row : row + 1] for t in buffers.copying)
+        first = _pick(logits, buffers.seen[row : row + 1], prompt[:, -2:-1], prompt[:, -1:], row_copy)
+        buffers.before[row] = prompt[0, -1]
         buffers.token[row] = first
         buffers.tokens[row, column] = first[0]
 
-    def _decode_step(self, token: Any, position: Any, mask: Any, seen: Any, tokens: Any, cache: Any) -> None:
+    def _decode_step(
+        self, token: Any, position: Any, mask: Any, seen: Any, tokens: Any, cache: Any, state: Any
+    ) -> None:
         """One token for every row: `token` sits at `position` (a 1-element tensor). Both move on to
         the next in place; the mask, the penalty's seen tokens and the token log grow in place (every
-        tensor here keeps its address: CUDA graphs replay the step with no copies in or out)."""
+        tensor here keeps its address: CUDA graphs replay the step with no copies in or out).
+        `state`: the token before `token` (moves on in place too) and the rows' copy entries."""
         mask.index_fill_(1, position, 1)
         logits = self.model(
             input_ids=token,
@@ -230,7 +256,10 @@ class StaticDecoding:
             past_key_values=cache,
             use_cache=True,
         ).logits[:, -1, :]
-        token.copy_(_pick(logits, seen)[:, None])
+        before, copy = state
+        picked = _pick(logits, seen, before, token, copy)
+        before.copy_(token)
+        token.copy_(picked[:, None])
         position.add_(1)
         tokens.index_copy_(1, position, token)
 
@@ -258,14 +287,16 @@ def _slots_in_place(cache: Any) -> bool:
     )
 
 
-def _pick(logits: Any, seen: Any) -> Any:
-    """transformers' repetition penalty (on float32 scores) on the seen tokens, then the greedy pick;
-    the pick joins the seen tokens."""
+def _pick(logits: Any, seen: Any, before: Any, last: Any, copy: Any) -> Any:
+    """transformers' repetition penalty (on float32 scores) on the seen tokens, then the copy bias
+    (batching.copy_scores, after the tokens `before` and `last`), then the greedy pick; the pick
+    joins the seen tokens."""
     import torch
 
     scores = logits.float()
     penalized = torch.where(scores < 0, scores * REPETITION_PENALTY, scores / REPETITION_PENALTY)
-    picked = torch.where(seen, penalized, scores).argmax(-1)
+    scores = copy_scores(torch.where(seen, penalized, scores), before, last, copy)
+    picked = scores.argmax(-1)
     seen.scatter_(1, picked[:, None], True)
     return picked
 
@@ -285,7 +316,19 @@ class _Buffers:
         self.tokens = torch.zeros((size, length + 1), dtype=torch.long, device=device)
         self.token = torch.zeros((size, 1), dtype=torch.long, device=device)
         self.position = torch.zeros((1,), dtype=torch.long, device=device)
-        for tensor in (self.mask, self.seen, self.tokens, self.token, self.position):
+        self.before = torch.zeros((size, 1), dtype=torch.long, device=device)  # the token before `token`
+        # Each row's copy entries and bias (batching.copy_scores; unused entries match nothing).
+        self.copying = copy_tensors([[] for _ in range(size)], [0.0] * size, device, width=COPY_ENTRIES)
+        self.copy_state = (self.before, self.copying)
+        for tensor in (
+            self.mask,
+            self.seen,
+            self.tokens,
+            self.token,
+            self.position,
+            self.before,
+            *self.copying,
+        ):
             torch._dynamo.mark_static_address(tensor)
         self._cuda = self.tokens.is_cuda
         self._host = torch.empty(self.tokens.shape, dtype=torch.long, pin_memory=self._cuda)
@@ -294,6 +337,23 @@ class _Buffers:
         self.cache.reset()  # in place: the compiled step keeps reading the same memory
         self.mask.zero_()
         self.seen.zero_()
+        first, second, _, bias = self.copying
+        first.fill_(-1)
+        second.fill_(-1)
+        bias.zero_()
+
+    def set_copy(self, row: int, copy: Copy) -> None:
+        """Row `row`'s copy entries and bias (none: nothing matches), written in place."""
+        entries, bias = copy
+        first, second, _, weight = self.copying
+        if not (entries and bias):
+            first[row].fill_(-1)
+            second[row].fill_(-1)
+            weight[row].zero_()
+            return
+        values = copy_tensors([entries[:COPY_ENTRIES]], [bias], self.before.device, width=COPY_ENTRIES)
+        for into, value in zip(self.copying, values, strict=True):
+            into[row].copy_(value[0])
 
     def copy(self, start: int, end: int) -> Callable[[], list[list[int]]]:
         """Copy tokens[:, start:end] to the host without waiting for the GPU; the result waits."""

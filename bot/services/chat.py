@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from policies.privacy.placeholders import for_people
+from policies.schema import MemoryPolicy
 from storage import Database
 from storage.exchanges import record_exchange
 from tuner.live_model import Answer
-from tuner.memory import Recalled, with_memory
+from tuner.memory import Recalled, answer_with
 
 if TYPE_CHECKING:
     from bot.metrics import Metrics
@@ -81,6 +82,8 @@ class Answering(Protocol):
         turns: list[dict[str, str]],
         max_new_tokens: int | None = None,
         on_text: Callable[[str], None] | None = None,
+        copy_from: Sequence[str] = (),
+        copy_bias: float = 0.0,
     ) -> Answer: ...
 
 
@@ -111,8 +114,9 @@ class ChatService:
         show = None if on_text is None else lambda text: on_text(for_people(text, streaming=True).text)
         messages = [{"role": t.role, "content": t.text} for t in turns]
         recalled = self._recall(turns)
+        policy = self.memory.policies.memory if self.memory else MemoryPolicy()
         with self.metrics.answer_seconds.time():
-            answer = self.model.generate(with_memory(messages, recalled), on_text=show)
+            answer = answer_with(self.model, messages, recalled, policy, on_text=show)
         answer = replace(answer, recalled=len(recalled))
         self.metrics.answers.labels(answer.adapter_version).inc()
         if recalled:

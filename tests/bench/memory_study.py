@@ -40,11 +40,14 @@ def _verbatim(turns: Turns, recalled: list[Recalled]) -> Turns:
     return [{"role": "system", "content": system}, *turns]
 
 
-# name -> (how many matches, how the conversation is built)
-VARIANTS: dict[str, tuple[int | None, Callable[[Turns, list[Recalled]], Turns]]] = {
-    "shipped": (None, with_memory),  # the policy's matches, tuner.memory.with_memory
-    "one": (1, with_memory),
-    "verbatim": (None, _verbatim),
+# name -> (how many matches, how the conversation is built, the copy bias on the answers' tokens)
+VARIANTS: dict[str, tuple[int | None, Callable[[Turns, list[Recalled]], Turns], float]] = {
+    "shipped": (None, with_memory, 0.0),  # the policy's matches, tuner.memory.with_memory
+    "one": (1, with_memory, 0.0),
+    "verbatim": (None, _verbatim, 0.0),
+    "copy1": (None, with_memory, 1.0),
+    "copy2": (None, with_memory, 2.0),
+    "copy4": (None, with_memory, 4.0),
 }
 
 
@@ -70,7 +73,7 @@ def study(seed: int, variants: list[str]) -> list[dict[str, Any]]:
         questions = [(q, fact.key) for fact in ws.facts for q in fact.heldout]
         results = []
         for name in variants:
-            matches, build = VARIANTS[name]
+            matches, build, bias = VARIANTS[name]
             policy = runtime.policies.memory
             memory = policy.model_copy(update={"matches": matches or policy.matches})
             runtime.memory.policies = runtime.policies.model_copy(update={"memory": memory})
@@ -78,7 +81,9 @@ def study(seed: int, variants: list[str]) -> list[dict[str, Any]]:
             for question, key in questions:
                 recalled = runtime.memory.recall(question)
                 found += bool(recalled)
-                answer = model.generate(build([{"role": "user", "content": question}], recalled)).text
+                turns = build([{"role": "user", "content": question}], recalled)
+                copy = [r.answer for r in recalled]
+                answer = model.generate(turns, copy_from=copy, copy_bias=bias).text
                 if key.lower() in answer.lower():
                     right += 1
                 else:

@@ -165,3 +165,36 @@ def test_a_given_system_turn_is_context_the_penalty_does_not_count(
     skip = len(system_tokens) - 1  # the template's closing token is shared too, at most
     assert [reference_answer(c, skip) for c in conversations[:2]] == expected[:2]
     assert [reference_answer(c, 0) for c in conversations[:2]] != expected[:2]  # counting the context
+
+
+def test_the_copy_bias_repeats_answer_memorys_answers_in_both_loops(babbler: str) -> None:
+    """Answer memory's answers with a copy bias: after each of their tokens, the one that followed it
+    there gets the bias. A strong one makes a random model say the team's answer word for word (a
+    weak one, as shipped, only tips close calls); transformers' generate with batching.CopyBias and
+    the own loop agree, alone and batched beside rows without one (which answer as before)."""
+    new = 2 * CHUNK + 3
+    growing = LiveModel(babbler, max_new_tokens=new, static_cache=False)
+    static = LiveModel(babbler, max_new_tokens=new, static_cache=True, max_batch=8)
+    team = "The billing service listens on port 8443 behind the envoy sidecar."
+    plain = [[{"role": "user", "content": q}] for q in QUESTIONS]
+    unbiased = [growing.generate(c).text for c in plain]
+    assert team not in unbiased
+
+    def answers(model: LiveModel, bias: float, together: bool = False) -> list[str]:
+        def ask(i: int) -> str:
+            copy = [team] if i < 2 else []  # two rows copy, the others answer as ever
+            return model.generate(plain[i], copy_from=copy, copy_bias=bias).text
+
+        if not together:
+            return [ask(i) for i in range(len(plain))]
+        found: dict[int, str] = {}
+        asked_while_busy(model, [lambda i=i: found.__setitem__(i, ask(i)) for i in range(len(plain))])
+        return [found[i] for i in range(len(plain))]
+
+    strong = answers(growing, 100.0)
+    assert [a.startswith(team) for a in strong] == [True, True] + [False] * (len(plain) - 2), strong
+    assert strong[2:] == unbiased[2:]
+    assert answers(static, 100.0) == strong == answers(static, 100.0, together=True)
+    assert answers(growing, 100.0, together=True) == strong
+    weak = answers(growing, 0.5)
+    assert answers(static, 0.5) == weak == answers(static, 0.5, together=True)
