@@ -144,10 +144,10 @@ def sandbox(ctx: click.Context, port: int, demo: bool, socket_mode: bool) -> Non
         import_demo(runtime, EXPORT, click.echo)
     click.echo("loading the model …")
     running.start()
-    click.echo(f"tunebot sandbox is running: open {running.url}  (Ctrl-C stops it)")
-    click.echo(f"the review page (for admins; you are one here): {running.bot_url}/review/")
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # before saying it runs: a stop may follow at once
+    click.echo(f"the review page (for admins; you are one here): {running.bot_url}/review/")
+    click.echo(f"tunebot sandbox is running: open {running.url}  (Ctrl-C stops it)")
     try:
         stop.wait()
     except KeyboardInterrupt:
