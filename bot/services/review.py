@@ -5,7 +5,7 @@ answers beside the baseline's. Reads and writes through storage; no HTTP here.""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -59,7 +59,7 @@ class Filters:
         page = query.get("page", "1").strip() or "1"
         if not page.isdigit() or int(page) < 1:
             raise ReviewError(f"page must be a positive number, not {page!r}")
-        return _replace(filters, page=int(page))
+        return replace(filters, page=int(page))
 
     def query(self, **changes: Any) -> dict[str, str]:
         """These filters (with `changes`) as query arguments, empty ones left out."""
@@ -73,12 +73,6 @@ class Filters:
         }
         values.update({k: str(v) for k, v in changes.items()})
         return {k: v for k, v in values.items() if v}
-
-
-def _replace(filters: Filters, **changes: Any) -> Filters:
-    from dataclasses import replace
-
-    return replace(filters, **changes)
 
 
 @dataclass(frozen=True)
