@@ -52,6 +52,28 @@ PRODUCT_WORDS = THING_AFTER | frozenset(
     "reports framework studio hub lab labs cloud engine suite platform analytics monitor manager desk "
     "works io js db ai os pay connect sync flow stack ops mq lake run cd ci ui kit pro".split()
 )
+# Words that say a person is meant, for a first name no member has (a weak cue is not enough).
+PERSON_BEFORE = frozenset("congrats congratulations welcome kudos cheers bye".split())
+PERSON_BEFORE_PAIRS = frozenset(
+    tuple(p.split())
+    for p in "pairing with|paired with|pair with|meeting with|met with|call with|chat with|chatted with|"
+    "talk to|talked to|talking to|spoke to|spoke with|speak to|speak with|sync with|synced with|1:1 with|"
+    "lunch with|coffee with|waiting on|thanks to|shoutout to|kudos to|assigned to|out to|behalf of|"
+    "welcome back|congrats to|introduce you|hand over".split("|")
+)
+PERSON_AFTER_PHRASES = frozenset(
+    tuple(p.split())
+    for p in "is out|is ooo|is off today|is sick|is away|is on call|is on leave|is on vacation|is on pto|"
+    "is on holiday|is on parental|was on call|are on call|are out|are off|are away|should sign off|"
+    "will sign off|signed off|should review|will review|can review|is reviewing|is back from|is leaving|"
+    "left the company|joined the team|is covering|will cover|covered for|is in the office|is at lunch|"
+    "is interviewing|is presenting|is onboarding|started today|starts on".split("|")
+)
+# A customer or an account holder: "refund the card ... for Steven", "the order for Amaro".
+CUSTOMER_WORDS = frozenset(
+    "refund refunded refunds order orders invoice invoices charge charged chargeback payout payouts "
+    "booking bookings subscription card".split()
+)
 _PLACE_WORDS = frozenset("in at from near across around outside inside via".split())
 _NOT_PEOPLE = frozenset({"GPE", "LOC", "FAC", "ORG", "PRODUCT", "DATE", "TIME"})
 _CODE_OR_LINK = re.compile(r"`[^`\n]+`|\b[a-z][a-z0-9+.-]*://\S+")
@@ -124,23 +146,15 @@ class PersonJudge:
         if self.names.known:
             if self._full_name(span) or (cue is not None and _with_initial(span)):
                 return Verdict(True, "not a member, but a first and last name")
-            # "pairing with jacob", "for david" (lowercase: not how a tool or a city is written), or
-            # "with Agatha", a first name that is no word and no known name, where no tool or place
-            # would be. A capitalized first name that is also a word ("Rush is the fallback") or a
-            # known name is as often a tool: with the member list known, a weak cue is no evidence.
-            if (
-                cue == "weak"
-                and head in self.first_names
-                and not _thing_context(span, THING_BEFORE, self.names)
-            ):
-                lowercase = span[0].text.islower()  # "the rota is": a determiner says a thing
-                if lowercase or not (
-                    head in self.ambiguous
-                    or self.names.is_vocabulary(head)
-                    or _thing_context(span, THING_BEFORE_KNOWN, self.names)
-                    or (len(words) >= 2 and words[-1] in PRODUCT_WORDS)
-                ):
+            if head in self.first_names and not _thing_context(span, THING_BEFORE, self.names):
+                # "pairing with jacob", "for david": lowercase is not how a tool or a city is written.
+                if cue == "weak" and span[0].text.islower():
                     return Verdict(True, "not a member, but a first name with a cue: " + _cue_words(span))
+                # A capitalized first name beside a weak cue ("pay for Stella?", "Alma and Jenv are
+                # both fine") is as often a tool's: only words that say a person count.
+                said = self._person_context(span)
+                if said:
+                    return Verdict(True, f"not a member, but a first name where a person is meant: {said}")
             return Verdict(False, "no member has this name and nothing says it is a person")
         if len(words) == 1 and self.names.is_vocabulary(head):
             return Verdict(False, f"{head!r} is a first name and a known name; no cue says a person here")
@@ -181,6 +195,36 @@ class PersonJudge:
         if first.text.islower():
             return Verdict(False, f"{colliding[0]!r} is a member's name but an ordinary word here")
         return Verdict(True, "a workspace member's name (capitalized, no other reading)")
+
+    def _person_context(self, span: Span) -> str | None:
+        """Words that say a person is meant, for a capitalized first name no member has: "pairing
+        with Nicole", "Stella is on call", "congrats Gus", "refund the card ... for Steven",
+        "joshua and Ignazio own it" (beside a member's or a lowercase name)."""
+        doc = span.doc
+        before = [t.lower_ for t in doc[max(0, span.start - 2) : span.start]]
+        if (before[-1:] and before[-1] in PERSON_BEFORE) or tuple(before) in PERSON_BEFORE_PAIRS:
+            return " ".join(before) + " [...]"
+        end = span.end
+        if end + 1 < len(doc) and doc[end].lower_ in ("and", "&") and doc[end + 1].text[:1].isupper():
+            end += 2  # "Stella and Marco are on call": what follows the pair says it of both
+        after = tuple(t.lower_ for t in doc[end : end + 3])
+        if any(after[: len(p)] == p for p in PERSON_AFTER_PHRASES):
+            return "[...] " + " ".join(after)
+        for link, other in ((span.start - 1, span.start - 2), (span.end, span.end + 1)):
+            if 0 <= other < len(doc) and 0 <= link < len(doc) and doc[link].lower_ in ("and", "&", ","):
+                neighbour = doc[other]
+                word = fold(neighbour.text)
+                if neighbour.is_alpha and (
+                    (self.names.is_member_name(word) and not self.names.is_vocabulary(word))
+                    or (neighbour.text.islower() and word in self.first_names and word not in self.ambiguous)
+                ):
+                    return f"beside the name {neighbour.text!r}"
+        known = self.names.is_vocabulary(fold(span[0].text))  # "orders for Madison": the city
+        if span.start > 0 and doc[span.start - 1].lower_ in ("for", "owner", "to") and not known:
+            customer = next((t.text for t in doc[: span.start] if t.lower_ in CUSTOMER_WORDS), None)
+            if customer:
+                return f"{customer} ... {doc[span.start - 1].text} [...]"
+        return None
 
     def _verb_only(self, span: Span, words: list[str]) -> bool:
         """ "Munin said the disk is full", "Slim says": one word whose only cue is
@@ -254,6 +298,11 @@ def _thing_context(span: Span, before_words: frozenset[str], names: WorkspaceNam
         or before_two[-1:] in THING_BEFORE_PAIRS
     ):
         return True
+    for token in doc[span.end : span.end + 5]:  # "Alfred just restarted itself": no person does
+        if token.is_punct:
+            break
+        if token.lower_ == "itself":
+            return True
     return _beside_a_known_name(span, names)
 
 

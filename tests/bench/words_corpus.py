@@ -4,13 +4,14 @@ Every word of such a sentence must survive scrubbing: a tool's or a city's name 
 `<PERSON_1>` is a fact the bot can no longer learn. Many names share a word with a first name
 (Jasper, Hermes, Victoria, Phoenix, Mercury, Ruby, Julia, Hugo, Kendra, Luigi...).
 
-The corpus has five parts with disjoint names and templates: *tune* and *dev*, on which the
+The corpus has six parts with disjoint names and templates: *tune* and *dev*, on which the
 scrubber's rules were developed (dev was first meant to be the check part, but its misses were read
 while the rules changed, so it no longer is); *dev2*, the check part until 2026-12-05 (reported at
 0.967 unchanged, then its misses were read and the rules changed again, so it is a dev part now);
 *dev3*, written on 2026-12-06 for the study of names that are also first names (Marvin, Nancy,
-Irving, Helena) and "X said" from tools, whose misses were read; and *check*, written on 2026-12-05
-before the 2026-12-05 change and only reported. `mixed` puts real people's
+Irving, Helena) and "X said" from tools, whose misses were read; *dev4*, written on 2026-12-06 in
+a loose chat style ("any reason we still pay for Stella?"), whose misses were read; and *check*,
+written on 2026-12-05 before the 2026-12-05 change and only reported. `mixed` puts real people's
 names (planted, from Faker) beside tool names from tune and dev: the people must go, the tools must
 stay.
 
@@ -239,6 +240,56 @@ _DEV3_TEMPLATES = [
     "Nobody in {place} uses {tool} any more, archive it?",
 ]
 
+_DEV4_NAMES = """
+Rclone Mastodon Lens k9s Talos Flatcar Bottlerocket CoreDNS Unbound PowerDNS Pi-hole AdGuard Rocky Alma
+Nova Leo Stella Luna Marlin Ansel Frida Gus Sabre Cosmo Whisper Llama Mistral Gemma Claude Copilot
+Cursor Codeium Tabnine Sourcegraph Reviewable Graphite Mergify Kodiak Bors OpenTofu Packwerk Rubocop
+Brakeman Bandit Notary Harbor.io Quay Artifactory Nexus Verdaccio Pulp Cachix Please Nx Rush.js
+Changesets Lefthook Husky Ruff Black Isort Mypy Pyright Pylint Flake8 Tox Nox Hatch PDM Rye Pipenv Pyenv
+asdf Mise Fnm Jenv Sdkman Direnv Chezmoi Stow Starship Zellij Tmux Wezterm Alacritty Kitty Raycast
+Alfred Rectangle Bear Craft Mem Reflect Roam Marvel Zeplin Abstract Penpot Lunacy Sketch InVision Maze
+Lookback Dovetail Typeform Tally Jotform Doodle Tella Descript Riverside Otter Fireflies Gong Chorus
+Outreach Apollo.io Kestra Mage Windmill Hatchet Inngest Trigger.dev Quirrel BullMQ Faktory Resque
+Delayed_Job Hangfire Quartz Rundeck.io Cronitor Healthchecks Checkly Squadcast Rootly FireHydrant
+incident.io Blameless Jeli Shoreline Komodor Robusta Kubecost OpenCost Goldilocks Karpenter Keda
+Kubeless Nuclio Linkerd2 Easegress Pomerium.io Boundary.io Ziti Netbird Headscale Nebula ZeroTier
+Innernet Firezone Defguard Portainer Yacht Dockge Kamal Piku Northflank Porter Qovery Zeet Cyclops Otomi
+Kubero Epinio Taskwarrior Mantis Bugzilla Trac Fossil Mercurial Pijul Darcs Sapling Jujutsu Gitui
+Lazygit Tig Meld Kdiff3 Difftastic Ripgrep Fzf Zoxide Bat Eza Alexandria Lowell Trenton Mesa Pueblo
+Quebec Saskatoon Norfolk Burbank Glendale Sparks Bergamo Parma Modena Lucca Pisa Siena Perugia Ancona
+Bari Lecce Messina Cagliari Sassari Udine Trento Bolzano Como Brescia Padua Vicenza Treviso Rimini
+Ravenna Ferrara Piacenza Cremona Mantua Aosta Sondrio Kerala Goa Punjab Assam Sikkim Bihar Odisha
+Gujarat Tamil_Nadu Andalusia Galicia Tuscany Lombardy Brittany Normandy Provence Flanders Wallonia
+Silesia Bohemia Moravia Transylvania Dalmatia Anatolia Nuuk Akureyri Espoo Vantaa Lahti Kuopio Jyvaskyla
+Plzen Heraklion Larissa Volos Konya Adana Trabzon Eskisehir Kayseri Sivas Erzurum Van Cairns Townsville
+Geelong Ballarat Bendigo Mackay Rockhampton Bundaberg Toowoomba Wollongong Napier Rotorua Tralee Ennis
+Athlone Mullingar Dundalk Drogheda Navan Carlow Wexford Cobh Bray Naas Tullamore Longford Ballina
+Clonmel
+""".split()
+
+_DEV4_TEMPLATES = [
+    "lol {tool} just restarted itself in {place} again",
+    "any reason we still pay for {tool}? {tool} does it natively",
+    "{tool} upgrade went fine in {place}, doing {place} tomorrow",
+    "tbh {tool} has been rock solid since {version}",
+    "who decided to put {tool} in front of {tool}?",
+    "wondering if {tool} can replace {tool} for the {place} folks",
+    "{tool} keeps timing out from {place}, known issue?",
+    "moved the {place} backups to {tool} last night",
+    "note to self: {tool} needs a restart after every {tool} deploy",
+    "has anyone tried {tool} with {tool}? worth it?",
+    "{place} is on {tool} {version}, everywhere else is on {version}",
+    "+1 for {tool}, the {place} team loves it",
+    "{tool} went down at 3am, {tool} caught it",
+    "can we retire {tool} before Q{n1}?",
+    "per the {place} audit we need {tool} on every laptop",
+    "{tool} cost us {n3} dollars last month, mostly traffic from {place}",
+    "gonna try {tool} for the {place} dashboards",
+    "I think {tool} is the one writing to {tool}",
+    "{tool} and {tool} are both fine, pick one",
+    "does {tool} support SAML? the {place} legal team wants it",
+]
+
 _CHECK_NAMES = """
 SaltStack Rudder CFEngine Foreman Cobbler Katello Rancher K3s MicroK8s Minikube OpenShift Knative
 OpenFaaS Fission Dapr Kuma Waypoint Terragrunt Atlantis Spacelift Infracost Checkov tfsec Terrascan
@@ -307,6 +358,7 @@ _PARTS = {
     "dev": (_DEV_NAMES, _DEV_TEMPLATES, "Montevideo"),
     "dev2": (_DEV2_NAMES, _DEV2_TEMPLATES, "Hanoi"),
     "dev3": (_DEV3_NAMES, _DEV3_TEMPLATES, "Irving"),
+    "dev4": (_DEV4_NAMES, _DEV4_TEMPLATES, "Alexandria"),
     "check": (_CHECK_NAMES, _CHECK_TEMPLATES, "Nicosia"),
 }
 PARTS = tuple(_PARTS)

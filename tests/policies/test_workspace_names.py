@@ -112,6 +112,36 @@ def test_weak_cues_beside_a_tool_are_no_evidence_of_a_person(no_jasper: Scrubber
     assert no_jasper.scrub("Okonkwo approved the change") == "<PERSON_1> approved the change"
 
 
+# A capitalized first name that no member has, beside only a weak cue ("for", "with", "and", "is",
+# "can"), is as often a tool's; words that say a person is meant still make it one.
+WEAK_CUE = [
+    ("any reason we still pay for Stella? Expo does it natively", None),
+    ("Alma and Jenv are both fine, pick one", None),
+    ("wondering if Gemma can replace Innernet", None),
+    ("Customer data for Madison stays in the Morocco region.", None),
+    ("pairing with Nicole on the flaky test", "pairing with <PERSON_1> on the flaky test"),
+    ("Stella is on call this week", "<PERSON_1> is on call this week"),
+    ("Stella and Gemma are on call this week", "<PERSON_1> and <PERSON_2> are on call this week"),
+    ("joshua and Ignazio own Looker", "<PERSON_1> and <PERSON_2> own Looker"),
+    ("refund the card for Steven, order #71715", "refund the card for <PERSON_1>, order #71715"),
+    ("congrats Gemma on the launch!", "congrats <PERSON_1> on the launch!"),
+]
+
+
+def test_a_capitalized_first_name_with_a_weak_cue_needs_words_that_say_a_person(no_jasper: Scrubber) -> None:
+    assert [no_jasper.scrub(text) for text, _ in WEAK_CUE] == [
+        text if expected is None else expected for text, expected in WEAK_CUE
+    ]
+    # lowercase is how chat writes people, not tools
+    assert no_jasper.scrub("any reason we still pay for stella?") == "any reason we still pay for <PERSON_1>?"
+
+
+def test_a_members_name_that_does_what_only_things_do_is_a_thing(members: Scrubber) -> None:
+    members.workspace.set_members([JASPER, Member(id="U05", real_name="Alfred Brandt")])
+    assert members.scrub("lol Alfred just restarted itself again") == "lol Alfred just restarted itself again"
+    assert members.scrub("Alfred restarted the job") == "<PERSON_1> restarted the job"
+
+
 # Dashboards and checks "say" things: with the member list known, "said" alone is no evidence for a
 # word in no list of first names, or one that is also an ordinary word; a first name, a lowercase
 # name, a cue before it or a person's verb still are.
