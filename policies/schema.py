@@ -223,6 +223,12 @@ class TrainingPolicy(_Section):
         "training, about 30 s for an 8B model): fewer kernel launches a step. SFT methods with "
         "padding-free rows (not soft prompts, kto or dpo); ignored on a CPU.",
     )
+    cpu_bf16: bool = Field(
+        default=True,
+        description="On a CPU with native bfloat16 instructions (AVX512-BF16 or AMX): train with "
+        "bf16 compute (autocast; the trained weights and the optimizer stay float32), about 1.4x "
+        "faster steps. Ignored on a GPU (always bf16) and on CPUs without them.",
+    )
     seed: int = Field(default=42, description="Seed for the data order and adapter init.")
     timeout_minutes: int = Field(
         default=120, ge=1, description="A training process running longer is killed."

@@ -398,6 +398,7 @@ def _read_protocol(
     child: subprocess.Popen[bytes], messages: list[dict[str, Any]], say: Progress, on_step: OnStep | None
 ) -> None:
     assert child.stdout is not None
+    started = time.monotonic()  # each phase's line says when it began: where a slow cycle's time went
     for raw in child.stdout:
         try:
             message = json.loads(raw)
@@ -415,6 +416,7 @@ def _read_protocol(
                 f"  {message['batch_size']} examples per step{room}, {message['epochs']:g} epochs"
                 f"{_EMBEDDINGS[message.get('embeddings_on_cpu')]}"
                 f"{'; decoder layers compiled in the first steps' if message.get('compiled') else ''}"
+                f"{'; bf16 compute on the CPU' if message.get('cpu_bf16') else ''}"
             )
         elif message.get("event") == "selected":
             tried = ", ".join(f"epoch {e}: {v:+.3f}" for e, v in message["epochs"].items())
@@ -422,7 +424,7 @@ def _read_protocol(
         elif message.get("event") == "retry":
             say(f"  {message['reason']}: training again at learning rate {message['learning_rate']:g}")
         elif message.get("event") == "phase":
-            say(f"  {message['phase']}…")
+            say(f"  {message['phase']}… (at {time.monotonic() - started:.0f} s)")
 
 
 def _skip_reason(
@@ -450,6 +452,7 @@ def _public_metrics(metrics: dict[str, Any], result: dict[str, Any] | None = Non
             "train_seconds",
             "eval_seconds",
             "device",
+            "compute_dtype",
             "peak_memory_bytes",
             "peak_rss_bytes",
             "step_size",

@@ -67,6 +67,7 @@ class TrainingJob:
     embeddings_on_cpu: bool = False
     activation_offloading: bool = False  # TRL's: checkpointed activations kept in CPU memory
     compile: bool = False  # torch.compile each decoder layer (on a GPU)
+    cpu_bf16: bool = False  # on a CPU with native bfloat16: compute in bf16 (autocast)
     seed: int = 42
     virtual_tokens: int = 20  # prompt_tuning and prefix_tuning
     eval_max_new_tokens: int = 48  # generated answers scored by chrF and the regression guard
@@ -92,6 +93,7 @@ class TrainingJob:
             embeddings_on_cpu=policy.embeddings_on_cpu,
             activation_offloading=policy.activation_offloading,
             compile=policy.compile,
+            cpu_bf16=policy.cpu_bf16,
             seed=policy.seed,
             select_checkpoint=policy.select_checkpoint,
             **paths,
@@ -118,20 +120,36 @@ def _load_base(job: TrainingJob, quantize: bool):  # type: ignore[no-untyped-def
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
     cuda = torch.cuda.is_available()
-    compute_dtype = torch.bfloat16 if cuda else torch.float32
-    kwargs: dict[str, Any] = {"dtype": compute_dtype, "device_map": {"": 0 if cuda else "cpu"}}
+    weights_dtype = torch.bfloat16 if cuda else torch.float32
+    kwargs: dict[str, Any] = {"dtype": weights_dtype, "device_map": {"": 0 if cuda else "cpu"}}
     if quantize:
+        # On a CPU the weights stay float32; with training.cpu_bf16 the 4-bit layers compute in bf16.
+        bf16 = cuda or cpu_bf16(job)
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=compute_dtype,
+            bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float32,
         )
     tokenizer = AutoTokenizer.from_pretrained(job.base_model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(job.base_model, **kwargs)
     return model, tokenizer, cuda
+
+
+def cpu_bf16(job: TrainingJob) -> bool:
+    """Whether training on this CPU computes in bfloat16 (`training.cpu_bf16`): only where the CPU
+    has native bf16 instructions (AVX512-BF16, AMX), through oneDNN; elsewhere bf16 is emulated and
+    slower than float32. The LoRA weights and the optimizer stay float32 (autocast)."""
+    if not job.cpu_bf16:
+        return False
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN
+        return False
 
 
 def _progress_callback(emit: Emit):  # type: ignore[no-untyped-def]
@@ -179,7 +197,7 @@ def training_arguments(
         "report_to": [],
         "disable_tqdm": True,
         "use_cpu": not cuda,
-        "bf16": cuda,
+        "bf16": cuda or cpu_bf16(job),  # on a CPU: autocast to bf16, the trained weights in float32
         "seed": job.seed,
         "data_seed": job.seed,
         # Checkpointing keeps one input per layer instead of every activation (non-reentrant: the
@@ -261,6 +279,7 @@ def train_and_evaluate(job: TrainingJob, emit: Emit) -> dict[str, Any]:
             "train_steps": output.global_step,
             "train_seconds": output.metrics.get("train_runtime"),
             "device": "cuda" if trained.cuda else "cpu",
+            "compute_dtype": "bfloat16" if trained.cuda or cpu_bf16(job) else "float32",
             "peak_memory_bytes": peak,  # training's, on the GPU
             "step_size": {**trained.step.describe(), "epochs": trained.epochs},
             "learning_rate": trained.learning_rate,  # the one that trained, after any retries
@@ -335,6 +354,7 @@ def train_once(job: TrainingJob, rows: list[dict[str, Any]], emit: Emit) -> Trai
             **step.describe(),
             "embeddings_on_cpu": on_cpu if job.embeddings_on_cpu else None,
             "compiled": compiled,
+            "cpu_bf16": not cuda and cpu_bf16(job),
         }
     )
     common = training_arguments(job, Path(job.result_path).parent / "trainer", cuda, step.batch_size, epochs)

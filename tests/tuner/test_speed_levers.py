@@ -61,3 +61,35 @@ def test_training_attention_leaves_out_cudnn_on_a_gpu_only() -> None:
     assert torch.backends.cuda.cudnn_sdp_enabled()
     with training_attention(False):
         assert torch.backends.cuda.cudnn_sdp_enabled()
+
+
+def _bf16_cpu() -> bool:
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+@pytest.mark.skipif(torch.cuda.is_available() or not _bf16_cpu(), reason="a CPU with native bf16")
+def test_bf16_compute_on_the_cpu_trains_like_float32_and_keeps_the_weights_dtype(
+    tmp_path: Path, tiny_model: str
+) -> None:
+    def run(on: bool) -> tuple[list[float], dict[str, torch.Tensor], set[torch.dtype]]:
+        job = replace(_job(tmp_path, tiny_model), max_steps=6, batch_size=3, cpu_bf16=on)
+        seen: set[torch.dtype] = set()
+
+        def watch(trainer: Any) -> None:
+            # Attention gives bf16 only under autocast: what the 4-bit o_proj is handed. (TRL keeps
+            # a 4-bit model's LoRA weights in bf16 either way, so their outputs say nothing here.)
+            for name, module in trainer.model.named_modules():
+                if name.endswith("o_proj.base_layer"):
+                    module.register_forward_pre_hook(lambda _m, args: seen.add(args[0].dtype))
+
+        losses, trainer = train_tiny(job, tmp_path / str(on), watch)
+        weights = {k: v.detach() for k, v in trainer.model.state_dict().items() if "lora_" in k}
+        return losses, weights, seen
+
+    fp32, fp32_weights, fp32_seen = run(False)
+    bf16, bf16_weights, bf16_seen = run(True)
+    assert fp32_seen == {torch.float32} and bf16_seen == {torch.bfloat16}  # the switch is in effect
+    # the trained weights keep the dtype they have without the switch (what is saved and served)
+    assert {w.dtype for w in bf16_weights.values()} == {w.dtype for w in fp32_weights.values()}
+    assert bf16[0] == pytest.approx(fp32[0], rel=2e-2)  # the same model and data, bf16 rounding
+    assert bf16[-1] < bf16[0] and bf16[-1] == pytest.approx(fp32[-1], rel=0.1), (fp32, bf16)
