@@ -379,7 +379,11 @@ def ask(
             }
             click.echo(json.dumps(record, ensure_ascii=False))
         else:
-            drew = f" (drew on {len(recalled)} team answers)" if recalled else ""
+            drew = (
+                f" (drew on {len(recalled)} team answer{'s' if len(recalled) > 1 else ''})"
+                if recalled
+                else ""
+            )
             click.echo(f"[{answer.adapter_version}] {answer.text}{drew}")
 
 

@@ -57,9 +57,9 @@ PERSON_BEFORE = frozenset("congrats congratulations welcome kudos cheers bye".sp
 PERSON_BEFORE_PAIRS = frozenset(
     tuple(p.split())
     for p in "pairing with|paired with|pair with|meeting with|met with|call with|chat with|chatted with|"
-    "talk to|talked to|talking to|spoke to|spoke with|speak to|speak with|sync with|synced with|1:1 with|"
-    "lunch with|coffee with|waiting on|thanks to|shoutout to|kudos to|assigned to|out to|behalf of|"
-    "welcome back|congrats to|introduce you|hand over".split("|")
+    "talked to|spoke to|spoke with|speak with|synced with|1:1 with|"
+    "lunch with|coffee with|waiting on|shoutout to|kudos to|assigned to|behalf of|"
+    "welcome back|congrats to|introduce you".split("|")
 )
 PERSON_AFTER_PHRASES = frozenset(
     tuple(p.split())
@@ -74,6 +74,7 @@ CUSTOMER_WORDS = frozenset(
     "refund refunded refunds order orders invoice invoices charge charged chargeback payout payouts "
     "booking bookings subscription card".split()
 )
+_LEADING_NOT_NAME = frozenset({"the", "a", "an"}) | STRONG_BEFORE
 _PLACE_WORDS = frozenset("in at from near across around outside inside via".split())
 _NOT_PEOPLE = frozenset({"GPE", "LOC", "FAC", "ORG", "PRODUCT", "DATE", "TIME"})
 _CODE_OR_LINK = re.compile(r"`[^`\n]+`|\b[a-z][a-z0-9+.-]*://\S+")
@@ -106,8 +107,10 @@ class PersonJudge:
 
     def judge(self, finding: RecognizerResult, text: str, doc: Doc) -> Verdict:
         span = doc.char_span(finding.start, finding.end, alignment_mode="expand")
-        while span is not None and len(span) > 1 and span[0].lower_ in ("the", "a", "an"):
-            span = span[1:]  # NER's "The Augusta": the name is what follows
+        # NER's "The Augusta", "ping Mastodon" ("ping" is also a first name): the name is what
+        # follows; the cue word stays a cue.
+        while span is not None and len(span) > 1 and span[0].lower_ in _LEADING_NOT_NAME:
+            span = span[1:]
         if span is None or not any(t.is_alpha for t in span):
             return Verdict(True, "as found")
         words = [fold(t.text) for t in span if t.is_alpha]

@@ -119,6 +119,9 @@ WEAK_CUE = [
     ("Alma and Jenv are both fine, pick one", None),
     ("wondering if Gemma can replace Innernet", None),
     ("Customer data for Madison stays in the Morocco region.", None),
+    ("can Elasticsearch talk to Tauri over mTLS?", None),
+    # NER's span "ping Mastodon" ("Ping" is a first name too): the cue is no part of the name
+    ("ping Mastodon from the bastion and see if it answers", None),
     ("pairing with Nicole on the flaky test", "pairing with <PERSON_1> on the flaky test"),
     ("Stella is on call this week", "<PERSON_1> is on call this week"),
     ("Stella and Gemma are on call this week", "<PERSON_1> and <PERSON_2> are on call this week"),
