@@ -138,18 +138,22 @@ def _load_base(job: TrainingJob, quantize: bool):  # type: ignore[no-untyped-def
     return model, tokenizer, cuda
 
 
-def cpu_bf16(job: TrainingJob) -> bool:
-    """Whether training on this CPU computes in bfloat16 (`training.cpu_bf16`): only where the CPU
-    has native bf16 instructions (AVX512-BF16, AMX), through oneDNN; elsewhere bf16 is emulated and
-    slower than float32. The LoRA weights and the optimizer stay float32 (autocast)."""
-    if not job.cpu_bf16:
-        return False
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has native bf16 instructions (AVX512-BF16, AMX), as oneDNN sees it;
+    elsewhere bf16 is emulated and slower than float32."""
     import torch
 
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):  # a build without oneDNN
         return False
+
+
+def cpu_bf16(job: TrainingJob) -> bool:
+    """Whether training on this CPU computes in bfloat16 (`training.cpu_bf16`, autocast). The
+    trained weights keep their dtype: float32 over a full-precision base, bf16 over a 4-bit one
+    (TRL casts a quantized model's LoRA weights, with or without this)."""
+    return job.cpu_bf16 and cpu_has_bf16()
 
 
 def _progress_callback(emit: Emit):  # type: ignore[no-untyped-def]
@@ -197,7 +201,7 @@ def training_arguments(
         "report_to": [],
         "disable_tqdm": True,
         "use_cpu": not cuda,
-        "bf16": cuda or cpu_bf16(job),  # on a CPU: autocast to bf16, the trained weights in float32
+        "bf16": cuda or cpu_bf16(job),  # on a CPU: autocast to bf16, the trained weights' dtype kept
         "seed": job.seed,
         "data_seed": job.seed,
         # Checkpointing keeps one input per layer instead of every activation (non-reentrant: the

@@ -213,15 +213,13 @@ class PersonJudge:
         after = tuple(t.lower_ for t in doc[end : end + 3])
         if any(after[: len(p)] == p for p in PERSON_AFTER_PHRASES):
             return "[...] " + " ".join(after)
-        for link, other in ((span.start - 1, span.start - 2), (span.end, span.end + 1)):
-            if 0 <= other < len(doc) and 0 <= link < len(doc) and doc[link].lower_ in ("and", "&", ","):
-                neighbour = doc[other]
-                word = fold(neighbour.text)
-                if neighbour.is_alpha and (
-                    (self.names.is_member_name(word) and not self.names.is_vocabulary(word))
-                    or (neighbour.text.islower() and word in self.first_names and word not in self.ambiguous)
-                ):
-                    return f"beside the name {neighbour.text!r}"
+        for neighbour in _coordinated(span):
+            word = fold(neighbour.text)
+            if neighbour.is_alpha and (
+                (self.names.is_member_name(word) and not self.names.is_vocabulary(word))
+                or (neighbour.text.islower() and word in self.first_names and word not in self.ambiguous)
+            ):
+                return f"beside the name {neighbour.text!r}"
         known = self.names.is_vocabulary(fold(span[0].text))  # "orders for Madison": the city
         if span.start > 0 and doc[span.start - 1].lower_ in ("for", "owner", "to") and not known:
             customer = next((t.text for t in doc[: span.start] if t.lower_ in CUSTOMER_WORDS), None)
@@ -309,16 +307,22 @@ def _thing_context(span: Span, before_words: frozenset[str], names: WorkspaceNam
     return _beside_a_known_name(span, names)
 
 
+def _coordinated(span: Span) -> list[Token]:
+    """The words joined to the span by "and", "or", "&" or a comma, before and after it."""
+    doc = span.doc
+    return [
+        doc[other]
+        for link, other in ((span.start - 1, span.start - 2), (span.end, span.end + 1))
+        if 0 <= other < len(doc) and 0 <= link < len(doc) and doc[link].lower_ in ("and", "or", "&", ",")
+    ]
+
+
 def _beside_a_known_name(span: Span, names: WorkspaceNames) -> bool:
     """ "Sentry and Jetty", "Cloud Run or Jasper": coordinated with a tool's or a place's name."""
-    doc = span.doc
-    for link, other in ((span.start - 1, span.start - 2), (span.end, span.end + 1)):
-        if 0 <= other < len(doc) and 0 <= link < len(doc) and doc[link].lower_ in ("and", "or", ","):
-            neighbour = doc[other]
-            word = fold(neighbour.text)
-            if neighbour.text[:1].isupper() and names.is_vocabulary(word) and not names.is_member_name(word):
-                return True
-    return False
+    return any(
+        t.text[:1].isupper() and names.is_vocabulary(fold(t.text)) and not names.is_member_name(fold(t.text))
+        for t in _coordinated(span)
+    )
 
 
 def _with_initial(span: Span) -> bool:

@@ -17,6 +17,7 @@ from torch._dynamo.utils import counters
 
 from tests.tuner.test_memory_levers import _job, train_tiny
 from tuner.trainers import compile_decoder_layers, training_attention
+from tuner.training import cpu_has_bf16
 
 
 def _train(tmp: Path, base: str, compiled: bool) -> tuple[list[float], int, dict[str, Any]]:
@@ -63,11 +64,7 @@ def test_training_attention_leaves_out_cudnn_on_a_gpu_only() -> None:
         assert torch.backends.cuda.cudnn_sdp_enabled()
 
 
-def _bf16_cpu() -> bool:
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
-@pytest.mark.skipif(torch.cuda.is_available() or not _bf16_cpu(), reason="a CPU with native bf16")
+@pytest.mark.skipif(torch.cuda.is_available() or not cpu_has_bf16(), reason="a CPU with native bf16")
 def test_bf16_compute_on_the_cpu_trains_like_float32_and_keeps_the_weights_dtype(
     tmp_path: Path, tiny_model: str
 ) -> None:
