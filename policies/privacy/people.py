@@ -45,7 +45,8 @@ THING_AFTER = frozenset(
     "instances db database node nodes pod pods queue queues bucket logs exporter agent plugin sidecar app "
     "runbook deploy deployment build builds image images project repo board workspace region office "
     "data query queries webhook webhooks license integration migration account key keys costs docs "
-    "failover failovers team bugs settings proxy gateway worker workers cache index console cli sdk".split()
+    "failover failovers team bugs settings proxy gateway worker workers cache index console cli sdk "
+    "replica replicas shard shards collector scheduler".split()
 )
 # Words that make a name a product's: "Jasper Reports", "Victoria Metrics", "Phoenix Framework".
 PRODUCT_WORDS = THING_AFTER | frozenset(
@@ -132,6 +133,11 @@ class PersonJudge:
         if self.names.is_vocabulary(head) and head not in self.first_names and not full_name_cued:
             return Verdict(False, f"{head!r} is a known name of software or a place")
         personal = cue in ("strong", "personal")
+        called_it = _called_it(span)
+        if called_it:  # "I asked Gatus and it says the quota is fine"
+            return Verdict(False, f"the words after call it 'it': [...] {called_it}")
+        if personal and len(words) >= 2 and words[-1] in PRODUCT_WORDS:  # "Otel Collector says"
+            return Verdict(False, f"a product's name ({span.text!r})")
         if personal and self.names.known and self._verb_only(span, words):
             return Verdict(False, "not a member; 'said' after a word no first-name list has is no evidence")
         if personal:
@@ -305,6 +311,26 @@ def _thing_context(span: Span, before_words: frozenset[str], names: WorkspaceNam
         if token.lower_ == "itself":
             return True
     return _beside_a_known_name(span, names)
+
+
+_IT = frozenset({"it", "its"})
+_IT_DOES = frozenset(
+    "says said shows showed reports reported returns returned keeps kept looks looked thinks claims "
+    "complains complained".split()
+)
+
+
+def _called_it(span: Span) -> str | None:
+    """The words right after a name that call it "it": "asked Gatus and it says", "Redash, it shows"
+    (a pronoun that reports or shows, joined by "and", "but", "so" or a comma). "ask Priya and it
+    will get done" is not one: "it" there is no thing that speaks."""
+    doc = span.doc
+    words = [t.lower_ for t in doc[span.end : span.end + 3]]
+    if words[:1] and words[0] in ("and", "but", "so", ","):
+        words = words[1:]
+    if len(words) >= 2 and words[0] in _IT and words[1] in _IT_DOES:
+        return " ".join(words[:2])
+    return None
 
 
 def _coordinated(span: Span) -> list[Token]:

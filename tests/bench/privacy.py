@@ -6,8 +6,8 @@ and throughput against Presidio's default.
 Recall is measured twice: with the workspace's member list known (as `tunebot serve` reads it
 from users.list and `tunebot import` from users.json; the corpus's people are members, except a
 share of outsiders set by --members) and without it (`tunebot scrub` with no --users). Precision
-is the share of sentences without personal data (tests/bench/words_corpus.py, its tune, dev,
-dev2, dev3 and check parts apart) that come out unchanged, and of tool and place names kept beside real names.
+is the share of sentences without personal data (tests/bench/words_corpus.py, each part
+apart) that come out unchanged, and of tool and place names kept beside real names.
 
 Both scrubbers run in the same process on the same corpus: tunebot's (the default policy plus the
 fictional company's product names on the allow-list, as a workspace would configure it) scrubbing

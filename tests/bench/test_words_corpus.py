@@ -12,7 +12,7 @@ def _words(part: str) -> set[str]:
 
 def test_parts_share_no_name_and_every_name_is_used() -> None:
     parts = words_corpus.PARTS
-    assert parts == ("tune", "dev", "dev2", "dev3", "dev4", "check")
+    assert parts == ("tune", "dev", "dev2", "dev3", "dev4", "dev5", "check")
     for i, a in enumerate(parts):
         names, _, _ = words_corpus._PARTS[a]
         whole = {n.lower() for n in names}
@@ -24,8 +24,10 @@ def test_parts_share_no_name_and_every_name_is_used() -> None:
         assert len(used) == words_corpus.distinct_names(a) >= 300
         assert all(n in s.text for s in sentences for n in s.names)
     # dev3 was written to share no word with the other parts either (cities of two words aside),
-    # dev4 none at all
+    # dev4 and dev5 none at all
     for b in ("tune", "dev", "dev2", "check"):
         assert not (_words("dev3") & _words(b)) - {"city", "santa", "cloud", "ninja"}, b
     for b in ("tune", "dev", "dev2", "dev3", "check"):
         assert not _words("dev4") & _words(b), b
+    for b in ("tune", "dev", "dev2", "dev3", "dev4", "check"):
+        assert not _words("dev5") & _words(b), b

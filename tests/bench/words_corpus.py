@@ -4,16 +4,17 @@ Every word of such a sentence must survive scrubbing: a tool's or a city's name 
 `<PERSON_1>` is a fact the bot can no longer learn. Many names share a word with a first name
 (Jasper, Hermes, Victoria, Phoenix, Mercury, Ruby, Julia, Hugo, Kendra, Luigi...).
 
-The corpus has six parts with disjoint names and templates: *tune* and *dev*, on which the
+The corpus has seven parts with disjoint names and templates: *tune* and *dev*, on which the
 scrubber's rules were developed (dev was first meant to be the check part, but its misses were read
 while the rules changed, so it no longer is); *dev2*, the check part until 2026-12-05 (reported at
 0.967 unchanged, then its misses were read and the rules changed again, so it is a dev part now);
 *dev3*, written on 2026-12-06 for the study of names that are also first names (Marvin, Nancy,
 Irving, Helena) and "X said" from tools, whose misses were read; *dev4*, written on 2026-12-06 in
-a loose chat style ("any reason we still pay for Stella?"), whose misses were read; and *check*,
-written on 2026-12-05 before the 2026-12-05 change and only reported. `mixed` puts real people's
-names (planted, from Faker) beside tool names from tune and dev: the people must go, the tools must
-stay.
+a loose chat style ("any reason we still pay for Stella?"), whose misses were read; *dev5*, written
+on 2026-12-07, tools spoken of as people ("blame Knex, it cached the old config"), whose misses were
+read; and *check*, written on 2026-12-05 before the 2026-12-05 change and only reported. `mixed`
+puts real people's names (planted, from Faker) beside tool names from tune and dev: the people must
+go, the tools must stay.
 
 The names were written by hand for this corpus, not drawn from the scrubber's vocabulary file, so
 the parts also measure names the vocabulary does not hold.
@@ -290,6 +291,66 @@ _DEV4_TEMPLATES = [
     "does {tool} support SAML? the {place} legal team wants it",
 ]
 
+_DEV5_NAMES = """
+HarperDB Pandoc Quarto Marimo Streamlit Gradio Dash Panel Bokeh Plotly Altair Vega Seaborn
+Matplotlib DuckDB Doris StarRocks Lightdash Evidence Hex Sigma Singer Fathom LogRocket Smartlook
+Appcues Freshdesk Front Crisp Drift Pipedrive Attio Todoist Monday Forgejo Gogs SourceHut Perforce
+Subversion pnpm Node Parcel esbuild SWC Snowpack Browserify Gulp Grunt Make Scons Guix Spack Mamba
+Pixi uv pipx pytest Hypothesis Locust Gatling JMeter k6 Artillery Vegeta Siege Toxiproxy Chaos_Mesh
+Litmus Gremlin Steadybit Pumba Gemfury Cloudsmith Packagecloud Sonatype Mend Socket Phylum
+Chainguard Wolfi Oracle Solaris FreeBSD OpenBSD NetBSD Illumos Haiku Redox Fuchsia Zephyr RIOT
+Contiki Mbed Arduino PlatformIO Tasmota ESPHome Zigbee2MQTT VerneMQ NanoMQ Chronograf Kapacitor Flux
+Fluent_Bit Filebeat Metricbeat Heartbeat Auditbeat Packetbeat Seq Papertrail Loggly Logz Mezmo
+Elastic_APM Airbrake Honeybadger VictorOps Incident_io Cachet Upptime Gatus Dead_Mans_Snitch
+Better_Stack Freshping UptimeRobot Site24x7 Puppeteer WebdriverIO Nightwatch TestCafe Maestro
+AppCenter OCaml Racket Lua Perl Tcl Fortran COBOL KeePassXC Cloudflared Ngrok Frp Gluu FusionAuth
+SuperTokens Clerk Stytch Descope Frontegg WorkOS Permit SpiceDB Topaz Tracee Tetragon Multus Gloo
+Apisix Zuul PostGraphile Drizzle TypeORM Sequelize Knex Objection MikroORM Peewee Tortoise Diesel
+SeaORM GORM Ent sqlc Atlas Sqitch Bytebase Skeema SingleStore TDengine IoTDB GreptimeDB SkyWalking
+Pinpoint Elastic_Agent Beats Otel_Collector Odigos Pixie Coroot Polaris Cluster_Autoscaler Flagger
+Keptn GoCD Semaphore Codefresh Buildpacks Kaniko Buildah Skopeo Crane Ko Jib Helmfile Carvel Timoni
+Pkl Nickel
+Topeka Yuma Prescott Kingman Elko Carson Monterey Ventura Oxnard Temecula Escondido Chula_Vista
+Pocatello Butte Decatur Gary Muncie Kokomo Canton Reading Altoona Paterson Newark Stamford Nashua
+Buffalo Utica Binghamton Frederick Huntington Murfreesboro Tuscaloosa Monroe Fayetteville Branson
+Kearney Brandon Sudbury Windsor Moncton Fredericton Charlottetown Gander Whitehorse Yellowknife
+Iqaluit Kelowna Kamloops Nanaimo Launceston Invercargill Hastings Tauranga Whangarei Nadi Apia
+Nukualofa Honiara Noumea Papeete Hilo Kona Lihue Kahului Bathurst Dubbo Orange Mildura Shepparton
+Wagga_Wagga Albury Wodonga Gympie Gladstone Kalgoorlie Geraldton Bunbury Mandurah Busselton Broome
+Katherine Alice_Springs Whyalla Gawler Mount_Gambier Devonport Burnie Timaru Oamaru Gisborne
+Masterton Blenheim Greymouth Lismore Tamworth Armidale Grafton Coffs_Harbour Letterkenny Wrexham
+Aberystwyth Carmarthen Truro Penzance Taunton Yeovil Guildford Slough Luton Stevenage Harlow
+Chelmsford Colchester Ipswich Lowestoft Kings_Lynn Grimsby Hull Harrogate Scarborough Whitby Kendal
+Blackpool Wigan Bolton Stockport Crewe Shrewsbury Hereford Swindon Banbury Northampton Kettering
+Peterborough Ely Bedford Watford St_Albans Hemel Maidstone Eastbourne Crawley Horsham Chichester
+Southampton Bournemouth Poole Weymouth
+""".split()
+
+# dev5 (2026-12-07): tools spoken of as if they were people ("Gremlin says", "blame Knex", "Maestro
+# woke me up"), written before the scrubber changed and its misses read.
+_DEV5_TEMPLATES = [
+    "{tool} says the cert for {place} expires in {n1} days",
+    "according to {tool}, {place} had {n2} failed logins overnight",
+    "{tool} is yelling about disk space on the {place} box again",
+    "{tool} woke me up at 3am, {tool} was fine the whole time",
+    "blame {tool}, it cached the old config",
+    "{tool} doesn't like the new TLS settings, {tool} does",
+    "thanks to {tool} we caught the regression before {place} woke up",
+    "{tool}: {n2} new errors since the last deploy",
+    "{tool} told us the {place} replica was {n2} seconds behind",
+    "{tool} is being weird today, anyone else seeing it?",
+    "we're flying the {place} team in to help with {tool}",
+    "{place} folks, {tool} will be read-only from {n1}pm",
+    "{place} is {n1} hours ahead, so {tool} runs there first",
+    "{tool} hates our monorepo, {tool} copes",
+    "who set up {tool}? it keeps emailing the {place} list",
+    "{tool} wants a restart after every config change",
+    "{tool} and {tool} don't talk to each other yet",
+    "moving the {place} backups off {tool} this sprint",
+    "{tool} saved us again, {n2} bad rows blocked",
+    "I asked {tool} and it says the {place} quota is fine",
+]
+
 _CHECK_NAMES = """
 SaltStack Rudder CFEngine Foreman Cobbler Katello Rancher K3s MicroK8s Minikube OpenShift Knative
 OpenFaaS Fission Dapr Kuma Waypoint Terragrunt Atlantis Spacelift Infracost Checkov tfsec Terrascan
@@ -359,6 +420,7 @@ _PARTS = {
     "dev2": (_DEV2_NAMES, _DEV2_TEMPLATES, "Hanoi"),
     "dev3": (_DEV3_NAMES, _DEV3_TEMPLATES, "Irving"),
     "dev4": (_DEV4_NAMES, _DEV4_TEMPLATES, "Alexandria"),
+    "dev5": (_DEV5_NAMES, _DEV5_TEMPLATES, "Topeka"),
     "check": (_CHECK_NAMES, _CHECK_TEMPLATES, "Nicosia"),
 }
 PARTS = tuple(_PARTS)

@@ -167,6 +167,23 @@ def test_said_after_a_word_no_first_name_list_has_is_what_tools_do_too(
     assert scrubber.scrub("Munin said the disk is at 95%") == "<PERSON_1> said the disk is at 95%"
 
 
+# A thing the words after call "it", and a product's name of two words, report as people do.
+CALLED_IT = [
+    ("I asked Gatus and it says the quota is fine", "I asked Gatus and it says the quota is fine"),
+    ("ask Redash, it shows the p99 per region", "ask Redash, it shows the p99 per region"),
+    ("Otel Collector says the cert expires in 7 days", "Otel Collector says the cert expires in 7 days"),
+    ("ask Okonkwo and it will get done", "ask <PERSON_1> and it will get done"),
+    ("I asked Okonkwo and she says it is fine", "I asked <PERSON_1> and she says it is fine"),
+    ("Agatha Collins says the disk is full", "<PERSON_1> says the disk is full"),
+]
+
+
+@pytest.mark.parametrize("listed", [True, False])
+def test_what_the_words_after_call_it_is_a_thing(scrubber: Scrubber, listed: bool) -> None:
+    scrubber.workspace.set_members([JASPER] if listed else [])
+    assert [scrubber.scrub(text) for text, _ in CALLED_IT] == [expected for _, expected in CALLED_IT]
+
+
 def test_a_members_name_inside_a_place_name_is_the_place(scrubber: Scrubber) -> None:
     scrubber.workspace.set_members([Member(id="U09", real_name="Diego Alves")])
     try:
