@@ -251,6 +251,59 @@ def step_times(model: Any, rng: random.Random, args: argparse.Namespace) -> list
     return out
 
 
+def kernel_profile(
+    model: Any, rng: random.Random, args: argparse.Namespace, name: str
+) -> list[dict[str, Any]]:
+    """Where a decoding step's GPU time goes: one request alone, then `--concurrency` at once, under
+    torch.profiler (CUPTI sees the kernels the live model's thread replays from its CUDA graphs).
+    Per kernel name: GPU microseconds a generated token; and the GPU busy time against the wall."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = torch.cuda.is_available()
+
+    def spent(e: Any) -> float:  # microseconds: on the GPU, or (a CPU smoke run) the op's own
+        return float(e.device_time_total if cuda else e.self_cpu_time_total)
+
+    out: list[dict[str, Any]] = []
+    for batch in (1, args.concurrency):
+        answers: list[dict[str, Any]] = []
+        threads = [
+            threading.Thread(target=_ask, args=(model, question(rng), args.new_tokens, answers))
+            for _ in range(batch)
+        ]
+        _sync()
+        start = time.perf_counter()
+        with profile(activities=[ProfilerActivity.CUDA if cuda else ProfilerActivity.CPU]) as prof:
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            _sync()
+        wall = time.perf_counter() - start
+        steps = max((a.get("tokens", 0) for a in answers), default=0) or 1
+        kernels = [e for e in prof.key_averages() if spent(e) > 0]
+        busy = sum(spent(e) for e in kernels)
+        top = sorted(kernels, key=lambda e: -spent(e))[:25]
+        out.append(
+            {
+                "variant": f"{name}_profile_batch{batch}",
+                "tokens_per_row": steps,
+                "wall_ms_per_token": round(wall * 1000 / steps, 3),
+                "gpu_busy_ms_per_token": round(busy / 1000 / steps, 3),
+                "kernels": [
+                    {
+                        "name": e.key[:120],
+                        "us_per_token": round(spent(e) / steps, 1),
+                        "calls_per_token": round(e.count / steps, 1),
+                    }
+                    for e in top
+                ],
+            }
+        )
+        print(json.dumps(out[-1]), flush=True)
+    return out
+
+
 def copy_bandwidth() -> float | None:
     """The GPU's copy bandwidth in bytes a second (read and written both counted), from ten copies
     of 4 GiB: one decoding step of one request reads every weight once, so this bounds its speed."""
@@ -287,8 +340,22 @@ def tunebot(path: Path, adapters: list[str], args: argparse.Namespace, static: b
 
     name = "tunebot" if static else "tunebot_eager"
     started = time.perf_counter()
+    config = None
+    if static and args.inductor and torch.cuda.is_available():
+        from transformers import CompileConfig
+
+        # With options, torch.compile takes no mode: CUDA graphs are asked for by name.
+        options: dict[str, Any] = {"triton.cudagraphs": True}
+        for item in args.inductor:
+            key, _, value = item.partition("=")
+            options[key] = {"true": True, "false": False}.get(value.lower(), value)
+        config = CompileConfig(dynamic=False, options=options)
     model = LiveModel(
-        str(path), max_new_tokens=args.new_tokens, max_batch=args.concurrency, static_cache=static
+        str(path),
+        max_new_tokens=args.new_tokens,
+        max_batch=args.concurrency,
+        static_cache=static,
+        compile_config=config,
     )
     model.swap(adapters[0], "v1")  # waits for the warm-up (compiling) the model starts with
     results: list[dict[str, Any]] = [
@@ -312,6 +379,8 @@ def tunebot(path: Path, adapters: list[str], args: argparse.Namespace, static: b
     for _ in range(args.runs + 1):
         _ask(model, question(rng), args.new_tokens, single)
     results.append(_summary(f"{name}_single", single[1:], sum(a["seconds"] for a in single[1:])))
+    if args.profile:
+        results += kernel_profile(model, rng, args, name)
 
     for label in ("first_", ""):  # the process's first full batch, then another
         burst: list[dict[str, Any]] = []
@@ -420,6 +489,19 @@ def main(argv: list[str] | None = None) -> int:
         help="the questions and the stream's arrivals (settings were chosen on seed 1; report others)",
     )
     parser.add_argument("--out", help="append the JSON lines to this file")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="kernel times of one request and of a full batch (torch.profiler)",
+    )
+    parser.add_argument(
+        "--inductor",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an inductor option for the live model's compiled step (e.g. coordinate_descent_tuning=true)",
+    )
+    parser.add_argument("--label", default="", help="written into every JSON line (which code, which option)")
     parser.add_argument("--diagnose", action="store_true", help="also time decoding steps at batch 1 and 8")
     parser.add_argument(
         "--compile",
@@ -446,7 +528,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         with open(args.out, "a") as f:
             for result in results:
-                f.write(json.dumps({"shape": args.shape, "new_tokens": args.new_tokens, **result}) + "\n")
+                f.write(
+                    json.dumps(
+                        {"label": args.label, "shape": args.shape, "new_tokens": args.new_tokens, **result}
+                    )
+                    + "\n"
+                )
     by = {r["variant"]: r for r in results}
     baseline = by.get("standard", {}).get("tokens_per_s")
     print("\n| variant | tokens/s (aggregate) | per request | first token p50 / p95 | failed |")
