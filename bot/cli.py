@@ -86,7 +86,6 @@ def engine(ctx: click.Context, host: str, port: int) -> None:
 
     from bot.serve import ServeError, check_port
     from tuner.engine_server import build_engine_app
-    from tuner.live_model import LiveModel
 
     runtime = _runtime(ctx)
     try:
@@ -94,11 +93,7 @@ def engine(ctx: click.Context, host: str, port: int) -> None:
     except ServeError as exc:
         raise click.ClickException(str(exc)) from exc
     settings = runtime.settings
-    model = LiveModel(
-        runtime.base_model_path,
-        max_new_tokens=settings.max_new_tokens,
-        static_cache=None if settings.compile_decoding else False,
-    )
+    model = runtime.local_model()
     click.echo(f"tunebot engine: {settings.base_model} on http://{host}:{port}/v1", err=True)
     uvicorn.run(build_engine_app(model, settings.base_model), host=host, port=port, log_level="warning")
 

@@ -125,11 +125,20 @@ def _base_model(settings: Settings) -> Check:
 
     if not torch.cuda.is_available():
         return Check("base model", True, f"{detail}; no GPU: answers and training run on the CPU")
+    from tuner.gpu_budget import BudgetTooSmall, plan_for_model
+
     free, total = (b / 2**30 for b in torch.cuda.mem_get_info())
     name = torch.cuda.get_device_name()
-    fits = weights * 1.2 < free  # the weights and room for the KV cache and activations
+    try:
+        plan = plan_for_model(config, _policies(settings.policy_file).gpu.memory_budget_gib)
+    except BudgetTooSmall as exc:
+        return Check("base model", False, f"{detail}; {name}: {exc}")
+    assert plan is not None
+    fits = plan.serving / 2**30 < free  # what the bot needs is free now
     hint = "" if fits else ": pick a smaller model, or free the GPU"
-    return Check("base model", fits, f"{detail}; {name}: {free:.1f} of {total:.1f} GiB free{hint}")
+    return Check(
+        "base model", fits, f"{detail}; {name}: {free:.1f} of {total:.1f} GiB free; {plan.summary()}{hint}"
+    )
 
 
 def _slack(settings: Settings) -> Check:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from policies.privacy import Scrubber
     from tuner.cycle import TuneCycle
     from tuner.engine_client import EngineModel
+    from tuner.gpu_budget import GpuPlan
     from tuner.live_model import LiveModel
     from tuner.memory import AnswerMemory
     from tuner.scheduler import TuneScheduler
@@ -82,15 +83,37 @@ class Runtime:
             except EngineUnavailable as exc:  # the registry follower tries again every poll
                 log.warning("%s; answers wait for the engine", exc)
             return engine
+        model = self.local_model()
+        self.sync_live_model(model)
+        return model
+
+    @cached_property
+    def gpu_plan(self) -> GpuPlan | None:
+        """How the bot and the training child share the GPU (None on a CPU); BudgetTooSmall when
+        the model cannot do both within gpu.memory_budget_gib."""
+        from transformers import AutoConfig
+
+        from tuner.gpu_budget import plan_for_model
+
+        config = AutoConfig.from_pretrained(self.base_model_path)
+        return plan_for_model(config, self.policies.gpu.memory_budget_gib)
+
+    def local_model(self) -> LiveModel:
+        """The model in this process (`tunebot serve`, `tunebot engine`), on a GPU within its share
+        of the plan: caches and batch as planned, and (a budget set) its allocator capped there."""
+        from tuner.gpu_budget import cap_process
         from tuner.live_model import LiveModel
 
-        model = LiveModel(
+        plan = self.gpu_plan
+        if plan is not None and self.policies.gpu.memory_budget_gib is not None:
+            cap_process(plan.share(plan.serving))
+        return LiveModel(
             self.base_model_path,
             max_new_tokens=self.settings.max_new_tokens,
             static_cache=None if self.settings.compile_decoding else False,
+            max_batch=plan.max_batch if plan else 8,
+            cache_tokens=plan.cache_tokens if plan else None,
         )
-        self.sync_live_model(model)
-        return model
 
     def sync_live_model(self, model: LiveModel | EngineModel | None = None) -> None:
         """Make the model serve whatever the registry says is live (a no-op when it already does)."""

@@ -355,6 +355,17 @@ class MemoryPolicy(_Section):
     )
 
 
+class GpuPolicy(_Section):
+    memory_budget_gib: float | None = Field(
+        default=None,
+        gt=0,
+        description="GPU memory the bot and the training child plan within together (GiB; null: "
+        "the whole card): the bot's share (bf16 weights, KV caches, its peaks) first, the training "
+        "child's steps from what is left. Set it to run on part of a card; each process is then "
+        "capped at its share. Ignored on a CPU.",
+    )
+
+
 class Policies(_Section):
     feedback: FeedbackPolicy = Field(default_factory=FeedbackPolicy)
     privacy: PrivacyPolicy = Field(default_factory=PrivacyPolicy)
@@ -363,3 +374,4 @@ class Policies(_Section):
     access: AccessPolicy = Field(default_factory=AccessPolicy)
     assistant: AssistantPolicy = Field(default_factory=AssistantPolicy)
     memory: MemoryPolicy = Field(default_factory=MemoryPolicy)
+    gpu: GpuPolicy = Field(default_factory=GpuPolicy)

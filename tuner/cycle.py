@@ -202,6 +202,7 @@ class TuneCycle:
             result_path=str(run_dir / "result.json"),
             live_adapter=live_path,
             guard_limit=promotion.regression_guard.max_nll_increase,
+            gpu_budget_gib=self.policies.gpu.memory_budget_gib,
         )
         job.save(run_dir / "job.json")
         started = time.monotonic()
@@ -421,6 +422,11 @@ def _read_protocol(
         elif message.get("event") == "selected":
             tried = ", ".join(f"epoch {e}: {v:+.3f}" for e, v in message["epochs"].items())
             say(f"  kept epoch {message['kept']} of {message['of']} (general prompts NLL {tried})")
+        elif message.get("event") == "gpu_plan":
+            say(
+                f"  GPU plan: {message['budget']:g} GiB for both jobs, the bot's share "
+                f"{message['serving']:g} GiB, training's {message['training']:g} GiB"
+            )
         elif message.get("event") == "retry":
             say(f"  {message['reason']}: training again at learning rate {message['learning_rate']:g}")
         elif message.get("event") == "phase":

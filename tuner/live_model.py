@@ -71,11 +71,14 @@ class LiveModel:
         merge: bool = True,
         static_cache: bool | None = None,
         compile_config: Any = None,
+        cache_tokens: int | None = None,
     ):
         """`static_cache` (default: on a GPU, or where a `compile_config` is given) decodes with
         fixed-shape caches and tunebot's own loop; `compile_config` (a transformers CompileConfig;
         default on a GPU: inductor with CUDA graphs, fixed shapes) compiles its step. On a CPU
-        nothing is compiled unless a config asks for it."""
+        nothing is compiled unless a config asks for it. `cache_tokens`: the static caches' columns a
+        row (default: static_decode.CACHE_TOKENS, or the model's window if shorter; a GPU plan,
+        tuner/gpu_budget.py, may ask for fewer)."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -117,7 +120,9 @@ class LiveModel:
             compile_config = CompileConfig(dynamic=False)  # one graph per batch size, CUDA graphs
         self._static: StaticDecoding | None = None
         if use_static:
-            self._static = StaticDecoding(self._base, max_batch, compile_config=compile_config)
+            self._static = StaticDecoding(
+                self._base, max_batch, compile_config=compile_config, tokens=cache_tokens
+            )
         self.warm_up_seconds: float | None = None
         if self._static is not None and compile_config is not None:
             self._start_worker()  # it compiles first; answers asked for meanwhile wait

@@ -79,11 +79,15 @@ def choose_epochs(examples: int) -> float:
     return max(MIN_EPOCHS, min(MAX_EPOCHS, EXAMPLE_PASSES / examples))
 
 
-def cuda_token_budget(model: Any) -> int | None:
-    """The token budget on the model's GPU from its free memory now (None on a CPU)."""
+def cuda_token_budget(model: Any, limit: int | None = None) -> int | None:
+    """The token budget on the model's GPU from its free memory now, and no more than `limit`
+    bytes for this process in all (its share of a GPU plan, tuner/gpu_budget.py) allow; None on a
+    CPU."""
     import torch
 
     if not torch.cuda.is_available():
         return None
     free, _total = torch.cuda.mem_get_info()
+    if limit is not None:
+        free = min(free, max(0, limit - torch.cuda.memory_reserved()))
     return token_budget(free, bytes_per_token(model.config))

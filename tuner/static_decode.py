@@ -144,6 +144,7 @@ class StaticDecoding:
                 cache_position=torch.arange(width, device=input_ids.device),
                 past_key_values=buffers.cache,
                 use_cache=True,
+                logits_to_keep=1,  # the last position's: a full batch's prompts' would be gigabytes
             ).logits[:, -1, :]
         buffers.token.copy_(
             _pick(logits, seen, input_ids[:, -2:-1], input_ids[:, -1:], buffers.copying)[:, None]
@@ -223,6 +224,7 @@ class StaticDecoding:
                 cache_position=torch.arange(n, device=prompt.device),
                 past_key_values=alone.cache,
                 use_cache=True,
+                logits_to_keep=1,
             ).logits[:, -1, :]
         into_layers: list[Any] = list(buffers.cache.layers)
         alone_layers: list[Any] = list(alone.cache.layers)

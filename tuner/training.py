@@ -76,6 +76,8 @@ class TrainingJob:
     replay_cache: str | None = None  # folder where the base model's replay answers are kept
     select_checkpoint: bool = False  # epoch checkpoints; the latest whose guard holds is kept
     guard_limit: float | None = None  # promotion.regression_guard.max_nll_increase
+    gpu_budget_gib: float | None = None  # gpu.memory_budget_gib: None plans within the whole card
+    gpu_limit: int | None = None  # set in the child: bytes it may use (tuner/gpu_budget.py's plan)
 
     @classmethod
     def from_policy(cls, policy: TrainingPolicy, method: str | None = None, **paths: Any) -> TrainingJob:
@@ -221,7 +223,7 @@ def step_size(job: TrainingJob, model: Any, dataset: Any) -> StepSize:
     if dataset is None:
         return StepSize(MIN_BATCH, None, 0)
     lengths = [len(ids) for ids in dataset["input_ids"]]
-    return choose_batch_size(lengths, cuda_token_budget(model))
+    return choose_batch_size(lengths, cuda_token_budget(model, job.gpu_limit))
 
 
 @dataclass
@@ -240,6 +242,22 @@ class Trained:
     checkpoints: dict[int, str] = field(default_factory=dict)  # epoch -> weights, the last in adapter_dir
 
 
+def plan_gpu(job: TrainingJob, emit: Emit) -> None:
+    """On a GPU: the child's share of the plan it and the bot make alike (tuner/gpu_budget.py), the
+    most its steps are sized for; with a budget set, its allocator is also capped there."""
+    from transformers import AutoConfig
+
+    from tuner.gpu_budget import cap_process, plan_for_model
+
+    plan = plan_for_model(AutoConfig.from_pretrained(job.base_model), job.gpu_budget_gib)
+    if plan is None:
+        return
+    job.gpu_limit = plan.training
+    if job.gpu_budget_gib is not None:
+        cap_process(plan.share(plan.training))
+    emit({"event": "gpu_plan", **plan.describe()})
+
+
 def train_and_evaluate(job: TrainingJob, emit: Emit) -> dict[str, Any]:
     """Train fresh weights into `job.adapter_dir`, score them and the baseline, write the result."""
     import torch
@@ -247,6 +265,7 @@ def train_and_evaluate(job: TrainingJob, emit: Emit) -> dict[str, Any]:
 
     set_seed(job.seed)
     method = get_method(job.method)
+    plan_gpu(job, emit)
     snapshot = Snapshot.load(Path(job.dataset_dir))
     emit({"event": "phase", "phase": "load", "train": len(snapshot.train), "heldout": len(snapshot.heldout)})
     replay: list[dict[str, Any]] = []

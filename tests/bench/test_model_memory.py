@@ -10,5 +10,5 @@ PUBLISHED = [1.24e9, 3.21e9, 8.03e9, 14.7e9, 32.8e9, 70.6e9]  # the model cards'
 
 
 def test_the_shapes_have_their_published_sizes() -> None:
-    for shape, published in zip(SHAPES, PUBLISHED, strict=True):
-        assert shape.params() == pytest.approx(published, rel=0.01), shape.name
+    for (name, shape), published in zip(SHAPES, PUBLISHED, strict=True):
+        assert shape.weights == pytest.approx(published, rel=0.01), name
