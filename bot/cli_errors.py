@@ -51,8 +51,9 @@ def _database_url() -> str:
 
 def _model(exc: BaseException) -> str | None:
     from tuner.base_model import BaseModelError
+    from tuner.gpu_budget import BudgetTooSmall
 
-    return str(exc) if isinstance(exc, BaseModelError) else None
+    return str(exc) if isinstance(exc, (BaseModelError, BudgetTooSmall)) else None
 
 
 def _hub(exc: BaseException) -> str | None:

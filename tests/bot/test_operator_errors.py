@@ -141,6 +141,18 @@ def test_disk_full_and_unwritable_data_dir_are_said_plainly() -> None:
     assert operator_message(ValueError("anything else")) is None
 
 
+def test_a_gpu_budget_too_small_for_the_model_is_said_plainly() -> None:
+    # No GPU here: the plan's refusal itself (tests/tuner/test_gpu_budget.py makes it) and its mapping.
+    from bot.cli_errors import operator_message
+    from tests.bench.model_memory import SHAPES
+    from tuner.gpu_budget import GIB, BudgetTooSmall, plan
+
+    with pytest.raises(BudgetTooSmall) as refused:
+        plan(dict(SHAPES)["8B (Llama 3.1 8B)"], 80 * GIB, 24 * GIB)
+    assert operator_message(refused.value) == str(refused.value)
+    assert "raise gpu.memory_budget_gib" in str(refused.value)
+
+
 def test_doctor_on_a_healthy_and_a_broken_set_up(env: dict[str, str], slack: SlackWebApi) -> None:
     from bot.doctor import _manifest_scopes
 
