@@ -119,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             max_batch=plan.max_batch if plan else 8,
             cache_tokens=plan.cache_tokens if plan else None,
         )
-        model.swap(None, "base")  # waits for the warm-up (compiling)
         rng = random.Random(args.seed)
+        _ask(model, question(rng), args.new_tokens, [])  # waits for the warm-up (compiling): not timed
         idle_done = threading.Event()
         timer = threading.Timer(args.idle_s, idle_done.set)
         timer.start()
