@@ -338,6 +338,13 @@ class MemoryPolicy(_Section):
         "so a correction counts before the next cycle.",
     )
     matches: int = Field(default=2, ge=1, le=8, description="At most this many team answers per question.")
+    within_best: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="A further team answer is given only when its question is about as close as the "
+        "best one's: its similarity at most this much lower (1: any above min_similarity).",
+    )
     min_similarity: float = Field(
         default=0.6,
         ge=0.0,

@@ -165,6 +165,8 @@ class AnswerMemory:
         for entry, similarity in sorted(close, key=lambda pair: -pair[1]):
             if similarity < policy.min_similarity or len(recalled) == policy.matches:
                 break
+            if recalled and similarity < recalled[0].similarity - policy.within_best:
+                break  # far behind the best: another service's answer, more often than not
             if not any(_same_answer(entry.answer, r.answer) for r in recalled):
                 recalled.append(Recalled(entry.key, entry.question, entry.answer, round(similarity, 4)))
         return recalled

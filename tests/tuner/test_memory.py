@@ -100,6 +100,23 @@ def test_close_questions_only_and_distinct_answers(db) -> None:  # type: ignore[
     assert memory.recall("What should I eat for lunch today?") == []
 
 
+def test_a_further_answer_only_when_about_as_close_as_the_best(db) -> None:  # type: ignore[no-untyped-def]
+    with db.session() as session:
+        add_feedback(session, _exchange(session, 1, PORT_Q, PORT_A), kind="approve", user_id="U2")
+        other = _exchange(session, 2, "Which port does the search service use?", "Port 9200.")
+        add_feedback(session, other, kind="approve", user_id="U2")
+
+    def recall(within: float) -> list[Recalled]:
+        policy = MemoryPolicy(matches=2, min_similarity=0.3, within_best=within)
+        return AnswerMemory(db, Policies(memory=policy)).recall("What port does billing listen on?")
+
+    both = recall(1.0)
+    assert [r.answer for r in both] == [PORT_A, "Port 9200."]  # the search service's answer too
+    gap = both[0].similarity - both[1].similarity
+    assert [r.answer for r in recall(gap / 2)] == [PORT_A]  # far behind the best: not given
+    assert len(recall(gap + 0.01)) == 2
+
+
 def test_retention_purges_only_what_memory_never_held(db) -> None:  # type: ignore[no-untyped-def]
     memory = AnswerMemory(db, Policies())
     with db.session() as session:
