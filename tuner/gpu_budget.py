@@ -5,15 +5,16 @@ The bot answers from bf16 weights with static KV caches (one for a batch of one 
 batch, `tuner/static_decode.py`); the training child loads the model again in 4 bits with LoRA and
 sizes its steps from what it may use (`tuner/sizing.py`). The plan, from the model's shape alone:
 
-1. serving: the weights, both caches at `cache_tokens` columns a row, and the bot's peaks (a
-   full batch's prompt going through the model at once, the step's float32 scores);
+1. serving: the weights, both caches at `cache_tokens` columns a row, and the bot's peak (a full
+   batch's prompts going through a layer at once);
 2. the training child: the 4-bit weights, LoRA's weights and optimizer state, and a step of
    `MIN_STEP_TOKENS` tokens as the child's own sizing reckons it (with its reserves); or, when it
    is more, the bf16 weights it loads apart to answer the replay and guard prompts and to evaluate;
 3. if both do not fit the budget, the caches get shorter (4,096, 2,048, 1,024 columns) and then
    the batch smaller, until they do; if nothing fits, `BudgetTooSmall` says by how much.
 
-The child then sizes its steps from `training_bytes` (never more than the GPU has free), so a cycle
+The child then sizes its steps from the plan's `training` share (never more than the GPU has free),
+so a cycle
 leaves the bot its share; with a budget set (an emulated smaller card, or a GPU shared with other
 work) each process also caps its allocator at its share (`torch.cuda.set_per_process_memory_fraction`).
 Estimates from the shapes, calibrated on one measured training peak; docs/models.md prints them
@@ -25,7 +26,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tuner.sizing import HEADROOM_BYTES, HEADROOM_SHARE, bytes_per_token
+from tuner.sizing import HEADROOM_BYTES, HEADROOM_SHARE, step_bytes_per_token
 
 GIB = 2**30
 CACHE_TOKENS = (4096, 2048, 1024)  # the serving caches' columns, longest first
@@ -113,20 +114,15 @@ def child_bytes(shape: ModelShape, step_tokens: int = MIN_STEP_TOKENS) -> int:
     bf16 model it loads apart to answer the replay and guard prompts and to evaluate, whichever is
     more."""
     fixed = _fixed_training(shape, 16)
-    step = (step_tokens * _per_token(shape) + HEADROOM_BYTES) / (1 - HEADROOM_SHARE)
+    per_token = step_bytes_per_token(shape.hidden, shape.layers, shape.intermediate)
+    step = (step_tokens * per_token + HEADROOM_BYTES) / (1 - HEADROOM_SHARE)
     return int(max(fixed + step, 2 * shape.weights + HEADROOM_BYTES))
 
 
-MEASURED_8B = (6.93 * GIB, 2286)  # the 8B shape's training peak and its longest step's tokens
-LLAMA_8B_SHAPE = (
-    4096,
-    32,
-    32,
-    8,
-    128,
-    14336,
-    128256,
-)  # hidden, layers, heads, kv heads, head dim, MLP, vocab
+MEASURED_8B = (6.93 * GIB, 2286)  # the Llama-3-8B shape's training peak, its longest step's tokens
+LLAMA_8B = ModelShape(
+    layers=32, hidden=4096, intermediate=14336, heads=32, kv_heads=8, head_dim=128, vocab=128256, tied=False
+)
 
 
 def _fixed_training(shape: ModelShape, lora_rank: int) -> float:
@@ -142,19 +138,8 @@ def _fixed_training(shape: ModelShape, lora_rank: int) -> float:
 
 def _activation_per_unit() -> float:
     """Bytes per token x layer x hidden size of a checkpointed step, from MEASURED_8B."""
-    hidden, layers, heads, kv_heads, head_dim, intermediate, vocab = LLAMA_8B_SHAPE
-    eight = ModelShape(layers, hidden, intermediate, heads, kv_heads, head_dim, vocab, tied=False)
     peak, tokens = MEASURED_8B
-    return (peak - _fixed_training(eight, 16)) / (tokens * eight.layers * eight.hidden)
-
-
-def _per_token(shape: ModelShape) -> int:
-    class _Config:  # what sizing.bytes_per_token reads
-        hidden_size = shape.hidden
-        num_hidden_layers = shape.layers
-        intermediate_size = shape.intermediate
-
-    return bytes_per_token(_Config())
+    return (peak - _fixed_training(LLAMA_8B, 16)) / (tokens * LLAMA_8B.layers * LLAMA_8B.hidden)
 
 
 @dataclass(frozen=True)

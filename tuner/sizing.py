@@ -42,6 +42,11 @@ def bytes_per_token(config: Any, dtype_bytes: int = 2) -> int:
     hidden = int(text.hidden_size)
     layers = int(text.num_hidden_layers)
     intermediate = int(getattr(text, "intermediate_size", 4 * hidden))
+    return step_bytes_per_token(hidden, layers, intermediate, dtype_bytes)
+
+
+def step_bytes_per_token(hidden: int, layers: int, intermediate: int, dtype_bytes: int = 2) -> int:
+    """`bytes_per_token` from the shape's numbers."""
     kept = layers * hidden  # each layer's checkpointed input
     recomputed = 8 * hidden + 4 * intermediate  # one layer's q/k/v/o, MLP and their gradients
     return 2 * dtype_bytes * (kept + recomputed)

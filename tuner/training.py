@@ -77,7 +77,6 @@ class TrainingJob:
     select_checkpoint: bool = False  # epoch checkpoints; the latest whose guard holds is kept
     guard_limit: float | None = None  # promotion.regression_guard.max_nll_increase
     gpu_budget_gib: float | None = None  # gpu.memory_budget_gib: None plans within the whole card
-    gpu_limit: int | None = None  # set in the child: bytes it may use (tuner/gpu_budget.py's plan)
 
     @classmethod
     def from_policy(cls, policy: TrainingPolicy, method: str | None = None, **paths: Any) -> TrainingJob:
@@ -223,7 +222,7 @@ def step_size(job: TrainingJob, model: Any, dataset: Any) -> StepSize:
     if dataset is None:
         return StepSize(MIN_BATCH, None, 0)
     lengths = [len(ids) for ids in dataset["input_ids"]]
-    return choose_batch_size(lengths, cuda_token_budget(model, job.gpu_limit))
+    return choose_batch_size(lengths, cuda_token_budget(model, _gpu_share(job, model.config)))
 
 
 @dataclass
@@ -242,9 +241,17 @@ class Trained:
     checkpoints: dict[int, str] = field(default_factory=dict)  # epoch -> weights, the last in adapter_dir
 
 
+def _gpu_share(job: TrainingJob, config: Any) -> int | None:
+    """The child's share of the plan it and the bot make alike (tuner/gpu_budget.py); None on a CPU."""
+    from tuner.gpu_budget import plan_for_model
+
+    plan = plan_for_model(config, job.gpu_budget_gib)
+    return None if plan is None else plan.training
+
+
 def plan_gpu(job: TrainingJob, emit: Emit) -> None:
-    """On a GPU: the child's share of the plan it and the bot make alike (tuner/gpu_budget.py), the
-    most its steps are sized for; with a budget set, its allocator is also capped there."""
+    """On a GPU, before any model loads: the plan's line for the cycle's output and, with a budget
+    set, this process's allocator capped at its share. Steps are sized within it (`step_size`)."""
     from transformers import AutoConfig
 
     from tuner.gpu_budget import cap_process, plan_for_model
@@ -252,7 +259,6 @@ def plan_gpu(job: TrainingJob, emit: Emit) -> None:
     plan = plan_for_model(AutoConfig.from_pretrained(job.base_model), job.gpu_budget_gib)
     if plan is None:
         return
-    job.gpu_limit = plan.training
     if job.gpu_budget_gib is not None:
         cap_process(plan.share(plan.training))
     emit({"event": "gpu_plan", **plan.describe()})

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import tempfile
 import threading
@@ -30,7 +29,7 @@ from typing import Any
 
 from tests.bench.gpu_cycle import seed_examples
 from tests.bench.serve_speed import _ask, _summary, question
-from tests.bench.train_memory import SHAPES, build_checkpoint
+from tests.bench.train_memory import add_checkpoint_arguments, build_checkpoint
 
 
 def _cycle(path: Path, budget: float | None, examples: int) -> dict[str, Any]:
@@ -83,9 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--shape", choices=sorted(SHAPES), default="8b")
-    parser.add_argument("--tokenizer", help="a folder with SmolLM2's tokenizer (default: the bundled GGUF's)")
-    parser.add_argument("--cache", default=os.environ.get("TMPDIR", "/tmp"), help="where random weights go")
+    add_checkpoint_arguments(parser)
     parser.add_argument("--budget-gib", type=float, help="gpu.memory_budget_gib (default: the card)")
     parser.add_argument("--examples", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=1.0, help="questions a second (default 1)")

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import random
 import statistics
 import threading
@@ -33,7 +32,7 @@ from typing import Any
 
 import torch
 
-from tests.bench.train_memory import SHAPES, build_checkpoint, load_4bit
+from tests.bench.train_memory import add_checkpoint_arguments, build_checkpoint, load_4bit
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 WORDS = (
@@ -468,9 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--shape", choices=sorted(SHAPES), default="8b")
-    parser.add_argument("--tokenizer", help="a folder with SmolLM2's tokenizer (default: the bundled GGUF's)")
-    parser.add_argument("--cache", default=os.environ.get("TMPDIR", "/tmp"), help="where random weights go")
+    add_checkpoint_arguments(parser)
     parser.add_argument("--new-tokens", type=int, default=128, help="answer length budget (default 128)")
     parser.add_argument("--runs", type=int, default=3, help="timed single requests (after one warm-up)")
     parser.add_argument("--concurrency", type=int, default=8, help="conversations batched (default 8)")

@@ -115,6 +115,13 @@ def bench_tokenizer(source: str | None) -> Any:
     return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
 
 
+def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
+    """--shape, --tokenizer and --cache: what `build_checkpoint` takes, for every GPU benchmark."""
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="8b")
+    parser.add_argument("--tokenizer", help="a folder with SmolLM2's tokenizer (default: the bundled GGUF's)")
+    parser.add_argument("--cache", default=os.environ.get("TMPDIR", "/tmp"), help="where random weights go")
+
+
 def build_checkpoint(shape: str, folder: Path, tokenizer_source: str | None = None) -> Path:
     """Random bf16 weights and a tokenizer, saved once (on the GPU when there is one: seconds)."""
     from transformers import AutoModelForCausalLM, LlamaConfig
