@@ -12,6 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 NAME = "tunebot_grouped"
+# A keyword the decoding step passes through the model to its attention: attend only the cache's
+# first this many columns (the rest are masked for every row: not read at all).
+ATTENDED_COLUMNS = "tunebot_attended_columns"
 
 
 def use_decode_attention(model: Any) -> bool:
@@ -41,10 +44,16 @@ def grouped_attention(
     """(batch, heads, 1, dim) queries against (batch, kv_heads, length, dim) keys and values, packed
     as (batch, kv_heads, heads per kv head, dim): a group's heads are that many queries against
     their key/value head. The mask of a single token is the same for every head of the group
-    (broadcast). Anything else is transformers' sdpa."""
+    (broadcast). Anything else is transformers' sdpa. `tunebot_attended_columns` (ATTENDED_COLUMNS)
+    in the keywords: only the cache's first that many columns are read."""
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
+    columns = kwargs.pop(ATTENDED_COLUMNS, None)
+    if columns is not None and columns < key.shape[2]:
+        key, value = key[:, :, :columns], value[:, :, :columns]
+        if attention_mask is not None:
+            attention_mask = attention_mask[..., :columns]
     groups = int(getattr(module, "num_key_value_groups", 1))
     batch, heads, q_length, dim = query.shape
     plain = (

@@ -12,12 +12,20 @@ for rows that go on (cut at each row's own end and budget as before).
 A batch's rows are slots: when a row has ended and another conversation waits, the newcomer is
 prefilled alone (on the batch-of-one cache, as if it were answered alone) and its keys and values
 copied into the free row, ending where the others' end; the others decode on undisturbed (no
-prompt is prefilled again). Caches with sliding-window layers, whose columns roll, take newcomers
-between rounds instead.
+prompt is prefilled again). A full batch's prompts end at column `RESERVED` at least (the
+columns before them empty and masked), so that a newcomer's prompt up to that long fits before
+the current column: a batch started on short questions still takes a long one in place. Caches
+with sliding-window layers, whose columns roll, take newcomers between rounds instead.
 
-The step is compiled once per batch size (a batch of one and a full batch) while the model starts
-and never again: the caches and buffers are made once per size and reset in place between rounds,
-and merging an adapter writes the weights in place. Rounds too long for the cache are answered
+The step attends only the cache's first columns that a round can reach: a round that ends within
+`COLUMNS` columns (most Slack answers) reads that many keys and values a token, not the whole
+cache's (at a batch of eight over a 4,096-column cache, 4.3 GB a token for an 8B model: a quarter
+of a step's memory traffic, for columns that are all masked); a newcomer whose answer reaches
+further moves the round on to the whole cache.
+
+The step is compiled once per batch size (a batch of one and a full batch) and column count while
+the model starts and never again: the caches and buffers are made once per size and reset in place
+between rounds, and merging an adapter writes the weights in place. Rounds too long for the cache are answered
 with transformers' growing cache instead (`fits` says which).
 """
 
@@ -29,11 +37,15 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from tuner.batching import DECODING, copy_scores, copy_tensors
+from tuner.decode_attention import ATTENDED_COLUMNS
+from tuner.decode_attention import NAME as ATTENTION
 from tuner.trainers import training_attention
 
 log = logging.getLogger(__name__)
 
 CACHE_TOKENS = 4096  # prompt and answer together; longer conversations are answered uncompiled
+COLUMNS = 1024  # a round ending within this many columns attends only these (see above)
+RESERVED = 512  # a full batch's prompts end at this column at least: newcomers' this long join
 CHUNK = 8  # decoding steps queued before the host reads tokens (stops are seen this late at most)
 REPETITION_PENALTY = float(DECODING["repetition_penalty"])  # what generate is asked for, the same
 
@@ -70,11 +82,23 @@ class StaticDecoding:
     the next size). `compile_config` (transformers' CompileConfig: backend, mode, options) compiles
     the step; without it the same loop runs eagerly (the CPU's answers stay transformers')."""
 
-    def __init__(self, model: Any, max_batch: int, *, compile_config: Any = None, tokens: int | None = None):
+    def __init__(
+        self,
+        model: Any,
+        max_batch: int,
+        *,
+        compile_config: Any = None,
+        tokens: int | None = None,
+        columns: int = COLUMNS,
+    ):
         window = int(getattr(model.config, "max_position_embeddings", CACHE_TOKENS))
         self.model = model
         self.length = min(window, tokens or CACHE_TOKENS)
         self.sizes = sorted({1, max_batch})
+        # The columns a step attends: the fewest that hold a round's end (the whole cache where the
+        # model attends with a kernel of its own: tuner/decode_attention.py reads the count).
+        ours = getattr(model.config, "_attn_implementation", None) == ATTENTION
+        self.columns = sorted({min(columns, self.length) if ours else self.length, self.length})
         self.compile_config = compile_config
         self._buffers: dict[int, _Buffers] = {}
         self._step: Any = self._decode_step
@@ -95,6 +119,10 @@ class StaticDecoding:
         """The padded batch size for `rows` conversations."""
         return next(size for size in self.sizes if size >= rows)
 
+    def columns_for(self, end: int) -> int:
+        """The columns a step attends when a round's last token is at column `end` - 1."""
+        return next(columns for columns in self.columns if columns >= end)
+
     def fits(self, rows: int, tokens: int) -> bool:
         """Whether a round of `rows` conversations needing `tokens` positions (prompt and new
         tokens) can be decoded here."""
@@ -109,21 +137,29 @@ class StaticDecoding:
         joining: Joining | None = None,
         unpenalized: list[int] | None = None,
         copy: list[Copy] | None = None,
+        columns: int | None = None,
     ) -> None:
         """Greedy decoding with the repetition penalty, as `generate` with DECODING does, of a
         left-padded batch of a size in `sizes`, for up to `new_tokens` tokens; `on_tokens` gets
         them in chunks and ends the round by returning True. `joining`, asked before each chunk is
         queued, ends the round (others then wait one chunk at most) or hands over newcomers for
         free rows. `unpenalized`: per row, how many leading columns the penalty does not count
-        (`penalty_start`); `copy`: per row, its copy entries and bias (batching.copy_scores). Call
-        under torch.inference_mode."""
+        (`penalty_start`); `copy`: per row, its copy entries and bias (batching.copy_scores);
+        `columns`: the columns every step attends (default: `columns_for` the round's end, growing
+        with newcomers). Call under torch.inference_mode."""
         import torch
 
         size, width = input_ids.shape
         assert size in self.sizes and width + new_tokens <= self.length, (size, width, new_tokens)
         buffers = self._buffers_for(size)
+        in_place = size > 1 and _slots_in_place(buffers.cache)
+        # The first new token's column: right after the prompts, or (in a batch that takes newcomers
+        # in place) at RESERVED at least, the columns before the prompts empty, where answers fit.
+        reserve = in_place and _initialized(buffers.cache)
+        start = max(width, min(RESERVED, self.length - new_tokens)) if reserve else width
         mask, seen, tokens = buffers.mask, buffers.seen, buffers.tokens
-        mask[:, :width] = attention_mask
+        mask[:, start - width : start] = attention_mask
+        _write_from(buffers.cache, start - width)
         seen.scatter_(1, input_ids, True)  # transformers penalizes every token of input_ids, pads too
         for row, skip in enumerate(unpenalized or []):
             if skip:
@@ -139,9 +175,9 @@ class StaticDecoding:
         with training_attention(input_ids.is_cuda):
             logits = self.model(
                 input_ids=input_ids,
-                attention_mask=mask[:, :width],
+                attention_mask=mask[:, :start],
                 position_ids=positions,
-                cache_position=torch.arange(width, device=input_ids.device),
+                cache_position=torch.arange(start - width, start, device=input_ids.device),
                 past_key_values=buffers.cache,
                 use_cache=True,
                 logits_to_keep=1,  # the last position's: a full batch's prompts' would be gigabytes
@@ -150,16 +186,16 @@ class StaticDecoding:
             _pick(logits, seen, input_ids[:, -2:-1], input_ids[:, -1:], buffers.copying)[:, None]
         )
         buffers.before.copy_(input_ids[:, -1:])
-        buffers.position.fill_(width)
-        tokens[:, width : width + 1] = buffers.token
-        if on_tokens(width, tokens[:, width : width + 1].tolist()) or new_tokens == 1:
+        buffers.position.fill_(start)
+        tokens[:, start : start + 1] = buffers.token
+        if on_tokens(start, tokens[:, start : start + 1].tolist()) or new_tokens == 1:
             return  # the first token is streamed at once
-        copied, end = width + 1, width + new_tokens  # tokens[:, :copied] are handed over or on their way
+        copied, end = start + 1, start + new_tokens  # tokens[:, :copied] are handed over or on their way
         queued, chunk = copied, 1
+        attended = columns or self.columns_for(end)
         pending: tuple[int, Callable[[], list[list[int]]]] | None = None
-        in_place = size > 1 and _slots_in_place(buffers.cache)
         while True:
-            if joining is not None and joining.end_round(queued - width):
+            if joining is not None and joining.end_round(queued - start):
                 if pending is not None:
                     on_tokens(pending[0], pending[1]())
                 return
@@ -174,11 +210,19 @@ class StaticDecoding:
                     self._insert(buffers, row, ids, at, context, row_copy)
                     end = max(end, at + budget)
                     copied, chunk = at, 1  # the newcomer's first token is at `at`: read it again
+                attended = max(attended, self.columns_for(end))
             # Chunks of 1, 2, 4, then CHUNK steps: the first words show at once.
             chunk, last = min(chunk * 2, CHUNK), min(copied + chunk, end)
             while queued < last:
                 self._step(
-                    buffers.token, buffers.position, mask, seen, tokens, buffers.cache, buffers.copy_state
+                    buffers.token,
+                    buffers.position,
+                    mask,
+                    seen,
+                    tokens,
+                    buffers.cache,
+                    buffers.copy_state,
+                    attended,
                 )
                 queued += 1
             ready = (copied, buffers.copy(copied, queued))  # the copy starts once the GPU gets there
@@ -243,13 +287,24 @@ class StaticDecoding:
         buffers.tokens[row, column] = first[0]
 
     def _decode_step(
-        self, token: Any, position: Any, mask: Any, seen: Any, tokens: Any, cache: Any, state: Any
+        self,
+        token: Any,
+        position: Any,
+        mask: Any,
+        seen: Any,
+        tokens: Any,
+        cache: Any,
+        state: Any,
+        columns: int,
     ) -> None:
         """One token for every row: `token` sits at `position` (a 1-element tensor). Both move on to
         the next in place; the mask, the penalty's seen tokens and the token log grow in place (every
         tensor here keeps its address: CUDA graphs replay the step with no copies in or out).
-        `state`: the token before `token` (moves on in place too) and the rows' copy entries."""
+        `state`: the token before `token` (moves on in place too) and the rows' copy entries;
+        `columns`: attend the cache's first this many (a constant of the compiled graph: one graph
+        for each)."""
         mask.index_fill_(1, position, 1)
+        attend = {} if columns >= self.length else {ATTENDED_COLUMNS: columns}
         logits = self.model(
             input_ids=token,
             attention_mask=mask,
@@ -257,6 +312,7 @@ class StaticDecoding:
             cache_position=position,
             past_key_values=cache,
             use_cache=True,
+            **attend,
         ).logits[:, -1, :]
         before, copy = state
         picked = _pick(logits, seen, before, token, copy)
@@ -266,18 +322,39 @@ class StaticDecoding:
         tokens.index_copy_(1, position, token)
 
     def warm_up(self, device: Any, token_id: int, steps: int = CHUNK * 2 + 2) -> float:
-        """Compile (and, on a GPU, capture) the step for every batch size before the first answer:
-        `steps` tokens from an 8-token prompt for each. Returns the seconds it took."""
+        """Compile (and, on a GPU, capture) the step for every batch size and column count before
+        the first answer: `steps` tokens from an 8-token prompt for each. Returns the seconds it took."""
         import torch
 
-        log.info("compiling the decoding step for batches of %s (about a minute for an 8B model)", self.sizes)
+        log.info(
+            "compiling the decoding step for batches of %s, %s columns (a minute or two for an 8B model)",
+            self.sizes,
+            self.columns,
+        )
         started = time.perf_counter()
         for size in self.sizes * 2:  # twice: on a GPU, the second pass replays what the first captured
-            ids = torch.full((size, 8), token_id, device=device)
-            self.decode(ids, torch.ones_like(ids), steps, lambda _column, _tokens: False)
+            for columns in self.columns:
+                ids = torch.full((size, 8), token_id, device=device)
+                self.decode(ids, torch.ones_like(ids), steps, lambda _column, _tokens: False, columns=columns)
         seconds = time.perf_counter() - started
         log.info("decoding step ready for batches of %s in %.1f s", self.sizes, seconds)
         return seconds
+
+
+def _initialized(cache: Any) -> bool:
+    """Whether every layer holds its tensors: an uninitialized one counts no tokens so far, and
+    transformers' masks then put the prompt's queries at column 0, whatever column it is written at."""
+    layers: list[Any] = list(getattr(cache, "layers", None) or [])
+    return bool(layers) and all(getattr(layer, "is_initialized", False) for layer in layers)
+
+
+def _write_from(cache: Any, column: int) -> None:
+    """Make the next keys and values go to `column` on: transformers' static layers write where
+    their count of tokens so far says (`cache_position` is not read), so the count is set."""
+    for layer in getattr(cache, "layers", None) or []:
+        written = getattr(layer, "cumulative_length", None)
+        if written is not None:
+            written.fill_(column)
 
 
 def _slots_in_place(cache: Any) -> bool:
@@ -303,6 +380,19 @@ def _pick(logits: Any, seen: Any, before: Any, last: Any, copy: Any) -> Any:
     return picked
 
 
+def _initialize(cache: Any, model: Any, size: int) -> None:
+    """Allocate the cache's tensors now (transformers allocates them at the first prompt): memory
+    planned is memory taken, and a round's prompts can start past column 0 from the first."""
+    config = model.config.get_text_config()
+    heads = int(config.num_attention_heads)
+    kv_heads = int(getattr(config, "num_key_value_heads", None) or heads)
+    head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // heads)
+    try:
+        cache.early_initialization(size, kv_heads, head_dim, model.dtype, model.device)
+    except (AttributeError, TypeError, ValueError) as exc:  # layers of their own shapes: allocated lazily
+        log.debug("static cache allocated at its first prompt: %s", exc)
+
+
 class _Buffers:
     """One batch size's cache and the step's tensors, at fixed addresses (CUDA graphs replay them)."""
 
@@ -313,6 +403,7 @@ class _Buffers:
         device = model.device
         vocab = int(model.get_output_embeddings().weight.shape[0])
         self.cache = StaticCache(config=model.config, max_cache_len=length)
+        _initialize(self.cache, model, size)
         self.mask = torch.zeros((size, length), dtype=torch.long, device=device)
         self.seen = torch.zeros((size, vocab), dtype=torch.bool, device=device)
         self.tokens = torch.zeros((size, length + 1), dtype=torch.long, device=device)

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tuner.chat_format import chat_messages
 from tuner.live_model import LiveModel
+from tuner.static_decode import RESERVED
 
 QUESTIONS = [
     "Which port does service 3 use?",
@@ -161,16 +163,22 @@ def test_an_answer_ends_at_any_stop_token_the_model_names(babbler: str, tmp_path
 def test_own_loop_newcomers_take_free_rows_in_place_or_start_a_new_round(babbler: str) -> None:
     """tunebot's own loop (the GPU's path): in a full-size batch, a newcomer is prefilled alone and
     takes the row of an ended answer while the others decode on (no round, no prompt prefilled
-    again); one whose prompt cannot fit before the batch's current column waits for a new round.
+    again), a prompt much longer than the batch's own too (the batch's prompts end at column
+    RESERVED); one whose prompt cannot fit before the batch's current column waits for a new round.
     Every answer is the one it gets alone."""
     model = LiveModel(babbler, max_new_tokens=120, max_batch=8, static_cache=True)
     first = [{"role": "user", "content": QUESTIONS[3]}], [{"role": "user", "content": QUESTIONS[5]}]
     short = [{"role": "user", "content": QUESTIONS[4]}]
-    huge = [{"role": "user", "content": " ".join(["the billing service broke again"] * 40)}]
+    long = [{"role": "user", "content": " ".join(["the billing service broke again"] * 40)}]
+    huge = [{"role": "user", "content": " ".join(["the billing service broke again"] * 130)}]
+    # The batch's current column is RESERVED + 120 at most: longer than that never fits before it.
+    assert len(model._tokens(chat_messages(long))) < RESERVED
+    assert len(model._tokens(chat_messages(huge))) > RESERVED + 120
     alone = [model.generate(q) for q in first]
     short_alone = model.generate(short, max_new_tokens=5)
+    long_alone = model.generate(long, max_new_tokens=5)
     huge_alone = model.generate(huge, max_new_tokens=5)
-    assert model.batch_sizes == {1: 4} and model.joined == 0
+    assert model.batch_sizes == {1: 5} and model.joined == 0
     assert all(a.tokens == 120 for a in alone)  # both go on long after the newcomers
 
     answers: dict[str, object] = {}
@@ -191,9 +199,12 @@ def test_own_loop_newcomers_take_free_rows_in_place_or_start_a_new_round(babbler
     assert started.wait(30)
     ask("short", short, max_new_tokens=5)  # joins in place and is answered while the two go on
     assert all(t.is_alive() for t in both) and model.joined == 1
+    ask("long", long, max_new_tokens=5)  # five times the batch's prompts: in place too
+    assert all(t.is_alive() for t in both) and model.joined == 2
     ask("huge", huge, max_new_tokens=5)  # longer than the columns before: a new round of three
     for t in both:
         t.join()
     assert [answers["a"], answers["b"]] == alone
     assert answers["short"] == short_alone and answers["huge"] == huge_alone
-    assert model.joined == 1 and model.batch_sizes[2] == 1 and model.batch_sizes[3] == 1
+    assert answers["long"] == long_alone
+    assert model.joined == 2 and model.batch_sizes[2] == 1 and model.batch_sizes[3] == 1, model.batch_sizes

@@ -11,7 +11,7 @@ import pytest
 from tests.tuner.test_batching import QUESTIONS as BATCH_QUESTIONS
 from tests.tuner.test_batching import asked_while_busy
 from tuner.live_model import LiveModel
-from tuner.static_decode import CHUNK, StaticDecoding
+from tuner.static_decode import CHUNK, RESERVED, StaticDecoding
 
 QUESTIONS = [q for q in BATCH_QUESTIONS if len(q) < 30 or "billing" in q]  # four of them
 
@@ -198,3 +198,87 @@ def test_the_copy_bias_repeats_answer_memorys_answers_in_both_loops(babbler: str
     assert answers(growing, 100.0, together=True) == strong
     weak = answers(growing, 0.5)
     assert answers(static, 0.5) == weak == answers(static, 0.5, together=True)
+
+
+class _OneNewcomer:
+    """Hands `row` to one newcomer once the round is under way (batching's part, reduced to that)."""
+
+    def __init__(self, row: int, ids: list[int], budget: int) -> None:
+        self.newcomer = (row, ids, budget, 0, ([], 0.0))
+        self.at: int | None = None
+        self.asked = 0
+
+    def end_round(self, steps: int) -> bool:
+        return False
+
+    def wanted(self) -> bool:
+        self.asked += 1
+        return self.at is None and self.asked > 2  # after two chunks
+
+    def admit(self, column: int) -> list[Any]:
+        assert len(self.newcomer[1]) <= column
+        self.at = column
+        return [self.newcomer]
+
+
+def test_a_round_attends_only_the_cache_columns_it_can_reach(babbler: str) -> None:
+    """A round that ends within the cache's first columns attends only those: the same tokens as over
+    the whole cache (fewer columns than the prompt's would change them: the count is what attention
+    reads); a newcomer whose answer reaches further moves the round on to the whole cache, and gets
+    the answer it gets alone."""
+    import torch
+
+    from tuner.chat_format import chat_messages
+
+    budget = 3 * CHUNK + 5
+    model = LiveModel(babbler, max_new_tokens=budget, static_cache=True, max_batch=2)
+    static = model._static
+    assert static is not None and static.columns == [static.length]  # the babbler's window: 1024
+    prompts = sorted(
+        (
+            model._tokens(chat_messages([{"role": "user", "content": q}]), add_generation_prompt=True)
+            for q in QUESTIONS
+        ),
+        key=len,
+    )
+    short, long = prompts[0], prompts[-1]
+    assert len(short) < len(long)
+    # A full batch's prompts end at RESERVED: its round ends at RESERVED + budget at most.
+    bucket = RESERVED + budget
+    static.columns = [bucket, static.length]
+    attended: list[int] = []
+    step = static._step
+    static._step = lambda *args: (attended.append(args[-1]), step(*args))[1]
+
+    def decode(rows: list[list[int]], new_tokens: int, **kwargs: Any) -> list[dict[int, int]]:
+        got: list[dict[int, int]] = [{} for _ in rows]
+
+        def on_tokens(column: int, tokens: list[list[int]]) -> bool:
+            for row, row_tokens in enumerate(tokens):
+                got[row].update(enumerate(row_tokens, start=column))  # a column read again: the later
+            return False
+
+        ids = torch.tensor(rows)
+        with torch.inference_mode():
+            static.decode(ids, torch.ones_like(ids), new_tokens, on_tokens, **kwargs)
+        return got
+
+    def answer(got: dict[int, int], start: int, n: int) -> list[int]:
+        return [got[column] for column in range(start, start + n)]
+
+    whole = answer(decode([long], budget, columns=static.length)[0], len(long), budget)
+    assert attended and set(attended) == {static.length}
+    attended.clear()
+    assert answer(decode([long], budget)[0], len(long), budget) == whole
+    assert set(attended) == {bucket}
+    assert answer(decode([long], budget, columns=len(long) // 2)[0], len(long), budget) != whole
+
+    further = 2 * budget
+    alone = answer(decode([short], further, columns=static.length)[0], len(short), further)
+    attended.clear()
+    joining = _OneNewcomer(1, short, further)
+    both = decode([long, long], budget, joining=joining)
+    assert joining.at is not None and joining.at + further > bucket
+    assert answer(both[0], RESERVED, budget) == whole
+    assert answer(both[1], joining.at, further) == alone
+    assert attended[0] == bucket and attended[-1] == static.length
