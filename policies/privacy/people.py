@@ -5,6 +5,7 @@ says why, for `tunebot scrub --explain`:
 
 - a member's name counts anywhere, unless it is also an ordinary word or a known name (a tool, a
   city) and the context says it is not the person here ("Victoria Metrics", "in Phoenix", "mark it");
+  a nickname derived from one ("nancy" from Ann) counts as any first name no member has;
 - a known name of software or a place that no member has is never a person;
 - with a member list loaded, any other word is a person only on strong evidence: a cue ("ask X",
   "X said", "who is X"), a title ("Dr X"), "my name is X", or a first and last name together;
@@ -190,6 +191,14 @@ class PersonJudge:
             return Verdict(True, "a workspace member's name")
         if cue in ("strong", "personal"):
             return Verdict(True, "a workspace member's name, with a cue: " + _cue_words(span))
+        if all(self.names.is_nickname_only(w) for w in members):
+            # Derived, not given: "Nancy" from a member Ann is evidence only where a person is meant.
+            said = self._person_context(span)
+            if said:
+                return Verdict(True, f"a nickname of a member's name, where a person is meant: {said}")
+            if cue == "weak" and span[0].text.islower():
+                return Verdict(True, "a nickname of a member's name, with a cue: " + _cue_words(span))
+            return Verdict(False, f"{members[0]!r} is only a member's name's nickname; no cue says a person")
         first = span[0]
         doc = span.doc
         before = doc[first.i - 1].lower_ if first.i > 0 else ""

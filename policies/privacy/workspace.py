@@ -70,10 +70,12 @@ class Member:
         handle = words_of(self.handle)
         given.update(handle[:1])
         family.update(handle[1:])
-        nick = _nicknames()
-        for name in list(given):
-            given.update(nick.get(name, ()))
         return {g for g in given if len(g) >= 2}, {f for f in family if len(f) >= 2}
+
+    def nicknames(self) -> set[str]:
+        """Names derived from the given names (bob <-> robert), folded: not the member's own words."""
+        nick = _nicknames()
+        return {n for g in self.names()[0] for n in nick.get(g, ()) if len(n) >= 2}
 
 
 @functools.cache
@@ -172,6 +174,7 @@ class WorkspaceNames:
         self.shipped = vocabulary if vocabulary is not None else shipped_vocabulary()
         self.vocabulary = self.shipped
         self.given: frozenset[str] = frozenset()
+        self.derived: frozenset[str] = frozenset()  # nicknames of given names no member has as such
         self.family: frozenset[str] = frozenset()
         self.handles: frozenset[str] = frozenset()  # whole handles with their dots: jasper.o
         self.members = 0
@@ -191,19 +194,23 @@ class WorkspaceNames:
         given: set[str] = set()
         family: set[str] = set()
         handles: set[str] = set()
+        derived: set[str] = set()
         count = 0
         for member in members:
             g, f = member.names()
             given |= g
             family |= f
+            derived |= member.nicknames()
             if len(member.handle) >= 3:
                 handles.add(fold(member.handle))
             count += 1
         # A display name such as "you" or "the boss" must not make every "you" a person.
         given -= STOP_WORDS
         family -= STOP_WORDS
+        derived -= STOP_WORDS | given | family
         with self._lock:
-            self.given, self.family, self.members = frozenset(given), frozenset(family), count
+            self.given, self.family, self.members = frozenset(given | derived), frozenset(family), count
+            self.derived = frozenset(derived)
             self.handles = frozenset(handles - STOP_WORDS)
 
     def add_vocabulary(self, names: Iterable[str]) -> None:
@@ -225,6 +232,10 @@ class WorkspaceNames:
 
     def is_member_name(self, word: str) -> bool:
         return word in self.given or word in self.family or word in self.handles
+
+    def is_nickname_only(self, word: str) -> bool:
+        """A member's name only as a nickname derived from another ("nancy" from "ann")."""
+        return word in self.derived
 
     def is_workspace_word(self, word: str) -> bool:
         """Named as a thing by the workspace itself: a channel, a code span, "the marlo service"."""

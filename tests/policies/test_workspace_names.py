@@ -71,6 +71,21 @@ def test_nicknames_derive_from_first_names(scrubber: Scrubber) -> None:
         scrubber.workspace.set_members([])
 
 
+def test_a_nickname_alone_is_a_name_only_where_a_person_is_meant(scrubber: Scrubber) -> None:
+    """A member's own names count anywhere; a name only derived from one (Ann gives anna, nancy,
+    roxanne and a dozen more) counts as any first name no member has: beside words that say a person."""
+    scrubber.workspace.set_members([Member(id="U10", real_name="Ann Kowalski")])
+    try:
+        assert scrubber.scrub("Ann: 828 open alerts") == "<PERSON_1>: 828 open alerts"
+        assert scrubber.scrub("Nancy: 828 open alerts") == "Nancy: 828 open alerts"
+        assert scrubber.scrub("install Fermi first, then Nancy") == "install Fermi first, then Nancy"
+        assert scrubber.scrub("ask nancy about it") == "ask <PERSON_1> about it"
+        assert scrubber.scrub("Nancy said it is fine") == "<PERSON_1> said it is fine"
+        assert scrubber.scrub("pairing with Roxanne today") == "pairing with <PERSON_1> today"
+    finally:
+        scrubber.workspace.set_members([])
+
+
 def test_the_context_decides_when_a_members_name_is_also_a_things_name(members: Scrubber) -> None:
     assert members.scrub("Victoria Metrics is down again") == "Victoria Metrics is down again"
     assert members.scrub("VictoriaMetrics is down again") == "VictoriaMetrics is down again"
