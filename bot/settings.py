@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     max_new_tokens: int = Field(default=200, ge=1, description="Longest answer, in tokens.")
     compile_decoding: bool = Field(
         default=True,
-        description="On a GPU, decode with fixed-size caches and a step compiled at start (about a minute).",
+        description="On a GPU, decode with fixed-size caches and a step compiled at start (a minute or two).",
     )
     engine_url: str | None = Field(
         default=None,

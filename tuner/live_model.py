@@ -10,9 +10,9 @@ base stays bit-for-bit what it was however many swaps happen.
 
 On a GPU, answers are decoded by tunebot's own loop over static KV caches, its whole step (forward,
 repetition penalty, greedy pick) one compiled graph replayed with CUDA graphs
-(tuner/static_decode.py): compiled for a batch of one and a full batch while the model starts,
-before the first answer, and kept across swaps (merging changes weights in place, so nothing is
-compiled again). Elsewhere, and for conversations longer than the cache, transformers' `generate`
+(tuner/static_decode.py): compiled for a batch of one and a full batch (and the columns a round
+attends) while the model starts, before the first answer, and kept across swaps (merging changes
+weights in place, so nothing is compiled again). Elsewhere, and for conversations longer than the cache, transformers' `generate`
 with its ordinary growing cache is used.
 """
 
