@@ -14,6 +14,7 @@ prefilled again), and each answer is handed over as soon as it ends.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,8 @@ class Request:
     copy: list[CopyEntry] = field(default_factory=list)
     copy_bias: float = 0.0
     generated: list[int] = field(default_factory=list)  # the answer's tokens so far
+    asked_at: float = field(default_factory=time.perf_counter)
+    first_token_at: float | None = None  # when its first token reached the host (perf_counter)
     finished: bool = False  # end of sequence, or max_new_tokens reached
     shown: str = ""  # the text last streamed
     done: threading.Event = field(default_factory=threading.Event)
@@ -255,7 +258,7 @@ class _Slots:
                 if token in self.eos:
                     request.finished = True
                     break
-                request.generated.append(token)
+                _append(request, token)
                 request.finished = len(request.generated) >= request.max_new_tokens
                 _stream(self.tokenizer, request, request.generated)
                 if request.finished:
@@ -347,6 +350,8 @@ class _Rows:
                 self.ended[row] = True  # after its end a row only gets padding
                 continue
             ids.append(token)
+            if request.first_token_at is None:
+                request.first_token_at = time.perf_counter()
             _stream(self.tokenizer, request, ids)
 
     def settle(self, row: int, tokens: list[int]) -> None:
@@ -361,6 +366,12 @@ class _Rows:
 
     def _ends(self, request: Request, ids: list[int], token: int) -> bool:
         return token in self.eos or len(ids) >= request.max_new_tokens
+
+
+def _append(request: Request, token: int) -> None:
+    request.generated.append(token)
+    if request.first_token_at is None:
+        request.first_token_at = time.perf_counter()
 
 
 def _stream(tokenizer: Any, request: Request, ids: list[int]) -> None:

@@ -12,8 +12,8 @@ On a GPU, answers are decoded by tunebot's own loop over static KV caches, its w
 repetition penalty, greedy pick) one compiled graph replayed with CUDA graphs
 (tuner/static_decode.py): compiled for a batch of one and a full batch (and the columns a round
 attends) while the model starts, before the first answer, and kept across swaps (merging changes
-weights in place, so nothing is compiled again). Elsewhere, and for conversations longer than the cache, transformers' `generate`
-with its ordinary growing cache is used.
+weights in place, so nothing is compiled again). Elsewhere, and for conversations longer than the
+cache, transformers' `generate` with its ordinary growing cache is used.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tuner.batching import Request, copy_entries, decode, generate_round
@@ -35,7 +35,11 @@ from tuner.weights import check_weights, load_biases, loads_alongside, restore_b
 
 log = logging.getLogger(__name__)
 
-GATHER_SECONDS = 0.02  # how long the idle worker waits for others after the first question
+# After the first question, the idle worker waits while others keep arriving (each within
+# QUIET_SECONDS of the last, GATHER_SECONDS in all at most): conversations that come together start
+# together, and one that comes alone waits only QUIET_SECONDS.
+GATHER_SECONDS = 0.02
+QUIET_SECONDS = 0.002
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,8 @@ class Answer:
     adapter_version: str  # "base" or "v3": exactly the weights that produced `text`
     tokens: int = 0  # tokens generated
     recalled: int = 0  # team answers from answer memory given to the model as context
+    # From asking to the first token generated (None: it ended at once); not part of the answer.
+    first_token_s: float | None = field(default=None, compare=False)
 
 
 class AdapterError(RuntimeError):
@@ -72,13 +78,15 @@ class LiveModel:
         static_cache: bool | None = None,
         compile_config: Any = None,
         cache_tokens: int | None = None,
+        tune_single: bool = True,
     ):
         """`static_cache` (default: on a GPU, or where a `compile_config` is given) decodes with
         fixed-shape caches and tunebot's own loop; `compile_config` (a transformers CompileConfig;
         default on a GPU: inductor with CUDA graphs, fixed shapes) compiles its step. On a CPU
         nothing is compiled unless a config asks for it. `cache_tokens`: the static caches' columns a
         row (default: static_decode.CACHE_TOKENS, or the model's window if shorter; a GPU plan,
-        tuner/gpu_budget.py, may ask for fewer)."""
+        tuner/gpu_budget.py, may ask for fewer). `tune_single`: compile the batch of one's step
+        with coordinate descent tuning too (static_decode.TUNED; inductor only)."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -121,7 +129,11 @@ class LiveModel:
         self._static: StaticDecoding | None = None
         if use_static:
             self._static = StaticDecoding(
-                self._base, max_batch, compile_config=compile_config, tokens=cache_tokens
+                self._base,
+                max_batch,
+                compile_config=compile_config,
+                tokens=cache_tokens,
+                tune_single=tune_single,
             )
         self.warm_up_seconds: float | None = None
         if self._static is not None and compile_config is not None:
@@ -164,7 +176,8 @@ class LiveModel:
         request.done.wait()
         if request.error is not None:
             raise request.error
-        return Answer(request.text, request.version, len(request.generated))
+        first = None if request.first_token_at is None else request.first_token_at - request.asked_at
+        return Answer(request.text, request.version, len(request.generated), first_token_s=first)
 
     def _tokens(self, messages: list[dict[str, str]], add_generation_prompt: bool = False) -> list[int]:
         messages = fit_template(self._tokenizer, messages)
@@ -209,7 +222,7 @@ class LiveModel:
                     self._queue_ready.wait()
                 if not self._queue:  # closed, every answer given
                     return
-            time.sleep(GATHER_SECONDS)  # conversations arriving together start together
+                self._gather()
             active: list[Request] = []
             try:
                 with self._lock, torch.inference_mode():
@@ -241,6 +254,18 @@ class LiveModel:
                 for request in active:
                     request.error = exc
                     request.done.set()
+
+    def _gather(self) -> None:
+        """Wait (the queue's condition held) while others keep arriving: each within QUIET_SECONDS
+        of the one before, until a batch is full or GATHER_SECONDS have passed."""
+        deadline = time.perf_counter() + GATHER_SECONDS
+        while len(self._queue) < self.max_batch and not self._closed:
+            waiting, left = len(self._queue), deadline - time.perf_counter()
+            if left <= 0:
+                return
+            self._queue_ready.wait(min(QUIET_SECONDS, left))
+            if len(self._queue) == waiting:  # nobody came within QUIET_SECONDS
+                return
 
     def _finish(self, request: Request) -> None:
         """Hand an answer to its caller (the version that made it: the worker holds the model)."""

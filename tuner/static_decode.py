@@ -24,9 +24,10 @@ of a step's memory traffic, for columns that are all masked); a newcomer whose a
 further moves the round on to the whole cache.
 
 The step is compiled once per batch size (a batch of one and a full batch) and column count while
-the model starts and never again: the caches and buffers are made once per size and reset in place
-between rounds, and merging an adapter writes the weights in place. Rounds too long for the cache are answered
-with transformers' growing cache instead (`fits` says which).
+the model starts and never again (a batch of one's step over the first columns, the most common,
+with inductor's coordinate descent tuning: `TUNED`): the caches and buffers are made once per size
+and reset in place between rounds, and merging an adapter writes the weights in place. Rounds too
+long for the cache are answered with transformers' growing cache instead (`fits` says which).
 """
 
 from __future__ import annotations
@@ -48,6 +49,17 @@ COLUMNS = 1024  # a round ending within this many columns attends only these (se
 RESERVED = 512  # a full batch's prompts end at this column at least: newcomers' this long join
 CHUNK = 8  # decoding steps queued before the host reads tokens (stops are seen this late at most)
 REPETITION_PENALTY = float(DECODING["repetition_penalty"])  # what generate is asked for, the same
+# Inductor options for the batch of one's step over COLUMNS (with `tune_single`): one-row matrix
+# products become Triton reductions it tunes, as gpt-fast compiles (an 8B model on an H200: 4.92
+# against 5.13 ms a token; compiling takes longer, so the batch of eight and the whole cache's
+# graphs, used less, are compiled without).
+TUNED = {"coordinate_descent_tuning": True}
+# torch.compile takes a mode or options, not both: what a mode means in options, where tuning adds one.
+MODE_OPTIONS: dict[str | None, dict[str, Any]] = {
+    None: {},
+    "default": {},
+    "reduce-overhead": {"triton.cudagraphs": True},
+}
 
 # Called with the column of the first of them and each row's tokens there (a list per row, all of
 # the same length, the columns following on); True ends the round. A column may come twice (after a
@@ -80,7 +92,9 @@ class Joining(Protocol):
 class StaticDecoding:
     """Static KV caches and the compiled step for batches of `sizes` rows (a batch is padded up to
     the next size). `compile_config` (transformers' CompileConfig: backend, mode, options) compiles
-    the step; without it the same loop runs eagerly (the CPU's answers stay transformers')."""
+    the step, once for each batch size and column count (`tune_single`: the batch of one's over the
+    first columns with TUNED as well, where the backend is inductor); without it the same loop runs
+    eagerly (the CPU's answers stay transformers')."""
 
     def __init__(
         self,
@@ -90,6 +104,7 @@ class StaticDecoding:
         compile_config: Any = None,
         tokens: int | None = None,
         columns: int = COLUMNS,
+        tune_single: bool = False,
     ):
         window = int(getattr(model.config, "max_position_embeddings", CACHE_TOKENS))
         self.model = model
@@ -101,19 +116,17 @@ class StaticDecoding:
         self.columns = sorted({min(columns, self.length) if ours else self.length, self.length})
         self.compile_config = compile_config
         self._buffers: dict[int, _Buffers] = {}
-        self._step: Any = self._decode_step
+        # One compiled step for each batch size and column count (dynamo keeps each one's graphs
+        # apart: their backends differ), or the eager step.
+        self._steps: dict[tuple[int, int], Any] = {}
+        self.tuned = {(1, self.columns[0])} if tune_single and compile_config is not None else set()
         if compile_config is not None:
             import torch
 
-            options = {} if compile_config.options is None else {"options": compile_config.options}
-            self._step = torch.compile(
-                self._decode_step,
-                backend=compile_config.backend,
-                mode=compile_config.mode if not options else None,
-                fullgraph=compile_config.fullgraph,
-                dynamic=compile_config.dynamic,
-                **options,
-            )
+            for size in self.sizes:
+                for attended in self.columns:
+                    arguments = compile_arguments(compile_config, (size, attended) in self.tuned)
+                    self._steps[size, attended] = torch.compile(self._decode_step, **arguments)
 
     def rows_for(self, rows: int) -> int:
         """The padded batch size for `rows` conversations."""
@@ -213,8 +226,9 @@ class StaticDecoding:
                 attended = max(attended, self.columns_for(end))
             # Chunks of 1, 2, 4, then CHUNK steps: the first words show at once.
             chunk, last = min(chunk * 2, CHUNK), min(copied + chunk, end)
+            step = self._steps.get((size, attended), self._decode_step)
             while queued < last:
-                self._step(
+                step(
                     buffers.token,
                     buffers.position,
                     mask,
@@ -339,6 +353,21 @@ class StaticDecoding:
         seconds = time.perf_counter() - started
         log.info("decoding step ready for batches of %s in %.1f s", self.sizes, seconds)
         return seconds
+
+
+def compile_arguments(config: Any, tuned: bool) -> dict[str, Any]:
+    """torch.compile's arguments for a step as `config` (transformers' CompileConfig) says, with
+    TUNED added to inductor's options where `tuned`."""
+    options, mode = config.options, config.mode
+    if tuned and config.backend == "inductor" and (options is not None or mode in MODE_OPTIONS):
+        options = {**(MODE_OPTIONS[mode] if options is None else options), **TUNED}
+    return {
+        "backend": config.backend,
+        "mode": None if options is not None else mode,
+        "options": options,
+        "fullgraph": config.fullgraph,
+        "dynamic": config.dynamic,
+    }
 
 
 def _initialized(cache: Any) -> bool:

@@ -164,6 +164,7 @@ def _ask(model: Any, turns: list[dict[str, str]], max_new: int, out: list[dict[s
                 "tokens": answer.tokens,
                 "seconds": end - start,
                 "first_s": (first[0] if first else end) - start,
+                "generated_s": answer.first_token_s,  # the first token on the host, shown or not
                 "version": answer.adapter_version,
                 "start": start,
                 "end": end,
@@ -176,6 +177,13 @@ def _ask(model: Any, turns: list[dict[str, str]], max_new: int, out: list[dict[s
 def _summary(name: str, answers: list[dict[str, Any]], wall: float) -> dict[str, Any]:
     ok = [a for a in answers if "error" not in a]
     firsts = sorted(a["first_s"] for a in ok)
+    # After the first token: tokens a second while decoding (the prompt and the wait for others left out).
+    generated = [a for a in ok if a.get("generated_s") is not None and a["tokens"] > 1]
+    decoding = [(a["tokens"] - 1) / (a["seconds"] - a["generated_s"]) for a in generated]
+    timed = {
+        "first_generated_p50_s": round(statistics.median(a["generated_s"] for a in generated), 4),
+        "decode_tokens_per_s": round(statistics.median(decoding), 2),
+    }
     return {
         "variant": name,
         "requests": len(answers),
@@ -186,6 +194,7 @@ def _summary(name: str, answers: list[dict[str, Any]], wall: float) -> dict[str,
         "first_token_p50_s": round(firsts[len(firsts) // 2], 3),
         "first_token_p95_s": round(firsts[min(len(firsts) - 1, int(len(firsts) * 0.95))], 3),
         "versions": sorted({a["version"] for a in ok}),
+        **(timed if generated else {}),
     }
 
 
@@ -355,6 +364,7 @@ def tunebot(path: Path, adapters: list[str], args: argparse.Namespace, static: b
         max_batch=args.concurrency,
         static_cache=static,
         compile_config=config,
+        tune_single=not args.untuned_single,
     )
     model.swap(adapters[0], "v1")  # waits for the warm-up (compiling) the model starts with
     results: list[dict[str, Any]] = [
@@ -498,6 +508,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="an inductor option for the live model's compiled step (e.g. coordinate_descent_tuning=true)",
     )
+    parser.add_argument(
+        "--untuned-single",
+        action="store_true",
+        help="compile the batch of one's step without coordinate descent tuning (static_decode.TUNED)",
+    )
     parser.add_argument("--label", default="", help="written into every JSON line (which code, which option)")
     parser.add_argument("--diagnose", action="store_true", help="also time decoding steps at batch 1 and 8")
     parser.add_argument(
@@ -551,6 +566,9 @@ def main(argv: list[str] | None = None) -> int:
             f"one request: {single} tok/s; the bound (copy bandwidth {bandwidth / 1e12:.2f} TB/s over "
             f"{read / 1e9:.2f} GB of weights a step) {bound:.0f} tok/s: {single / bound:.2f} of it"
         )
+        decoding = by["tunebot_single"].get("decode_tokens_per_s")
+        if decoding:
+            print(f"... after its first token: {decoding} tok/s, {decoding / bound:.2f} of the bound")
     swaps = [r["swap_s"] for r in results if "swap_s" in r]
     print(f"swap (weights changing, lock held): max {max(swaps):.3f} s over {len(swaps)} swaps")
     return 0

@@ -71,6 +71,38 @@ def test_concurrent_conversations_share_a_batch_and_get_their_own_answers(babble
         assert all(answers[i].startswith(t) for t in texts)
 
 
+def test_the_idle_worker_waits_only_while_others_keep_coming(
+    babbler: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Questions that keep coming, each within QUIET_SECONDS of the last, start together; one that
+    comes alone waits QUIET_SECONDS, not GATHER_SECONDS. (Both stretched here: a second apart
+    would be no test of who waits how long.)"""
+    import tuner.live_model as live
+
+    monkeypatch.setattr(live, "QUIET_SECONDS", 0.5)
+    monkeypatch.setattr(live, "GATHER_SECONDS", 60.0)
+    model = LiveModel(babbler, max_new_tokens=4, max_batch=8, static_cache=False)
+    started = time.monotonic()
+    alone = model.generate([{"role": "user", "content": QUESTIONS[0]}])
+    assert alone.first_token_s is not None and alone.first_token_s >= 0.5  # it waited for others
+    assert time.monotonic() - started < 30  # but not GATHER_SECONDS
+    assert model.batch_sizes == {1: 1}
+
+    answers: list[str] = []
+    threads = [
+        threading.Thread(
+            target=lambda q=q: answers.append(model.generate([{"role": "user", "content": q}]).text)
+        )
+        for q in QUESTIONS[:3]
+    ]
+    for thread in threads:  # 0.1 s apart: each within QUIET_SECONDS of the one before
+        thread.start()
+        time.sleep(0.1)
+    for thread in threads:
+        thread.join()
+    assert len(answers) == 3 and model.batch_sizes == {1: 1, 3: 1}, model.batch_sizes
+
+
 def test_more_conversations_than_a_batch_holds_wait_for_the_next(babbler: str, tmp_path: Path) -> None:
     model = LiveModel(babbler, max_new_tokens=4, max_batch=3)
     results: list[str] = []

@@ -11,7 +11,7 @@ import pytest
 from tests.tuner.test_batching import QUESTIONS as BATCH_QUESTIONS
 from tests.tuner.test_batching import asked_while_busy
 from tuner.live_model import LiveModel
-from tuner.static_decode import CHUNK, RESERVED, StaticDecoding
+from tuner.static_decode import CHUNK, RESERVED, TUNED, StaticDecoding, compile_arguments
 
 QUESTIONS = [q for q in BATCH_QUESTIONS if len(q) < 30 or "billing" in q]  # four of them
 
@@ -247,8 +247,8 @@ def test_a_round_attends_only_the_cache_columns_it_can_reach(babbler: str) -> No
     bucket = RESERVED + budget
     static.columns = [bucket, static.length]
     attended: list[int] = []
-    step = static._step
-    static._step = lambda *args: (attended.append(args[-1]), step(*args))[1]
+    step = static._decode_step  # uncompiled here: the loop runs it as it is
+    static._decode_step = lambda *args: (attended.append(args[-1]), step(*args))[1]  # type: ignore[method-assign]
 
     def decode(rows: list[list[int]], new_tokens: int, **kwargs: Any) -> list[dict[int, int]]:
         got: list[dict[int, int]] = [{} for _ in rows]
@@ -282,3 +282,28 @@ def test_a_round_attends_only_the_cache_columns_it_can_reach(babbler: str) -> No
     assert answer(both[0], RESERVED, budget) == whole
     assert answer(both[1], joining.at, further) == alone
     assert attended[0] == bucket and attended[-1] == static.length
+
+
+def test_only_the_batch_of_ones_step_over_the_first_columns_is_tuned(babbler: str) -> None:
+    """Coordinate descent tuning (TUNED) is added to inductor's options for that one step, with
+    the CUDA graphs its mode asked for; any other step, backend or mode compiles as configured."""
+    import torch
+    from transformers import AutoModelForCausalLM, CompileConfig
+
+    graphs = CompileConfig(dynamic=False)  # the GPU's default: inductor, reduce-overhead
+    assert graphs.backend == "inductor" and graphs.mode == "reduce-overhead"
+    tuned = compile_arguments(graphs, tuned=True)
+    assert tuned["mode"] is None and tuned["options"] == {"triton.cudagraphs": True, **TUNED}
+    plain = compile_arguments(graphs, tuned=False)
+    assert plain["mode"] == "reduce-overhead" and plain["options"] is None
+    given = CompileConfig(dynamic=False, options={"triton.cudagraphs": False})
+    assert compile_arguments(given, tuned=True)["options"] == {"triton.cudagraphs": False, **TUNED}
+    autotune = CompileConfig(dynamic=False, mode="max-autotune")  # a mode of more options: kept as is
+    assert compile_arguments(autotune, tuned=True)["mode"] == "max-autotune"
+    assert compile_arguments(CompileConfig(backend="eager"), tuned=True)["options"] is None
+
+    model = AutoModelForCausalLM.from_pretrained(babbler, dtype=torch.float32)
+    decoding = StaticDecoding(model, 8, compile_config=CompileConfig(backend="eager"), tune_single=True)
+    assert decoding.tuned == {(1, decoding.columns[0])}
+    assert set(decoding._steps) == {(size, c) for size in (1, 8) for c in decoding.columns}
+    assert StaticDecoding(model, 8, compile_config=graphs).tuned == set()  # off unless asked
