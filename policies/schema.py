@@ -371,6 +371,12 @@ class GpuPolicy(_Section):
         "child's steps from what is left. Set it to run on part of a card; each process is then "
         "capped at its share. Ignored on a CPU.",
     )
+    answers_first: bool = Field(
+        default=True,
+        description="A training child started by the bot pauses between its layers while a question "
+        "waits for its first token (at most half its time, a second at once): prompts do not queue "
+        "behind training's kernels. Answers' later tokens still share the GPU (or CPU) with it.",
+    )
 
 
 class Policies(_Section):

@@ -50,6 +50,7 @@ class Request:
     generated: list[int] = field(default_factory=list)  # the answer's tokens so far
     asked_at: float = field(default_factory=time.perf_counter)
     first_token_at: float | None = None  # when its first token reached the host (perf_counter)
+    on_first: Callable[[], None] | None = None  # called then (once; not at all if it ends at once)
     finished: bool = False  # end of sequence, or max_new_tokens reached
     shown: str = ""  # the text last streamed
     done: threading.Event = field(default_factory=threading.Event)
@@ -350,8 +351,7 @@ class _Rows:
                 self.ended[row] = True  # after its end a row only gets padding
                 continue
             ids.append(token)
-            if request.first_token_at is None:
-                request.first_token_at = time.perf_counter()
+            _first(request)
             _stream(self.tokenizer, request, ids)
 
     def settle(self, row: int, tokens: list[int]) -> None:
@@ -370,8 +370,15 @@ class _Rows:
 
 def _append(request: Request, token: int) -> None:
     request.generated.append(token)
+    _first(request)
+
+
+def _first(request: Request) -> None:
+    """Note the request's first token, the first time it gets one."""
     if request.first_token_at is None:
         request.first_token_at = time.perf_counter()
+        if request.on_first is not None:
+            request.on_first()
 
 
 def _stream(tokenizer: Any, request: Request, ids: list[int]) -> None:

@@ -53,6 +53,7 @@ from storage.runs import (
     renew_lock,
     start_run,
 )
+from tuner.answers_first import ENV as ANSWERING
 from tuner.dataset import build_snapshot
 from tuner.offline import OFFLINE
 from tuner.regression import SHIPPED_REPLAY, load_prompts
@@ -340,6 +341,8 @@ class TuneCycle:
             "TOKENIZERS_PARALLELISM": "false",
             **OFFLINE,
         }
+        if not self.policies.gpu.answers_first:  # the child does not look for the bot's flag
+            env.pop(ANSWERING, None)
         with log_path.open("ab") as log_file:
             child = subprocess.Popen(
                 [sys.executable, "-m", "tuner.child", str(run_dir / "job.json")],
@@ -427,6 +430,8 @@ def _read_protocol(
                 f"  GPU plan: {message['budget']:g} GiB for both jobs, the bot's share "
                 f"{message['serving']:g} GiB, training's {message['training']:g} GiB"
             )
+        elif message.get("event") == "yielded" and message["pauses"]:
+            say(f"  paused {message['pauses']} times for the bot's questions ({message['seconds']:g} s)")
         elif message.get("event") == "retry":
             say(f"  {message['reason']}: training again at learning rate {message['learning_rate']:g}")
         elif message.get("event") == "phase":

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tuner.answers_first import AnsweringFlag
 from tuner.batching import Request, copy_entries, decode, generate_round
 from tuner.chat_format import bounded_turns, chat_messages, fit_template
 from tuner.decode_attention import use_decode_attention
@@ -79,6 +80,7 @@ class LiveModel:
         compile_config: Any = None,
         cache_tokens: int | None = None,
         tune_single: bool = True,
+        answering: AnsweringFlag | None = None,
     ):
         """`static_cache` (default: on a GPU, or where a `compile_config` is given) decodes with
         fixed-shape caches and tunebot's own loop; `compile_config` (a transformers CompileConfig;
@@ -86,7 +88,9 @@ class LiveModel:
         nothing is compiled unless a config asks for it. `cache_tokens`: the static caches' columns a
         row (default: static_decode.CACHE_TOKENS, or the model's window if shorter; a GPU plan,
         tuner/gpu_budget.py, may ask for fewer). `tune_single`: compile the batch of one's step
-        with coordinate descent tuning too (static_decode.TUNED; inductor only)."""
+        with coordinate descent tuning too (static_decode.TUNED; inductor only). `answering`: a
+        flag kept up while any question waits for its first token (tuner/answers_first.py: a
+        training child on the same GPU waits for it)."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -118,6 +122,7 @@ class LiveModel:
         self.batch_sizes: Counter[int] = Counter()  # rounds of generation, by conversations in each
         self.joined = 0  # conversations that took the free row of a batch in flight
         self._swaps_waiting = 0
+        self.answering = answering
         # Thread context: what fits the model's window next to the answer (and the template's tokens).
         window = min(int(getattr(model.config, "max_position_embeddings", 2048)), 8192)
         self.max_context_tokens = max_context_tokens or max(256, window - max_new_tokens - 64)
@@ -164,16 +169,24 @@ class LiveModel:
         ids = self._tokens(chat_messages(bounded), add_generation_prompt=True)
         context = _common_prefix(self._tokens(system), ids) if system else 0
         request = Request(ids, max_new_tokens or self.max_new_tokens, on_text, context=context)
+        flag = self.answering
+        if flag is not None:
+            request.on_first = lambda: flag.add(-1)
+            flag.add(1)
         if copy_from and copy_bias:
             answers = [tokenizer.encode(text, add_special_tokens=False) for text in copy_from]
             request.copy, request.copy_bias = copy_entries(answers, (ids[-2], ids[-1])), copy_bias
-        with self._queue_ready:
-            if self._closed:
-                raise RuntimeError("the live model is closed")
-            self._queue.append(request)
-            self._queue_ready.notify()
-        self._start_worker()
-        request.done.wait()
+        try:
+            with self._queue_ready:
+                if self._closed:
+                    raise RuntimeError("the live model is closed")
+                self._queue.append(request)
+                self._queue_ready.notify()
+            self._start_worker()
+            request.done.wait()
+        finally:
+            if flag is not None and request.first_token_at is None:  # it ended with no token, or failed
+                flag.add(-1)
         if request.error is not None:
             raise request.error
         first = None if request.first_token_at is None else request.first_token_at - request.asked_at

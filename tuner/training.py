@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from policies.schema import TrainingPolicy
+from tuner.answers_first import yield_to_the_bot
 from tuner.dataset import Snapshot
 from tuner.embedding_offload import keep_input_embeddings_on_cpu
 from tuner.methods import Method, get_method
@@ -401,9 +402,12 @@ def train_once(job: TrainingJob, rows: list[dict[str, Any]], emit: Emit) -> Trai
         trainer.add_callback(_epoch_checkpoints(method.weights, scratch, math.ceil(epochs), checkpoints))
     if compiled:
         compile_decoder_layers(trainer.model)
+    yielding = yield_to_the_bot(trainer.model, cuda)
     emit({"event": "phase", "phase": "train"})
     with training_attention(cuda):
         output = trainer.train()
+    if yielding is not None:
+        emit({"event": "yielded", "pauses": yielding.pauses, "seconds": round(yielding.paused, 2)})
     if not math.isfinite(output.training_loss):
         raise TrainingDiverged(
             f"training loss is {output.training_loss} (learning rate {job.learning_rate:g})"

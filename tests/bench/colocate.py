@@ -1,6 +1,7 @@
 """One GPU, both jobs: a tune cycle trains while the bot answers a steady stream, within one budget.
 
     python -m tests.bench.colocate --shape 8b --budget-gib 48 --examples 2000 --tokenizer DIR  # a GPU
+    python -m tests.bench.colocate --shape 8b --budget-gib 48 --examples 300 --answers-first on,off ...
     python -m tests.bench.colocate --shape 8b --budget-gib 48 --examples 2000 --tokenizer DIR --alone
     python -m tests.bench.colocate --shape tiny --examples 40 --idle-s 5 --new-tokens 8           # CPU smoke
 
@@ -10,9 +11,12 @@ live model compiled). First a stream of questions arrives at random (`--rate` a 
 `--idle-s` seconds with nothing else on the GPU: the idle first-token latencies. Then the tune
 cycle starts (gpu_cycle's examples and gate: random weights, the gate told to promote) with the
 same budget, its training child planning its steps from the child's share, while the stream goes
-on until the cycle ends. Prints one JSON line: first-token p50/p95 idle and during the cycle (and
-their ratio; the issue's target is <= 2x), failed answers, the cycle's outcome and time, each
-process's peak memory. `--alone` runs the cycle with no bot, for the cycle time to compare with.
+on until the cycle ends; `--answers-first on,off` runs one cycle with `gpu.answers_first` and
+one without after the same idle stream (a process's first cycle compiles the child's layers on a
+cold cache: swap the order on another seed). Prints a JSON line a cycle: first-token p50/p95 idle
+and during the cycle (and their ratio; the issue's target is <= 2x), failed answers, the cycle's
+outcome and time, how long the child paused for the bot, the bot's peak memory. `--alone` runs the
+cycle with no bot, for the cycle time to compare with.
 Random weights: the answers and the scores mean nothing, the memory and the times do.
 """
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import tempfile
 import threading
@@ -60,6 +65,7 @@ def _cycle(path: Path, budget: float | None, examples: int) -> dict[str, Any]:
         "message": result.message,
         "cycle_s": round(time.monotonic() - started, 1),
         "plan": next((line.strip() for line in lines if "GPU plan" in line), None),
+        "paused": next((line.strip() for line in lines if "paused" in line), None),
     }
 
 
@@ -89,19 +95,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle-s", type=float, default=60.0, help="seconds of the stream before the cycle")
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--alone", action="store_true", help="the cycle only, no bot")
+    parser.add_argument(
+        "--answers-first",
+        default="on",
+        help="gpu.answers_first for each cycle in turn, after one idle stream: on, off, or on,off",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", help="append the JSON line to this file")
     args = parser.parse_args(argv)
+    settings = [{"on": True, "off": False}[word] for word in args.answers_first.split(",")]
 
     import torch
     from transformers import AutoConfig
 
     cuda = torch.cuda.is_available()
     path = build_checkpoint(args.shape, Path(args.cache), args.tokenizer)
-    line: dict[str, Any] = {"shape": args.shape, "budget_gib": args.budget_gib, "examples": args.examples}
+    common: dict[str, Any] = {"shape": args.shape, "budget_gib": args.budget_gib, "examples": args.examples}
+    lines: list[dict[str, Any]] = []
     if args.alone:
-        line.update(variant="cycle_alone", **_cycle(path, args.budget_gib, args.examples))
+        lines.append({**common, "variant": "cycle_alone", **_cycle(path, args.budget_gib, args.examples)})
     else:
+        from tuner.answers_first import ENV, AnsweringFlag
         from tuner.gpu_budget import cap_process, plan_for_model
         from tuner.live_model import LiveModel
 
@@ -109,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         if plan is not None:
             if args.budget_gib is not None:
                 cap_process(plan.share(plan.serving))
-            line["plan"] = plan.describe()
+            common["plan"] = plan.describe()
+        flag = AnsweringFlag.create()  # named in the environment: each cycle's child inherits it
         model = LiveModel(
             str(path),
             max_new_tokens=args.new_tokens,
@@ -121,37 +136,51 @@ def main(argv: list[str] | None = None) -> int:
         idle_done = threading.Event()
         timer = threading.Timer(args.idle_s, idle_done.set)
         timer.start()
-        idle = _stream(model, rng, args.rate, args.new_tokens, idle_done)
-        cycle_done = threading.Event()
-        cycle: dict[str, Any] = {}
+        quiet = _summary("idle", _stream(model, rng, args.rate, args.new_tokens, idle_done), args.idle_s)
+        for first in settings:
+            model.answering = flag if first else None
+            if first:
+                os.environ[ENV] = flag.path
+            else:
+                os.environ.pop(ENV, None)
+            cycle_done = threading.Event()
+            cycle: dict[str, Any] = {}
 
-        def run_cycle() -> None:
-            try:
-                cycle.update(_cycle(path, args.budget_gib, args.examples))
-            except Exception as exc:  # reported: the bot's side still has its figures
-                cycle.update(outcome="error", message=f"{type(exc).__name__}: {exc}")
-            finally:
-                cycle_done.set()
+            def run_cycle(cycle: dict[str, Any] = cycle, cycle_done: threading.Event = cycle_done) -> None:
+                try:
+                    cycle.update(_cycle(path, args.budget_gib, args.examples))
+                except Exception as exc:  # reported: the bot's side still has its figures
+                    cycle.update(outcome="error", message=f"{type(exc).__name__}: {exc}")
+                finally:
+                    cycle_done.set()
 
-        trainer = threading.Thread(target=run_cycle)
-        trainer.start()
-        during = _stream(model, rng, args.rate, args.new_tokens, cycle_done)
-        trainer.join()
-        quiet, busy = _summary("idle", idle, args.idle_s), _summary("during_cycle", during, cycle["cycle_s"])
-        line.update(
-            variant="cycle_with_bot",
-            idle=quiet,
-            during_cycle=busy,
-            p95_ratio=round(busy["first_token_p95_s"] / quiet["first_token_p95_s"], 2),
-            bot_peak_gib=round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
-            **cycle,
-        )
+            torch.cuda.reset_peak_memory_stats() if cuda else None
+            trainer = threading.Thread(target=run_cycle)
+            trainer.start()
+            during = _stream(model, rng, args.rate, args.new_tokens, cycle_done)
+            trainer.join()
+            busy = _summary("during_cycle", during, cycle["cycle_s"])
+            line = {
+                **common,
+                "variant": "cycle_with_bot",
+                "answers_first": first,
+                "idle": quiet,
+                "during_cycle": busy,
+                "p95_ratio": round(busy["first_token_p95_s"] / quiet["first_token_p95_s"], 2),
+                "p50_ratio": round(busy["first_token_p50_s"] / quiet["first_token_p50_s"], 2),
+                "bot_peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
+                **cycle,
+            }
+            lines.append(line)
+            print(json.dumps(line), flush=True)
         model.close()
-    print(json.dumps(line), flush=True)
-    if args.out:
-        with open(args.out, "a") as f:
-            f.write(json.dumps(line) + "\n")
-    return 0 if line.get("outcome") == "promoted" else 1
+    for line in lines:
+        if args.alone:
+            print(json.dumps(line), flush=True)
+        if args.out:
+            with open(args.out, "a") as f:
+                f.write(json.dumps(line) + "\n")
+    return 0 if lines and all(line.get("outcome") == "promoted" for line in lines) else 1
 
 
 if __name__ == "__main__":

@@ -160,3 +160,30 @@ def test_second_cycle_while_one_holds_the_lock_is_busy(runtime, policies) -> Non
     assert make_cycle(runtime, policies).run("test").outcome == "busy"
     with runtime.db.session() as session:
         release_lock(session, "another-replica")
+
+
+def test_the_training_child_pauses_while_the_bots_questions_wait(runtime, policies, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """gpu.answers_first across the real process boundary: the bot's flag (named in its
+    environment, which the child inherits) is up the whole cycle, so the child pauses between its
+    layers, within its limits, and still finishes; its pauses are reported."""
+    from tuner.answers_first import ENV, AnsweringFlag
+
+    monkeypatch.delenv(ENV, raising=False)
+    flag = AnsweringFlag.create()
+    monkeypatch.setenv(ENV, flag.path)  # undone after the test
+    seed_corrections(runtime.db, 16)
+    short = policies.model_copy(update={"training": policies.training.model_copy(update={"max_steps": 2})})
+    flag.add(1)  # a question that waits the whole cycle long
+    lines: list[str] = []
+    result = make_cycle(runtime, short).run("test", progress=lines.append)
+    assert result.outcome in ("promoted", "rejected"), result.message
+    paused = [line for line in lines if "paused" in line]
+    assert paused and "for the bot's questions" in paused[0], lines
+
+    off = short.model_copy(update={"gpu": short.gpu.model_copy(update={"answers_first": False})})
+    lines.clear()
+    assert make_cycle(runtime, off).run("test", force=True, progress=lines.append).outcome != "failed"
+    assert not any("paused" in line for line in lines), lines  # the policy turned it off
+    flag.add(-1)
+    flag.close()
+    os.unlink(flag.path)

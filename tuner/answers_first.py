@@ -1,0 +1,193 @@
+"""Answers first where the bot and a training child share one GPU (`gpu.answers_first`).
+
+Two processes on one GPU take turns on it: while the child trains, the kernels of a question's
+prompt wait behind the child's, and the first token comes about twice as late as when the GPU is
+idle (2026-12-07, docs/perf-notes.md). So the bot raises a flag while any question waits for its
+first token, and the child, between one decoder layer and the next (forward and backward), sees it,
+lets the kernels it has queued finish and waits until the flag is down. The answers' later tokens
+still share the GPU with training; only the prompts go first.
+
+The flag is one byte of a file mapped in memory by both processes: the bot creates it and names
+it in its environment (`ENV`), which the training child inherits. Training never waits for more
+than `MAX_SHARE` of its time (and one pause), however busy the bot, nor `MAX_PAUSE` at once.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import mmap
+import os
+import tempfile
+import threading
+import time
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+ENV = "TUNEBOT_ANSWERING"
+MAX_PAUSE = 1.0  # seconds the child waits at one layer at most
+MAX_SHARE = 0.5  # of the child's time since training began, spent waiting at most
+POLL = 0.001  # seconds between looks at the flag while waiting
+
+
+class AnsweringFlag:
+    """The flag: up while any question waits for its first token (the bot counts them)."""
+
+    def __init__(self, path: str, create: bool = False) -> None:
+        self.path = path
+        flags = os.O_RDWR | (os.O_CREAT if create else 0)
+        fd = os.open(path, flags, 0o600)
+        try:
+            if create:
+                os.ftruncate(fd, 1)
+            self._map = mmap.mmap(fd, 1)
+        finally:
+            os.close(fd)
+        self._count = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def create(cls) -> AnsweringFlag:
+        """A new flag (down), named in this process's environment for the children it starts."""
+        folder = "/dev/shm" if os.path.isdir("/dev/shm") else None
+        handle, path = tempfile.mkstemp(prefix="tunebot-answering-", dir=folder)
+        os.close(handle)
+        flag = cls(path, create=True)
+        os.environ[ENV] = path
+        atexit.register(_remove, path)
+        return flag
+
+    @classmethod
+    def from_env(cls) -> AnsweringFlag | None:
+        """The flag the bot that started this process named; None where there is none."""
+        path = os.environ.get(ENV)
+        if not path:
+            return None
+        try:
+            return cls(path)
+        except OSError as exc:  # the bot is gone, or its folder: train as if alone
+            log.warning("the bot's answering flag %s cannot be read (%s): training does not wait", path, exc)
+            return None
+
+    def add(self, questions: int) -> None:
+        """`questions` more (or, negative, fewer) wait for a first token."""
+        with self._lock:
+            self._count = max(0, self._count + questions)
+            self._map[0] = 1 if self._count else 0
+
+    def up(self) -> bool:
+        return self._map[0] != 0
+
+    def close(self) -> None:
+        self._map.close()
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+class Yielding:
+    """The training child's side: `pause` waits while the flag is up (within the limits above)."""
+
+    def __init__(self, flag: AnsweringFlag, synchronize: Any = None) -> None:
+        self.flag = flag
+        self.synchronize = synchronize  # lets the child's queued kernels finish first (a GPU's)
+        self.started = time.monotonic()
+        self.paused = 0.0  # seconds spent waiting
+        self.pauses = 0
+
+    def pause(self) -> None:
+        # Within the share, one pause's worth of credit from the start (the first may come at once).
+        allowed = MAX_SHARE * (time.monotonic() - self.started) + MAX_PAUSE
+        if not self.flag.up() or self.paused >= allowed:
+            return
+        began = time.monotonic()
+        if self.synchronize is not None:
+            self.synchronize()
+        while self.flag.up() and time.monotonic() - began < MAX_PAUSE:
+            time.sleep(POLL)
+        self.paused += time.monotonic() - began
+        self.pauses += 1
+
+
+def yield_to_the_bot(model: Any, cuda: bool) -> Yielding | None:
+    """In the training child: pause between `model`'s layers while the bot that started this
+    process has questions waiting for a first token. None where there is no such bot (its flag is
+    not named in the environment) or no layers to pause between."""
+    flag = AnsweringFlag.from_env()
+    if flag is None:
+        return None
+    synchronize = None
+    if cuda:
+        import torch
+
+        synchronize = torch.cuda.synchronize
+    yielding = Yielding(flag, synchronize)
+    return yielding if yield_between_layers(model, yielding) else None
+
+
+def yield_between_layers(model: Any, yielding: Yielding) -> int:
+    """Have `model`'s decoder (the first module holding its decoder layers) call `yielding.pause`
+    before each layer's forward and before its backward. Returns the layers it sees (0: a model
+    whose decoder reads its layers otherwise trains as it did, without pausing)."""
+    import torch
+
+    for module in model.modules():
+        layers = getattr(module, "layers", None)
+        if isinstance(layers, torch.nn.ModuleList) and len(layers) and not isinstance(layers, _Pausing):
+            pausing = _pausing_list(layers)
+            pausing.yielding = yielding
+            module.layers = pausing
+            return len(layers)
+    return 0
+
+
+class _Checked:
+    """A decoder layer called through the decoder's loop: pause, run it, and have the gradient of
+    its output pause too (its backward, recomputation included, comes right after)."""
+
+    def __init__(self, layer: Any, yielding: Yielding) -> None:
+        self._layer, self._yielding = layer, yielding
+
+    def __getattr__(self, name: str) -> Any:  # attention_type and the like: the layer's
+        return getattr(self._layer, name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self._yielding.pause()
+        output = self._layer(*args, **kwargs)
+        hidden = output[0] if isinstance(output, tuple) else output
+        if getattr(hidden, "requires_grad", False):
+            hidden.register_hook(self._before_backward)
+        return output
+
+    def _before_backward(self, gradient: Any) -> Any:
+        self._yielding.pause()
+        return gradient
+
+
+class _Pausing:
+    """Mixed into the decoder's ModuleList (`_pausing_list`): a slice of it, as decoders loop over
+    `self.layers[: num_hidden_layers]`, gives the layers checked; everything else (iteration,
+    indexing, the modules and their weights) is the list's own."""
+
+    yielding: Yielding
+
+    def __getitem__(self, index: Any) -> Any:
+        got = super().__getitem__(index)  # type: ignore[misc]
+        if isinstance(index, slice):
+            return [_Checked(layer, self.yielding) for layer in got]
+        return got
+
+
+def _pausing_list(layers: Any) -> Any:
+    import torch
+
+    class PausingList(_Pausing, torch.nn.ModuleList):
+        pass
+
+    pausing = PausingList()
+    pausing.extend(layers)
+    return pausing
