@@ -49,7 +49,8 @@ class Answer:
     adapter_version: str  # "base" or "v3": exactly the weights that produced `text`
     tokens: int = 0  # tokens generated
     recalled: int = 0  # team answers from answer memory given to the model as context
-    # From asking to the first token generated (None: it ended at once); not part of the answer.
+    # From the question's queueing to its first token generated (None: it ended at once); a timing,
+    # not part of the answer.
     first_token_s: float | None = field(default=None, compare=False)
 
 

@@ -27,11 +27,23 @@ def make_cycle(runtime, policies: Policies, swaps: list | None = None) -> TuneCy
     )
 
 
-def test_cycle_promotes_a_better_adapter_then_refuses_a_worse_one(runtime, policies) -> None:  # type: ignore[no-untyped-def]
+def test_cycle_promotes_a_better_adapter_then_refuses_a_worse_one(runtime, policies, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Also gpu.answers_first across the real process boundary: the bot's flag (named in its
+    environment, which the child inherits) is up the whole time, as if a question waited, so the
+    first cycle's child pauses between its layers, within its limits, and says so; the second
+    cycle's policy turns it off."""
+    from tuner.answers_first import ENV, AnsweringFlag
+
+    monkeypatch.delenv(ENV, raising=False)
+    flag = AnsweringFlag.create()
+    monkeypatch.setenv(ENV, flag.path)  # undone after the test
+    flag.add(1)
     seed_corrections(runtime.db, 16)
     swaps: list[str] = []
-    first = make_cycle(runtime, policies, swaps).run("test")
+    lines: list[str] = []
+    first = make_cycle(runtime, policies, swaps).run("test", progress=lines.append)
     assert first.outcome == "promoted", first.message
+    assert any("for the bot's questions" in line for line in lines), lines
     assert swaps == ["v1"]
     with runtime.db.session() as session:
         live = live_adapter(session)
@@ -48,10 +60,17 @@ def test_cycle_promotes_a_better_adapter_then_refuses_a_worse_one(runtime, polic
     # model (one step at a negligible learning rate), so it cannot beat v1 and is rejected.
     assert make_cycle(runtime, policies).run("test").outcome == "skipped"
     weak = policies.model_copy(
-        update={"training": policies.training.model_copy(update={"max_steps": 1, "learning_rate": 1e-9})}
+        update={
+            "training": policies.training.model_copy(update={"max_steps": 1, "learning_rate": 1e-9}),
+            "gpu": policies.gpu.model_copy(update={"answers_first": False}),
+        }
     )
-    second = make_cycle(runtime, weak, swaps).run("test", force=True)
+    lines.clear()
+    second = make_cycle(runtime, weak, swaps).run("test", force=True, progress=lines.append)
     assert second.outcome == "rejected", second.message
+    assert lines and not any("paused" in line for line in lines), lines
+    flag.close()
+    os.unlink(flag.path)
     assert swaps == ["v1"]
     with runtime.db.session() as session:
         assert live_adapter(session).label == "v1"
@@ -160,30 +179,3 @@ def test_second_cycle_while_one_holds_the_lock_is_busy(runtime, policies) -> Non
     assert make_cycle(runtime, policies).run("test").outcome == "busy"
     with runtime.db.session() as session:
         release_lock(session, "another-replica")
-
-
-def test_the_training_child_pauses_while_the_bots_questions_wait(runtime, policies, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """gpu.answers_first across the real process boundary: the bot's flag (named in its
-    environment, which the child inherits) is up the whole cycle, so the child pauses between its
-    layers, within its limits, and still finishes; its pauses are reported."""
-    from tuner.answers_first import ENV, AnsweringFlag
-
-    monkeypatch.delenv(ENV, raising=False)
-    flag = AnsweringFlag.create()
-    monkeypatch.setenv(ENV, flag.path)  # undone after the test
-    seed_corrections(runtime.db, 16)
-    short = policies.model_copy(update={"training": policies.training.model_copy(update={"max_steps": 2})})
-    flag.add(1)  # a question that waits the whole cycle long
-    lines: list[str] = []
-    result = make_cycle(runtime, short).run("test", progress=lines.append)
-    assert result.outcome in ("promoted", "rejected"), result.message
-    paused = [line for line in lines if "paused" in line]
-    assert paused and "for the bot's questions" in paused[0], lines
-
-    off = short.model_copy(update={"gpu": short.gpu.model_copy(update={"answers_first": False})})
-    lines.clear()
-    assert make_cycle(runtime, off).run("test", force=True, progress=lines.append).outcome != "failed"
-    assert not any("paused" in line for line in lines), lines  # the policy turned it off
-    flag.add(-1)
-    flag.close()
-    os.unlink(flag.path)
