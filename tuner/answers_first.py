@@ -130,12 +130,18 @@ def yield_to_the_bot(model: Any, cuda: bool) -> Yielding | None:
 
 
 def yield_between_layers(model: Any, yielding: Yielding) -> int:
-    """Have `model`'s decoder (the first module holding its decoder layers) call `yielding.pause`
-    before each layer's forward and before its backward. Returns the layers it sees (0: a model
-    whose decoder reads its layers otherwise trains as it did, without pausing)."""
+    """Have `model`'s decoder (its text decoder where transformers names one, else the first
+    module holding a list of layers) call `yielding.pause` before each layer's forward and before
+    its backward. Returns the layers it sees (0: a model whose decoder reads its layers otherwise
+    trains as it did, without pausing)."""
     import torch
 
-    for module in model.modules():
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # under peft
+    try:
+        decoder = base.get_decoder() or base
+    except (AttributeError, NotImplementedError, ValueError):
+        decoder = base
+    for module in decoder.modules():
         layers = getattr(module, "layers", None)
         if isinstance(layers, torch.nn.ModuleList) and len(layers) and not isinstance(layers, _Pausing):
             pausing = _pausing_list(layers)
