@@ -1,8 +1,8 @@
 """Answers first where the bot and a training child share one GPU (`gpu.answers_first`).
 
 Two processes on one GPU take turns on it: while the child trains, the kernels of a question's
-prompt wait behind the child's, and the first token comes about twice as late as when the GPU is
-idle (2026-12-07, docs/perf-notes.md). So the bot raises a flag while any question waits for its
+prompt wait behind the child's: the first token's p95 was 1.4-2.9 times the idle GPU's (an 8B
+model on an H100, 2026-12-07, docs/perf-notes.md). So the bot raises a flag while any question waits for its
 first token, and the child, between one decoder layer and the next (forward and backward), sees it,
 lets the kernels it has queued finish and waits until the flag is down. The answers' later tokens
 still share the GPU with training; only the prompts go first.
