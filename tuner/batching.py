@@ -259,7 +259,8 @@ class _Slots:
                 if token in self.eos:
                     request.finished = True
                     break
-                _append(request, token)
+                request.generated.append(token)
+                _first(request)
                 request.finished = len(request.generated) >= request.max_new_tokens
                 _stream(self.tokenizer, request, request.generated)
                 if request.finished:
@@ -366,11 +367,6 @@ class _Rows:
 
     def _ends(self, request: Request, ids: list[int], token: int) -> bool:
         return token in self.eos or len(ids) >= request.max_new_tokens
-
-
-def _append(request: Request, token: int) -> None:
-    request.generated.append(token)
-    _first(request)
 
 
 def _first(request: Request) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import tempfile
 import threading
@@ -37,7 +36,7 @@ from tests.bench.serve_speed import _ask, _summary, question
 from tests.bench.train_memory import add_checkpoint_arguments, build_checkpoint
 
 
-def _cycle(path: Path, budget: float | None, examples: int) -> dict[str, Any]:
+def _cycle(path: Path, budget: float | None, examples: int, answers_first: bool = True) -> dict[str, Any]:
     from policies.schema import GpuPolicy, Policies, PromotionPolicy, RegressionGuard
     from storage import Database
     from tuner.cycle import TuneCycle
@@ -47,7 +46,7 @@ def _cycle(path: Path, budget: float | None, examples: int) -> dict[str, Any]:
     db.upgrade()
     seed_examples(db, examples)
     policies = Policies(
-        gpu=GpuPolicy(memory_budget_gib=budget),
+        gpu=GpuPolicy(memory_budget_gib=budget, answers_first=answers_first),
         promotion=PromotionPolicy(
             min_relative_improvement=0, confidence=0, regression_guard=RegressionGuard(max_nll_increase=None)
         ),
@@ -67,6 +66,18 @@ def _cycle(path: Path, budget: float | None, examples: int) -> dict[str, Any]:
         "plan": next((line.strip() for line in lines if "GPU plan" in line), None),
         "paused": next((line.strip() for line in lines if "paused" in line), None),
     }
+
+
+def _cycle_into(
+    cycle: dict[str, Any], done: threading.Event, path: Path, budget: float | None, examples: int, first: bool
+) -> None:
+    """`_cycle` in a thread beside the stream: its result into `cycle`, then `done` set."""
+    try:
+        cycle.update(_cycle(path, budget, examples, answers_first=first))
+    except Exception as exc:  # reported: the bot's side still has its figures
+        cycle.update(outcome="error", message=f"{type(exc).__name__}: {exc}")
+    finally:
+        done.set()
 
 
 def _stream(
@@ -112,10 +123,18 @@ def main(argv: list[str] | None = None) -> int:
     path = build_checkpoint(args.shape, Path(args.cache), args.tokenizer)
     common: dict[str, Any] = {"shape": args.shape, "budget_gib": args.budget_gib, "examples": args.examples}
     lines: list[dict[str, Any]] = []
+
+    def emit(line: dict[str, Any]) -> None:
+        lines.append(line)
+        print(json.dumps(line), flush=True)
+        if args.out:
+            with open(args.out, "a") as f:
+                f.write(json.dumps(line) + "\n")
+
     if args.alone:
-        lines.append({**common, "variant": "cycle_alone", **_cycle(path, args.budget_gib, args.examples)})
+        emit({**common, "variant": "cycle_alone", **_cycle(path, args.budget_gib, args.examples)})
     else:
-        from tuner.answers_first import ENV, AnsweringFlag
+        from tuner.answers_first import AnsweringFlag
         from tuner.gpu_budget import cap_process, plan_for_model
         from tuner.live_model import LiveModel
 
@@ -124,12 +143,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.budget_gib is not None:
                 cap_process(plan.share(plan.serving))
             common["plan"] = plan.describe()
-        flag = AnsweringFlag.create()  # named in the environment: each cycle's child inherits it
         model = LiveModel(
             str(path),
             max_new_tokens=args.new_tokens,
             max_batch=plan.max_batch if plan else 8,
             cache_tokens=plan.cache_tokens if plan else None,
+            answering=AnsweringFlag.create(),  # as `tunebot serve` makes it: each cycle's child inherits it
         )
         rng = random.Random(args.seed)
         _ask(model, question(rng), args.new_tokens, [])  # waits for the warm-up (compiling): not timed
@@ -137,49 +156,32 @@ def main(argv: list[str] | None = None) -> int:
         timer = threading.Timer(args.idle_s, idle_done.set)
         timer.start()
         quiet = _summary("idle", _stream(model, rng, args.rate, args.new_tokens, idle_done), args.idle_s)
-        for first in settings:
-            model.answering = flag if first else None
-            if first:
-                os.environ[ENV] = flag.path
-            else:
-                os.environ.pop(ENV, None)
+        for first in settings:  # off: the cycle, as its policy says, does not hand the child the flag
             cycle_done = threading.Event()
             cycle: dict[str, Any] = {}
-
-            def run_cycle(cycle: dict[str, Any] = cycle, cycle_done: threading.Event = cycle_done) -> None:
-                try:
-                    cycle.update(_cycle(path, args.budget_gib, args.examples))
-                except Exception as exc:  # reported: the bot's side still has its figures
-                    cycle.update(outcome="error", message=f"{type(exc).__name__}: {exc}")
-                finally:
-                    cycle_done.set()
-
             torch.cuda.reset_peak_memory_stats() if cuda else None
-            trainer = threading.Thread(target=run_cycle)
+            trainer = threading.Thread(
+                target=_cycle_into, args=(cycle, cycle_done, path, args.budget_gib, args.examples, first)
+            )
+            started = time.monotonic()
             trainer.start()
             during = _stream(model, rng, args.rate, args.new_tokens, cycle_done)
             trainer.join()
-            busy = _summary("during_cycle", during, cycle["cycle_s"])
-            line = {
-                **common,
-                "variant": "cycle_with_bot",
-                "answers_first": first,
-                "idle": quiet,
-                "during_cycle": busy,
-                "p95_ratio": round(busy["first_token_p95_s"] / quiet["first_token_p95_s"], 2),
-                "p50_ratio": round(busy["first_token_p50_s"] / quiet["first_token_p50_s"], 2),
-                "bot_peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
-                **cycle,
-            }
-            lines.append(line)
-            print(json.dumps(line), flush=True)
+            busy = _summary("during_cycle", during, time.monotonic() - started)
+            emit(
+                {
+                    **common,
+                    "variant": "cycle_with_bot",
+                    "answers_first": first,
+                    "idle": quiet,
+                    "during_cycle": busy,
+                    "p95_ratio": round(busy["first_token_p95_s"] / quiet["first_token_p95_s"], 2),
+                    "p50_ratio": round(busy["first_token_p50_s"] / quiet["first_token_p50_s"], 2),
+                    "bot_peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
+                    **cycle,
+                }
+            )
         model.close()
-    for line in lines:
-        if args.alone:
-            print(json.dumps(line), flush=True)
-        if args.out:
-            with open(args.out, "a") as f:
-                f.write(json.dumps(line) + "\n")
     return 0 if lines and all(line.get("outcome") == "promoted" for line in lines) else 1
 
 
