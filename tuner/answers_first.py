@@ -4,8 +4,10 @@ Two processes on one GPU take turns on it: while the child trains, the kernels o
 prompt wait behind the child's: the first token's p95 was 1.4-2.9 times the idle GPU's (an 8B
 model on an H100, 2026-12-07, docs/perf-notes.md). So the bot raises a flag while any question waits for its
 first token, and the child, between one decoder layer and the next (forward and backward), sees it,
-lets the kernels it has queued finish and waits until the flag is down. The answers' later tokens
-still share the GPU with training; only the prompts go first.
+lets the kernels it has queued finish and waits until the flag is down. The child's Python never
+runs more than `AHEAD` layers ahead of its GPU work (a CUDA event at each layer), so the kernels a
+pause must let finish are a layer or two's, not the thousand or so a GPU queue holds. The answers'
+later tokens still share the GPU with training; only the prompts go first.
 
 The flag is one byte of a file mapped in memory by both processes: the bot creates it and names
 it in its environment (`ENV`), which the training child inherits. Training never waits for more
@@ -22,6 +24,8 @@ import os
 import tempfile
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -30,6 +34,7 @@ ENV = "TUNEBOT_ANSWERING"
 MAX_PAUSE = 1.0  # seconds the child waits at one layer at most
 MAX_SHARE = 0.5  # of the child's time since training began, spent waiting at most
 POLL = 0.001  # seconds between looks at the flag while waiting
+AHEAD = 2  # layers of queued GPU work the child's Python may run ahead by, at most
 
 
 class AnsweringFlag:
@@ -92,14 +97,24 @@ def _remove(path: str) -> None:
 class Yielding:
     """The training child's side: `pause` waits while the flag is up (within the limits above)."""
 
-    def __init__(self, flag: AnsweringFlag, synchronize: Any = None) -> None:
+    def __init__(
+        self, flag: AnsweringFlag, synchronize: Any = None, record: Callable[[], Any] | None = None
+    ) -> None:
         self.flag = flag
         self.synchronize = synchronize  # lets the child's queued kernels finish first (a GPU's)
+        self.record = record  # marks the work queued so far: an event with .synchronize() (a GPU's)
+        self._marks: deque[Any] = deque()
         self.started = time.monotonic()
         self.paused = 0.0  # seconds spent waiting
         self.pauses = 0
 
     def pause(self) -> None:
+        """Called between layers: keep within `AHEAD` layers of the GPU, and wait while the flag
+        is up."""
+        if self.record is not None:
+            self._marks.append(self.record())
+            if len(self._marks) > AHEAD:
+                self._marks.popleft().synchronize()
         # Within the share, one pause's worth of credit from the start (the first may come at once).
         allowed = MAX_SHARE * (time.monotonic() - self.started) + MAX_PAUSE
         if not self.flag.up() or self.paused >= allowed:
@@ -120,12 +135,18 @@ def yield_to_the_bot(model: Any, cuda: bool) -> Yielding | None:
     flag = AnsweringFlag.from_env()
     if flag is None:
         return None
-    synchronize = None
+    synchronize = record = None
     if cuda:
         import torch
 
         synchronize = torch.cuda.synchronize
-    yielding = Yielding(flag, synchronize)
+
+        def record() -> Any:
+            event = torch.cuda.Event()
+            event.record()
+            return event
+
+    yielding = Yielding(flag, synchronize, record)
     return yielding if yield_between_layers(model, yielding) else None
 
 

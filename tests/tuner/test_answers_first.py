@@ -131,3 +131,24 @@ def test_no_bot_no_pausing(babbler: str, monkeypatch: pytest.MonkeyPatch) -> Non
     assert yield_to_the_bot(model, cuda=False) is None
     monkeypatch.setenv(ENV, "/nonexistent/flag")  # the bot's folder is gone: train as if alone
     assert yield_to_the_bot(model, cuda=False) is None
+
+
+def test_the_child_keeps_within_a_few_layers_of_its_gpu_work(flag: AnsweringFlag) -> None:
+    """At each layer the child marks the work it has queued and waits for the mark from `AHEAD`
+    layers back, so a pause that lets queued work finish waits for a layer or two, not a queue's
+    worth. (A GPU's marks are CUDA events; these record the order in which they are waited on.)"""
+    waited: list[int] = []
+
+    class Mark:
+        def __init__(self, number: int) -> None:
+            self.number = number
+
+        def synchronize(self) -> None:
+            waited.append(self.number)
+
+    made: list[Mark] = []
+    yielding = Yielding(flag, record=lambda: made.append(Mark(len(made))) or made[-1])
+    for layer in range(6):
+        yielding.pause()
+        assert waited == list(range(max(0, layer + 1 - answers_first.AHEAD)))
+    assert len(made) == 6 and yielding.pauses == 0
