@@ -82,6 +82,7 @@ class LiveModel:
         cache_tokens: int | None = None,
         tune_single: bool = True,
         answering: AnsweringFlag | None = None,
+        weights: str = "bf16",
     ):
         """`static_cache` (default: on a GPU, or where a `compile_config` is given) decodes with
         fixed-shape caches and tunebot's own loop; `compile_config` (a transformers CompileConfig;
@@ -91,7 +92,8 @@ class LiveModel:
         tuner/gpu_budget.py, may ask for fewer). `tune_single`: compile the batch of one's step
         with coordinate descent tuning too (static_decode.TUNED; inductor only). `answering`: a
         flag kept up while any question waits for its first token (tuner/answers_first.py: a
-        training child on the same GPU waits for it)."""
+        training child on the same GPU waits for it). `weights`: bf16, or on a Hopper-class GPU
+        `fp8` / `fp8_weights` (tuner/fp8_weights.py: measured; serves the base only)."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -104,6 +106,11 @@ class LiveModel:
         model: Any = AutoModelForCausalLM.from_pretrained(base_model, dtype=self._dtype)
         use_decode_attention(model)
         self._base: Any = model.to(self._device).eval().requires_grad_(False)  # as peft leaves it
+        self.weights = weights
+        if weights != "bf16":
+            from tuner.fp8_weights import quantize
+
+            quantize(self._base, weights)
         self._model: Any = self._base  # what answers: the base, a peft wrapper of it, or a full model
         self._peft: Any = None
         self._biases: dict[str, Any] | None = None  # the base's own biases while a bitfit one serves
@@ -307,6 +314,8 @@ class LiveModel:
         kind, full_model, prepared = None, None, None
         started = time.perf_counter()
         if adapter_path is not None:  # what can be done before taking the lock: answers go on
+            if self.weights != "bf16":
+                raise AdapterError(f"adapters are merged into bf16 weights; this model serves {self.weights}")
             check_adapter(adapter_path)  # before touching the model that is serving
             kind = weights_kind(adapter_path)
             with self._preparing:  # one at a time (a cycle and the registry follower may swap at once)

@@ -336,9 +336,17 @@ def copy_bandwidth() -> float | None:
 def weights_read(model: Any) -> int:
     """Bytes of weights one decoding step reads: every parameter but the input embeddings (one row a
     token is gathered), unless the output layer shares them."""
-    total = sum(p.numel() * p.element_size() for p in model.parameters())
+    total = sum(_bytes(p) for p in model.parameters())
     embeddings, output = model.get_input_embeddings().weight, model.get_output_embeddings().weight
-    return total - (0 if embeddings is output else embeddings.numel() * embeddings.element_size())
+    return total - (0 if embeddings is output else _bytes(embeddings))
+
+
+def _bytes(tensor: Any) -> int:
+    """A tensor's bytes; a tensor subclass's (torchao's FP8 weights) are those of the tensors it holds."""
+    if hasattr(tensor, "__tensor_flatten__") and type(tensor) not in (torch.Tensor, torch.nn.Parameter):
+        names, _ = tensor.__tensor_flatten__()
+        return sum(_bytes(getattr(tensor, name)) for name in names)
+    return tensor.numel() * tensor.element_size()
 
 
 def tunebot(path: Path, adapters: list[str], args: argparse.Namespace, static: bool) -> list[dict[str, Any]]:

@@ -1,0 +1,154 @@
+"""FP8 weights (tuner/fp8_weights.py): how fast tunebot's live model answers on them, against bf16
+in the same process, and what the rounding costs in quality.
+
+    python -m tests.bench.fp8_serving --shape 8b --tokenizer DIR          # speed, on a Hopper GPU
+    python -m tests.bench.fp8_serving --quality                           # quality, any machine
+
+Speed: the 8B-shaped model with random weights (tests/bench/train_memory.py), served by
+`LiveModel(weights=...)` with its compiled static decode, for each of `--weights` (bf16 first, the
+baseline): one request alone (`--runs` after a warm-up) and 8 at once, tokens a second and the
+ratio to bf16's; the bound is the GPU's copy bandwidth over the bytes of weights a step reads.
+Quality: the bundled SmolLM2-135M (real weights) reads the project's docs (docs/*.md, its README:
+English text it was not trained on), and the mean NLL a token with each rounding (`fp8_weights.rounded`,
+the rounding torchao's kernels do, on float32 weights) is compared with the unrounded model's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tests.bench.serve_speed import _ask, _summary, copy_bandwidth, question, weights_read
+from tests.bench.train_memory import add_checkpoint_arguments, build_checkpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def speed(path: Path, weights: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from tuner.live_model import LiveModel
+
+    started = time.perf_counter()
+    model = LiveModel(str(path), max_new_tokens=args.new_tokens, max_batch=8, weights=weights)
+    rng = random.Random(args.seed)
+    single: list[dict[str, Any]] = []
+    for _ in range(args.runs + 1):  # the first waits for the compile
+        _ask(model, question(rng), args.new_tokens, single)
+    results = [
+        {"variant": f"{weights}_start", "seconds": round(time.perf_counter() - started, 1)},
+        {"variant": f"{weights}_weights", "bytes_read_per_step": weights_read(model._base)},
+        _summary(f"{weights}_single", single[1:], sum(a["seconds"] for a in single[1:])),
+    ]
+    for label in ("first_", ""):
+        burst: list[dict[str, Any]] = []
+        threads = [
+            threading.Thread(target=_ask, args=(model, question(rng), args.new_tokens, burst))
+            for _ in range(8)
+        ]
+        begun = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        results.append(_summary(f"{weights}_{label}burst_8", burst, time.perf_counter() - begun))
+    model.close()
+    del model
+    gc.collect()
+    torch.cuda.empty_cache()
+    return results
+
+
+def quality(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tuner.base_model import _converted_bundled_model
+    from tuner.fp8_weights import rounded
+
+    folder = _converted_bundled_model(Path(args.cache) / "tunebot-bundled-model")
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    texts = [p.read_text() for p in sorted((ROOT / "docs").glob("*.md"))] + [(ROOT / "README.md").read_text()]
+    ids = [tokenizer.encode(text) for text in texts]
+    windows = [
+        row[i : i + 512] for row in ids for i in range(0, len(row) - 1, 512) if len(row[i : i + 512]) > 1
+    ]
+    results = []
+    for weights in ("bf16", *args.weights.split(",")):
+        model: Any = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).eval()
+        if weights != "bf16":
+            rounded(model, weights)
+        total, tokens = 0.0, 0
+        with torch.no_grad():
+            for window in windows:
+                row = torch.tensor([window])
+                loss = model(input_ids=row, labels=row).loss
+                total += float(loss) * (len(window) - 1)
+                tokens += len(window) - 1
+        results.append({"variant": f"{weights}_nll", "nll": round(total / tokens, 5), "tokens": tokens})
+        print(json.dumps(results[-1]), flush=True)
+    base = results[0]["nll"]
+    for r in results:
+        r["nll_change"] = round(r["nll"] - base, 5)
+        r["perplexity_ratio"] = round(math.exp(r["nll"] - base), 4)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_checkpoint_arguments(parser)
+    parser.add_argument("--weights", default="fp8,fp8_weights", help="comma list after bf16: fp8,fp8_weights")
+    parser.add_argument("--new-tokens", type=int, default=128)
+    parser.add_argument("--runs", type=int, default=4, help="timed single requests (after one warm-up)")
+    parser.add_argument("--seed", type=int, default=2, help="the questions (nothing was chosen on any seed)")
+    parser.add_argument("--quality", action="store_true", help="the NLL cost on the bundled model (no GPU)")
+    parser.add_argument("--out", help="append the JSON lines to this file")
+    parser.add_argument("--label", default="")
+    args = parser.parse_args(argv)
+    if args.quality:
+        results = quality(args)
+    else:
+        path = build_checkpoint(args.shape, Path(args.cache), args.tokenizer)
+        bandwidth = copy_bandwidth()
+        results = [{"variant": "copy_bandwidth", "bytes_per_s": bandwidth}]
+        for weights in ("bf16", *args.weights.split(",")):
+            try:
+                for result in speed(path, weights, args):
+                    results.append(result)
+                    print(json.dumps(result), flush=True)
+            except Exception as exc:  # a kind torchao cannot serve here: said, and the others go on
+                results.append({"variant": f"{weights}_error", "error": f"{type(exc).__name__}: {exc}"})
+                print(json.dumps(results[-1]), flush=True)
+        by = {r["variant"]: r for r in results}
+        base = by.get("bf16_single", {}).get("per_request_tokens_per_s")
+        print("\n| weights | one request tok/s | of the bound | vs bf16 | 8 at once tok/s | vs bf16 |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for weights in ("bf16", *args.weights.split(",")):
+            one, burst = by.get(f"{weights}_single"), by.get(f"{weights}_burst_8")
+            if not one or not burst or not base or not bandwidth:
+                continue
+            rate, bound = (
+                one["per_request_tokens_per_s"],
+                bandwidth / by[f"{weights}_weights"]["bytes_read_per_step"],
+            )
+            all8, base8 = burst["aggregate_tokens_per_s"], by["bf16_burst_8"]["aggregate_tokens_per_s"]
+            cells = [weights, rate, f"{rate / bound:.2f}", f"{rate / base:.2f}x"]
+            cells += [all8, f"{all8 / base8:.2f}x"]
+            print("| " + " | ".join(map(str, cells)) + " |")
+    if args.out:
+        with open(args.out, "a") as f:
+            for result in results:
+                f.write(json.dumps({"label": args.label, "shape": args.shape, **result}) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
