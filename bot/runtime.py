@@ -101,7 +101,8 @@ class Runtime:
     def local_model(self) -> LiveModel:
         """The model in this process (`tunebot serve`, `tunebot engine`), on a GPU within its share
         of the plan: caches and batch as planned, and (a budget set) its allocator capped there;
-        with `gpu.answers_first`, training children started from here pause for its prompts."""
+        its answering flag named in the environment, so that with `gpu.answers_first` (read at each
+        cycle) the training children started from here pause for its prompts."""
         from tuner.answers_first import AnsweringFlag
         from tuner.gpu_budget import cap_process
         from tuner.live_model import LiveModel
@@ -115,8 +116,9 @@ class Runtime:
             static_cache=None if self.settings.compile_decoding else False,
             max_batch=plan.max_batch if plan else 8,
             cache_tokens=plan.cache_tokens if plan else None,
-            # Named in this process's environment: the training children its cycles start wait for it.
-            answering=AnsweringFlag.create() if self.policies.gpu.answers_first else None,
+            # Named in this process's environment: the training children its cycles start wait for it
+            # while the policy says so (a cycle with it off drops the name), so a reload can turn it on.
+            answering=AnsweringFlag.create(),
         )
 
     def sync_live_model(self, model: LiveModel | EngineModel | None = None) -> None:

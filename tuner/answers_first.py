@@ -31,6 +31,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 ENV = "TUNEBOT_ANSWERING"
+PREFIX = "tunebot-answering-"  # then the bot's process id: flags of bots that are gone are removed
 MAX_PAUSE = 1.0  # seconds the child waits at one layer at most
 MAX_SHARE = 0.5  # of the child's time since training began, spent waiting at most
 POLL = 0.001  # seconds between looks at the flag while waiting
@@ -55,9 +56,11 @@ class AnsweringFlag:
 
     @classmethod
     def create(cls) -> AnsweringFlag:
-        """A new flag (down), named in this process's environment for the children it starts."""
-        folder = "/dev/shm" if os.path.isdir("/dev/shm") else None
-        handle, path = tempfile.mkstemp(prefix="tunebot-answering-", dir=folder)
+        """A new flag (down), named in this process's environment for the children it starts. Flags
+        left by bots that died without cleaning up (killed) are removed first."""
+        folder = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+        _remove_orphans(folder)
+        handle, path = tempfile.mkstemp(prefix=f"{PREFIX}{os.getpid()}-", dir=folder)
         os.close(handle)
         flag = cls(path, create=True)
         os.environ[ENV] = path
@@ -92,6 +95,24 @@ class AnsweringFlag:
 def _remove(path: str) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
+
+
+def _remove_orphans(folder: str) -> None:
+    """Remove the flags in `folder` whose bot (the process id in the name) is gone."""
+    for name in os.listdir(folder):
+        pid = name.removeprefix(PREFIX).split("-")[0]
+        if name.startswith(PREFIX) and pid.isdigit() and not _alive(int(pid)):
+            _remove(os.path.join(folder, name))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 class Yielding:

@@ -80,9 +80,9 @@ def quality(args: argparse.Namespace) -> list[dict[str, Any]]:
         row[i : i + 512] for row in ids for i in range(0, len(row) - 1, 512) if len(row[i : i + 512]) > 1
     ]
     results = []
-    for weights in ("bf16", *args.weights.split(",")):
+    for weights in ("unrounded", *args.weights.split(",")):
         model: Any = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).eval()
-        if weights != "bf16":
+        if weights != "unrounded":
             rounded(model, weights)
         total, tokens = 0.0, 0
         with torch.no_grad():

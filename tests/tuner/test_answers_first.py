@@ -7,8 +7,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -152,3 +154,32 @@ def test_the_child_keeps_within_a_few_layers_of_its_gpu_work(flag: AnsweringFlag
         yielding.pause()
         assert waited == list(range(max(0, layer + 1 - answers_first.AHEAD)))
     assert len(made) == 6 and yielding.pauses == 0
+
+
+def test_the_bot_always_names_its_flag_and_clears_those_of_killed_bots(
+    runtime: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the policy off the bot still keeps its flag (a cycle with the policy off drops its name
+    for the child; a reload that turns it on applies at the next cycle), and a flag a killed bot
+    left behind is removed when the next bot starts; a running bot's stays."""
+    monkeypatch.delenv(ENV, raising=False)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    folder = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+    orphan = os.path.join(folder, f"{answers_first.PREFIX}{dead.pid}-left")
+    living = os.path.join(folder, f"{answers_first.PREFIX}{os.getppid()}-running")
+    for path in (orphan, living):
+        with open(path, "wb") as f:
+            f.write(b"\0")
+    off = runtime.policies.model_copy(
+        update={"gpu": runtime.policies.gpu.model_copy(update={"answers_first": False})}
+    )
+    runtime.policies = off
+    model = runtime.local_model()
+    try:
+        assert model.answering is not None and os.environ[ENV] == model.answering.path
+        assert os.path.basename(model.answering.path).startswith(f"{answers_first.PREFIX}{os.getpid()}-")
+        assert not os.path.exists(orphan) and os.path.exists(living)
+    finally:
+        model.close()
+        os.unlink(living)
