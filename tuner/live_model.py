@@ -30,6 +30,7 @@ from tuner.answers_first import AnsweringFlag
 from tuner.batching import Request, copy_entries, decode, generate_round
 from tuner.chat_format import bounded_turns, chat_messages, fit_template
 from tuner.decode_attention import use_decode_attention
+from tuner.fp8_weights import Fp8Weights
 from tuner.merging import BaseWeights, PreparedAdapter, merge, prepare
 from tuner.static_decode import StaticDecoding
 from tuner.weights import check_weights, load_biases, loads_alongside, restore_biases, weights_kind
@@ -107,10 +108,7 @@ class LiveModel:
         use_decode_attention(model)
         self._base: Any = model.to(self._device).eval().requires_grad_(False)  # as peft leaves it
         self.weights = weights
-        if weights != "bf16":
-            from tuner.fp8_weights import quantize
-
-            quantize(self._base, weights)
+        self._fp8: Fp8Weights | None = None if weights == "bf16" else Fp8Weights(self._base, weights)
         self._model: Any = self._base  # what answers: the base, a peft wrapper of it, or a full model
         self._peft: Any = None
         self._biases: dict[str, Any] | None = None  # the base's own biases while a bitfit one serves
@@ -313,9 +311,9 @@ class LiveModel:
             return
         kind, full_model, prepared = None, None, None
         started = time.perf_counter()
+        if self._fp8 is not None:
+            return self._swap_fp8(self._fp8, adapter_path, version)
         if adapter_path is not None:  # what can be done before taking the lock: answers go on
-            if self.weights != "bf16":
-                raise AdapterError(f"adapters are merged into bf16 weights; this model serves {self.weights}")
             check_adapter(adapter_path)  # before touching the model that is serving
             kind = weights_kind(adapter_path)
             with self._preparing:  # one at a time (a cycle and the registry follower may swap at once)
@@ -333,6 +331,41 @@ class LiveModel:
         finally:
             with self._queue_ready:
                 self._swaps_waiting -= 1
+
+    def _swap_fp8(self, fp8: Fp8Weights, adapter_path: str | None, version: str) -> None:
+        """`swap` on FP8 weights: the new weights made while answers go on, then copied in place.
+        One swap at a time from start to end (each stages against the weights the last left)."""
+        started = time.perf_counter()
+        with self._preparing:
+            prepared = None
+            if adapter_path is not None:
+                check_adapter(adapter_path)
+                if weights_kind(adapter_path) != "peft":
+                    raise AdapterError(f"{adapter_path}: FP8 weights serve peft adapters only")
+                prepared = prepare(self._base, adapter_path, version)
+                if prepared is None:
+                    raise AdapterError(f"{adapter_path}: this adapter does not merge into FP8 weights")
+            try:
+                staged, merged = fp8.stage(prepared)
+            except ValueError as exc:
+                raise AdapterError(f"{adapter_path}: {exc}") from exc
+            prepare_seconds = round(time.perf_counter() - started, 4)
+            with self._queue_ready:
+                self._swaps_waiting += 1  # answers in flight finish; no new ones start
+            try:
+                with self._lock:
+                    began = time.perf_counter()
+                    if version != self.version:
+                        fp8.apply(staged, merged)
+                        self.last_swap_parts = {}
+                        self._timed("merge", began)
+                        self.last_swap_seconds = time.perf_counter() - began
+                        old, self.version = self.version, version
+                        log.info("live model (%s) now serves %s (was %s)", self.weights, version, old)
+                    self.last_swap_parts["prepare"] = prepare_seconds
+            finally:
+                with self._queue_ready:
+                    self._swaps_waiting -= 1
 
     def _switch(
         self,

@@ -7,7 +7,9 @@ in the same process, and what the rounding costs in quality.
 Speed: the 8B-shaped model with random weights (tests/bench/train_memory.py), served by
 `LiveModel(weights=...)` with its compiled static decode, for each of `--weights` (bf16 first, the
 baseline): one request alone (`--runs` after a warm-up) and 8 at once, tokens a second and the
-ratio to bf16's; the bound is the GPU's copy bandwidth over the bytes of weights a step reads.
+ratio to bf16's; the bound is the GPU's copy bandwidth over the bytes of weights a step reads;
+then a swap to a random LoRA adapter (r=16, every linear layer) and back, each timed, with one
+answer after it.
 Quality: the bundled SmolLM2-135M (real weights) reads the project's docs (docs/*.md, its README:
 English text it was not trained on), and the mean NLL a token with each rounding (`fp8_weights.rounded`,
 the rounding torchao's kernels do, on float32 weights) is compared with the unrounded model's.
@@ -27,7 +29,7 @@ from typing import Any
 
 import torch
 
-from tests.bench.serve_speed import _ask, _summary, copy_bandwidth, question, weights_read
+from tests.bench.serve_speed import _ask, _summary, copy_bandwidth, make_adapter, question, weights_read
 from tests.bench.train_memory import add_checkpoint_arguments, build_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +49,21 @@ def speed(path: Path, weights: str, args: argparse.Namespace) -> list[dict[str, 
         {"variant": f"{weights}_weights", "bytes_read_per_step": weights_read(model._base)},
         _summary(f"{weights}_single", single[1:], sum(a["seconds"] for a in single[1:])),
     ]
+    for version, adapter in (("v1", args.adapter), ("base", None)):  # a promotion, then a rollback
+        model.swap(adapter, version)
+        swapped: list[dict[str, Any]] = []
+        _ask(model, question(rng), args.new_tokens, swapped)
+        results.append(
+            {
+                "variant": f"{weights}_swap_{version}",
+                "swap_s": round(model.last_swap_seconds or 0, 4),
+                **model.last_swap_parts,
+                "answered": swapped[0].get("version"),
+                "tokens_per_s": round(swapped[0]["tokens"] / swapped[0]["seconds"], 2)
+                if "tokens" in swapped[0]
+                else None,
+            }
+        )
     for label in ("first_", ""):
         burst: list[dict[str, Any]] = []
         threads = [
@@ -117,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         results = quality(args)
     else:
         path = build_checkpoint(args.shape, Path(args.cache), args.tokenizer)
+        args.adapter = make_adapter(path, Path(args.cache) / "bench-adapter-1", seed=1)
         bandwidth = copy_bandwidth()
         results = [{"variant": "copy_bandwidth", "bytes_per_s": bandwidth}]
         for weights in ("bf16", *args.weights.split(",")):

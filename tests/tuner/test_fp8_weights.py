@@ -1,12 +1,17 @@
-"""FP8 weights: the rounding the benchmark measures quality with is e4m3's with a scale a row, the
-activations' too for `fp8`; a machine without FP8 says so, and an unknown kind is refused."""
+"""FP8 weights: the live model answers from torchao's FP8 weights and swaps adapters into them (base
++ delta rounded while answers go on, copied in place), back to the base bit for bit; the rounding
+the benchmark measures quality with is e4m3's with a scale a row; what cannot work says so."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
-from tuner.fp8_weights import _round_rows, quantize, rounded
+from tuner.fp8_weights import Fp8Weights, _round_rows, rounded
+from tuner.live_model import AdapterError, LiveModel
 
 
 def test_rows_round_to_e4m3_with_their_own_scale() -> None:
@@ -39,12 +44,78 @@ def test_rounding_a_model_changes_its_linear_layers_only(babbler: str) -> None:
         rounded(plain, "int3")
 
 
+def _fp8_of(weight: torch.Tensor) -> Any:
+    """torchao's FP8 weight-only rounding of `weight`, as the live model's layers hold it."""
+    from torchao.quantization import Float8WeightOnlyConfig, quantize_
+
+    layer = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False)
+    layer.weight = torch.nn.Parameter(weight.clone(), requires_grad=False)
+    quantize_(layer, Float8WeightOnlyConfig())
+    return layer.weight
+
+
+def _parts(weight: Any) -> list[torch.Tensor]:
+    return [getattr(weight, name).clone() for name in weight.__tensor_flatten__()[0]]
+
+
+def test_the_live_model_swaps_adapters_into_fp8_weights_and_back(babbler: str, tmp_path: Path) -> None:
+    """Each adapted layer becomes exactly FP8(base + the adapter's delta), in the same tensors (a
+    compiled step keeps reading them); back to the base, the weights are what they were, and the
+    answers too."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    adapter, dora = str(tmp_path / "lora"), str(tmp_path / "dora")
+    for folder, use_dora in ((adapter, False), (dora, True)):
+        torch.manual_seed(3)
+        config = LoraConfig(
+            r=4, target_modules=["q_proj", "down_proj"], init_lora_weights=False, use_dora=use_dora
+        )
+        get_peft_model(AutoModelForCausalLM.from_pretrained(babbler), config).save_pretrained(folder)
+    model = LiveModel(babbler, max_new_tokens=6, static_cache=False, weights="fp8_weights")
+    try:
+        layer = model._fp8.layers["model.layers.0.self_attn.q_proj"]  # type: ignore[union-attr]
+        storage = [getattr(layer.weight, n).data_ptr() for n in layer.weight.__tensor_flatten__()[0]]
+        base_parts = _parts(layer.weight)
+        question = [{"role": "user", "content": "what port does billing use?"}]
+        before = model.generate(question).text
+
+        model.swap(adapter, "v1")
+        peft = PeftModel.from_pretrained(
+            AutoModelForCausalLM.from_pretrained(babbler, dtype=torch.float32), adapter
+        )
+        expected = peft.merge_and_unload().get_submodule("model.layers.0.self_attn.q_proj").weight.detach()
+        assert all(
+            torch.equal(a, b) for a, b in zip(_parts(layer.weight), _parts(_fp8_of(expected)), strict=True)
+        )
+        assert [getattr(layer.weight, n).data_ptr() for n in layer.weight.__tensor_flatten__()[0]] == storage
+        assert model.version == "v1" and model.last_swap_seconds is not None
+        assert model._fp8.merged  # type: ignore[union-attr]
+
+        model.swap(None, "base")
+        assert all(torch.equal(a, b) for a, b in zip(_parts(layer.weight), base_parts, strict=True))
+        assert model.generate(question).text == before and not model._fp8.merged  # type: ignore[union-attr]
+
+        from tuner.weights import save_weights
+
+        save_weights(AutoModelForCausalLM.from_pretrained(babbler), "full", tmp_path / "full")
+        with pytest.raises(AdapterError, match="peft adapters only"):
+            model.swap(str(tmp_path / "full"), "v2")
+        with pytest.raises(AdapterError, match="LoRA"):  # DoRA's merge is not one delta a layer
+            model.swap(dora, "v3")
+        assert model.version == "base"
+    finally:
+        model.close()
+
+
 @pytest.mark.skipif(
     torch.cuda.is_available() and torch.cuda.get_device_capability() >= (8, 9), reason="this GPU has FP8"
 )
-def test_without_fp8_the_live_weights_say_so(babbler: str) -> None:
+def test_without_an_fp8_gpu_fp8_matmuls_are_refused(babbler: str) -> None:
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(babbler, dtype=torch.float32)
     with pytest.raises(RuntimeError, match=r"compute capability 8\.9"):
-        quantize(model, "fp8")
+        Fp8Weights(model, "fp8")
+    with pytest.raises(ValueError, match="unknown weights"):
+        Fp8Weights(model, "fp4")
