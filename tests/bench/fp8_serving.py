@@ -164,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         with open(args.out, "a") as f:
             for result in results:
-                f.write(json.dumps({"label": args.label, "shape": args.shape, **result}) + "\n")
+                shape = "bundled SmolLM2-135M" if args.quality else args.shape
+                f.write(json.dumps({"label": args.label, "shape": shape, **result}) + "\n")
     return 0
 
 
