@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from bot.cli_errors import OperatorErrors
+from bot.logging_setup import quiet_libraries
 from bot.progress import CliProgress, progress_option
 from policies import PolicyError
 from tuner.methods import METHODS
@@ -48,6 +49,7 @@ def main(ctx: click.Context, debug: bool) -> None:
     Configuration comes from TUNEBOT_* environment variables (or .env) and the policy file.
     """
     ctx.meta["tunebot.debug"] = debug
+    quiet_libraries()
     if ctx.invoked_subcommand != "model":  # `tunebot model pull` is the one command that downloads
         stay_offline()  # before any command imports the Hugging Face libraries
 

@@ -24,6 +24,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+# Libraries' import-time notices an operator can do nothing about: torchao (FP8 weights; imported by
+# transformers wherever it is installed) says its C++ kernels, which tunebot does not use, do not
+# load against other torch builds, and torch's pytree that torchao registers types the old way.
+QUIET_LIBRARIES = ("torchao", "torch.utils._pytree")
+
+
+def quiet_libraries() -> None:
+    """Errors only from QUIET_LIBRARIES (call before they are imported)."""
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def configure_logging(level: str, data_dir: Path, fmt: str = "text") -> Path:
     """Log to stderr (warnings and up) and to data_dir/logs/tunebot.log, as text or JSON lines."""
     log_dir = data_dir / "logs"
