@@ -93,8 +93,9 @@ class LiveModel:
         tuner/gpu_budget.py, may ask for fewer). `tune_single`: compile the batch of one's step
         with coordinate descent tuning too (static_decode.TUNED; inductor only). `answering`: a
         flag kept up while any question waits for its first token (tuner/answers_first.py: a
-        training child on the same GPU waits for it). `weights`: bf16, or on a Hopper-class GPU
-        `fp8` / `fp8_weights` (tuner/fp8_weights.py: measured; serves the base only)."""
+        training child on the same GPU waits for it). `weights`: bf16 (on a CPU float32), or FP8 with
+        torchao (tuner/fp8_weights.py: `fp8` on a GPU of compute capability 8.9 or later,
+        `fp8_weights` anywhere; LoRA adapters swap in, other kinds are refused)."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -309,10 +310,10 @@ class LiveModel:
         """Serve `adapter_path` as `version` (None: the base model). Raises if it cannot load."""
         if version == self.version:
             return
-        kind, full_model, prepared = None, None, None
-        started = time.perf_counter()
         if self._fp8 is not None:
             return self._swap_fp8(self._fp8, adapter_path, version)
+        kind, full_model, prepared = None, None, None
+        started = time.perf_counter()
         if adapter_path is not None:  # what can be done before taking the lock: answers go on
             check_adapter(adapter_path)  # before touching the model that is serving
             kind = weights_kind(adapter_path)
