@@ -143,7 +143,8 @@ class Yielding:
         began = time.monotonic()
         if self.synchronize is not None:
             self.synchronize()
-        while self.flag.up() and time.monotonic() - began < MAX_PAUSE:
+        longest = min(MAX_PAUSE, allowed - self.paused)  # so that the share holds after it too
+        while self.flag.up() and time.monotonic() - began < longest:
             time.sleep(POLL)
         self.paused += time.monotonic() - began
         self.pauses += 1

@@ -24,6 +24,7 @@ import math
 import random
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,8 @@ from tests.bench.train_memory import add_checkpoint_arguments, build_checkpoint
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def speed(path: Path, weights: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+def speed(path: Path, weights: str, args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+    """Each figure as soon as it is measured (a run cut short keeps what it measured)."""
     from tuner.live_model import LiveModel
 
     started = time.perf_counter()
@@ -44,26 +46,21 @@ def speed(path: Path, weights: str, args: argparse.Namespace) -> list[dict[str, 
     single: list[dict[str, Any]] = []
     for _ in range(args.runs + 1):  # the first waits for the compile
         _ask(model, question(rng), args.new_tokens, single)
-    results = [
-        {"variant": f"{weights}_start", "seconds": round(time.perf_counter() - started, 1)},
-        {"variant": f"{weights}_weights", "bytes_read_per_step": weights_read(model._base)},
-        _summary(f"{weights}_single", single[1:], sum(a["seconds"] for a in single[1:])),
-    ]
+    yield {"variant": f"{weights}_start", "seconds": round(time.perf_counter() - started, 1)}
+    yield {"variant": f"{weights}_weights", "bytes_read_per_step": weights_read(model._base)}
+    yield _summary(f"{weights}_single", single[1:], sum(a["seconds"] for a in single[1:]))
     for version, adapter in (("v1", args.adapter), ("base", None)):  # a promotion, then a rollback
         model.swap(adapter, version)
         swapped: list[dict[str, Any]] = []
         _ask(model, question(rng), args.new_tokens, swapped)
-        results.append(
-            {
-                "variant": f"{weights}_swap_{version}",
-                "swap_s": round(model.last_swap_seconds or 0, 4),
-                **model.last_swap_parts,
-                "answered": swapped[0].get("version"),
-                "tokens_per_s": round(swapped[0]["tokens"] / swapped[0]["seconds"], 2)
-                if "tokens" in swapped[0]
-                else None,
-            }
-        )
+        answer = swapped[0]
+        yield {
+            "variant": f"{weights}_swap_{version}",
+            "swap_s": round(model.last_swap_seconds or 0, 4),
+            **model.last_swap_parts,
+            "answered": answer.get("version"),
+            "tokens_per_s": round(answer["tokens"] / answer["seconds"], 2) if "tokens" in answer else None,
+        }
     for label in ("first_", ""):
         burst: list[dict[str, Any]] = []
         threads = [
@@ -75,12 +72,11 @@ def speed(path: Path, weights: str, args: argparse.Namespace) -> list[dict[str, 
             t.start()
         for t in threads:
             t.join()
-        results.append(_summary(f"{weights}_{label}burst_8", burst, time.perf_counter() - begun))
+        yield _summary(f"{weights}_{label}burst_8", burst, time.perf_counter() - begun)
     model.close()
     del model
     gc.collect()
     torch.cuda.empty_cache()
-    return results
 
 
 def quality(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -109,7 +105,7 @@ def quality(args: argparse.Namespace) -> list[dict[str, Any]]:
                 total += float(loss) * (len(window) - 1)
                 tokens += len(window) - 1
         results.append({"variant": f"{weights}_nll", "nll": round(total / tokens, 5), "tokens": tokens})
-        print(json.dumps(results[-1]), flush=True)
+        print(f"{weights}: NLL {total / tokens:.5f} a token over {tokens} tokens", flush=True)
     base = results[0]["nll"]
     for r in results:
         r["nll_change"] = round(r["nll"] - base, 5)
@@ -130,42 +126,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="append the JSON lines to this file")
     parser.add_argument("--label", default="")
     args = parser.parse_args(argv)
-    if args.quality:
-        results = quality(args)
-    else:
-        path = build_checkpoint(args.shape, Path(args.cache), args.tokenizer)
-        args.adapter = make_adapter(path, Path(args.cache) / "bench-adapter-1", seed=1)
-        bandwidth = copy_bandwidth()
-        results = [{"variant": "copy_bandwidth", "bytes_per_s": bandwidth}]
-        for weights in ("bf16", *args.weights.split(",")):
-            try:
-                for result in speed(path, weights, args):
-                    results.append(result)
-                    print(json.dumps(result), flush=True)
-            except Exception as exc:  # a kind torchao cannot serve here: said, and the others go on
-                results.append({"variant": f"{weights}_error", "error": f"{type(exc).__name__}: {exc}"})
-                print(json.dumps(results[-1]), flush=True)
-        by = {r["variant"]: r for r in results}
-        base = by.get("bf16_single", {}).get("per_request_tokens_per_s")
-        print("\n| weights | one request tok/s | of the bound | vs bf16 | 8 at once tok/s | vs bf16 |")
-        print("| --- | --- | --- | --- | --- | --- |")
-        for weights in ("bf16", *args.weights.split(",")):
-            one, burst = by.get(f"{weights}_single"), by.get(f"{weights}_burst_8")
-            if not one or not burst or not base or not bandwidth:
-                continue
-            rate, bound = (
-                one["per_request_tokens_per_s"],
-                bandwidth / by[f"{weights}_weights"]["bytes_read_per_step"],
-            )
-            all8, base8 = burst["aggregate_tokens_per_s"], by["bf16_burst_8"]["aggregate_tokens_per_s"]
-            cells = [weights, rate, f"{rate / bound:.2f}", f"{rate / base:.2f}x"]
-            cells += [all8, f"{all8 / base8:.2f}x"]
-            print("| " + " | ".join(map(str, cells)) + " |")
-    if args.out:
-        with open(args.out, "a") as f:
-            for result in results:
-                shape = "bundled SmolLM2-135M" if args.quality else args.shape
+    shape = "bundled SmolLM2-135M" if args.quality else args.shape
+
+    def emit(result: dict[str, Any]) -> None:
+        print(json.dumps(result), flush=True)
+        if args.out:
+            with open(args.out, "a") as f:
                 f.write(json.dumps({"label": args.label, "shape": shape, **result}) + "\n")
+
+    if args.quality:
+        for result in quality(args):
+            emit(result)
+        return 0
+    path = build_checkpoint(args.shape, Path(args.cache), args.tokenizer)
+    args.adapter = make_adapter(path, Path(args.cache) / "bench-adapter-1", seed=1)
+    bandwidth = copy_bandwidth()
+    results = [{"variant": "copy_bandwidth", "bytes_per_s": bandwidth}]
+    emit(results[0])
+    for weights in ("bf16", *args.weights.split(",")):
+        print(f"{weights}: loading and compiling", flush=True)
+        try:
+            for result in speed(path, weights, args):
+                results.append(result)
+                emit(result)
+        except Exception as exc:  # a kind torchao cannot serve here: said, and the others go on
+            results.append({"variant": f"{weights}_error", "error": f"{type(exc).__name__}: {exc}"})
+            emit(results[-1])
+    by = {r["variant"]: r for r in results}
+    base = by.get("bf16_single", {}).get("per_request_tokens_per_s")
+    print("\n| weights | one request tok/s | of the bound | vs bf16 | 8 at once tok/s | vs bf16 |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for weights in ("bf16", *args.weights.split(",")):
+        one, burst = by.get(f"{weights}_single"), by.get(f"{weights}_burst_8")
+        if not one or not burst or not base or not bandwidth:
+            continue
+        rate = one["per_request_tokens_per_s"]
+        bound = bandwidth / by[f"{weights}_weights"]["bytes_read_per_step"]
+        all8, base8 = burst["aggregate_tokens_per_s"], by["bf16_burst_8"]["aggregate_tokens_per_s"]
+        cells = [weights, rate, f"{rate / bound:.2f}", f"{rate / base:.2f}x", all8, f"{all8 / base8:.2f}x"]
+        print("| " + " | ".join(map(str, cells)) + " |")
     return 0
 
 
