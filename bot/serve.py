@@ -29,6 +29,7 @@ from tuner.scheduler import TuneScheduler
 log = logging.getLogger(__name__)
 
 REGISTRY_POLL_SECONDS = 5
+SOCKET_PING_SECONDS = 5  # Socket Mode: seconds between pings to Slack (a dropped connection: four missed)
 
 
 class ServeError(RuntimeError):
@@ -179,7 +180,9 @@ def serve(runtime: Runtime, host: str | None = None, port: int | None = None) ->
         if settings.slack_app_token:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-            handler = SocketModeHandler(bot.app, settings.slack_app_token)
+            # A connection cut without a close frame (a network failure) counts as stale after four
+            # ping intervals without a pong: about 25 s at 5 s, not the ~55 s of Bolt's default 10.
+            handler = SocketModeHandler(bot.app, settings.slack_app_token, ping_interval=SOCKET_PING_SECONDS)
             handler.connect()  # events over the WebSocket; HTTP below for health, metrics, review
             log.info("Socket Mode; serving %s; /healthz, /metrics and /review on %s:%s", version, host, port)
         else:

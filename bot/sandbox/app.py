@@ -22,7 +22,7 @@ from bot.sandbox.delivery import SlackDelivery, SocketDelivery
 from bot.sandbox.page import SandboxPage, dm_channel
 from bot.sandbox.socket_mode import SocketModeServer
 from bot.sandbox.web_api import SlackWebApi, Workspace
-from bot.serve import Bot, build_bot
+from bot.serve import SOCKET_PING_SECONDS, Bot, build_bot
 from storage.models import Exchange
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ class Sandbox:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
             self.slack.socket_mode = self.socket_mode.start()
-            self._handler = SocketModeHandler(self.bot.app, APP_TOKEN)
+            self._handler = SocketModeHandler(self.bot.app, APP_TOKEN, ping_interval=SOCKET_PING_SECONDS)
             self._handler.connect()  # apps.connections.open, then the WebSocket; returns once open
             self.socket_mode.wait_connected()
             self.send = SocketDelivery(self.socket_mode, self.workspace)
