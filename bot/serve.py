@@ -181,7 +181,7 @@ def serve(runtime: Runtime, host: str | None = None, port: int | None = None) ->
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
             # A connection cut without a close frame (a network failure) counts as stale after four
-            # ping intervals without a pong: about 25 s at 5 s, not the ~55 s of Bolt's default 10.
+            # ping intervals without a pong: about 30 s at 5 s, not the ~60 s of Bolt's default 10.
             handler = SocketModeHandler(bot.app, settings.slack_app_token, ping_interval=SOCKET_PING_SECONDS)
             handler.connect()  # events over the WebSocket; HTTP below for health, metrics, review
             log.info("Socket Mode; serving %s; /healthz, /metrics and /review on %s:%s", version, host, port)

@@ -4,8 +4,9 @@ torchao replaces the decoder layers' linear weights with FP8 (e4m3) ones and a s
 `fp8` also rounds each token's activations to FP8 and multiplies in FP8 (cuBLAS's scaled matmul;
 a GPU of compute capability 8.9 or later); `fp8_weights` turns the weights back to bf16 inside the
 compiled step, so the decode reads half the bytes and multiplies in bf16. What this costs in
-quality is `rounded`: the same rounding, undone, so a model's NLL can be compared with its own
-(tests/bench/fp8_serving.py).
+quality is `rounded`: the same rounding, undone (bit for bit torchao's on float32 weights; on
+bf16 ones torchao divides in bf16 first, so a few values round the other way), so a model's NLL
+can be compared with its own (tests/bench/fp8_serving.py).
 
 Adapters (LoRA on linear layers: one weight delta a layer; not DoRA, IA3 or a bias) are merged by
 `Fp8Weights`: it keeps the base's bf16 weights of those layers in host memory, and for a swap
@@ -70,7 +71,7 @@ class Fp8Weights:
             from torchao.quantization import quantize_
         except ImportError as exc:
             raise RuntimeError(f"{kind} weights need torchao (pip install torchao)") from exc
-        self.kind, self.config, self._quantize = kind, _config(kind), quantize_
+        self.config, self._quantize = _config(kind), quantize_
         self.layers = _linear_layers(model)
         pin = torch.cuda.is_available()
         self._base = {  # the bf16 weights, in host memory (pinned: copied back at the bus's speed)

@@ -18,11 +18,12 @@ cache, transformers' `generate` with its ordinary growing cache is used.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -323,12 +324,19 @@ class LiveModel:
                 elif kind == "peft" and self._merge:
                     prepared = prepare(self._base, adapter_path, version)
         prepare_seconds = round(time.perf_counter() - started, 4)
+        with self._nothing_generating():
+            self._switch(adapter_path, version, kind, full_model, prepared)
+            self.last_swap_parts["prepare"] = prepare_seconds
+
+    @contextlib.contextmanager
+    def _nothing_generating(self) -> Iterator[None]:
+        """The model lock, taken once the answers in flight finish (the worker takes no new ones
+        while a swap waits)."""
         with self._queue_ready:
-            self._swaps_waiting += 1  # the worker lets answers in flight finish and takes no new ones
+            self._swaps_waiting += 1
         try:
             with self._lock:
-                self._switch(adapter_path, version, kind, full_model, prepared)
-                self.last_swap_parts["prepare"] = prepare_seconds
+                yield
         finally:
             with self._queue_ready:
                 self._swaps_waiting -= 1
@@ -351,22 +359,16 @@ class LiveModel:
             except ValueError as exc:
                 raise AdapterError(f"{adapter_path}: {exc}") from exc
             prepare_seconds = round(time.perf_counter() - started, 4)
-            with self._queue_ready:
-                self._swaps_waiting += 1  # answers in flight finish; no new ones start
-            try:
-                with self._lock:
-                    began = time.perf_counter()
-                    if version != self.version:
-                        fp8.apply(staged, merged)
-                        self.last_swap_parts = {}
-                        self._timed("merge", began)
-                        self.last_swap_seconds = time.perf_counter() - began
-                        old, self.version = self.version, version
-                        log.info("live model (%s) now serves %s (was %s)", self.weights, version, old)
-                    self.last_swap_parts["prepare"] = prepare_seconds
-            finally:
-                with self._queue_ready:
-                    self._swaps_waiting -= 1
+            with self._nothing_generating():
+                began = time.perf_counter()
+                if version != self.version:
+                    fp8.apply(staged, merged)
+                    self.last_swap_parts = {}
+                    self._timed("merge", began)
+                    self.last_swap_seconds = time.perf_counter() - began
+                    old, self.version = self.version, version
+                    log.info("live model (%s) now serves %s (was %s)", self.weights, version, old)
+                self.last_swap_parts["prepare"] = prepare_seconds
 
     def _switch(
         self,

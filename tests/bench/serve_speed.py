@@ -343,7 +343,7 @@ def weights_read(model: Any) -> int:
 
 def _bytes(tensor: Any) -> int:
     """A tensor's bytes; a tensor subclass's (torchao's FP8 weights) are those of the tensors it holds."""
-    if hasattr(tensor, "__tensor_flatten__") and type(tensor) not in (torch.Tensor, torch.nn.Parameter):
+    if hasattr(tensor, "__tensor_flatten__"):  # plain tensors have none
         names, _ = tensor.__tensor_flatten__()
         return sum(_bytes(getattr(tensor, name)) for name in names)
     return tensor.numel() * tensor.element_size()
