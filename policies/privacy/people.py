@@ -157,14 +157,9 @@ class PersonJudge:
             if self._full_name(span) or (cue is not None and _with_initial(span)):
                 return Verdict(True, "not a member, but a first and last name")
             if head in self.first_names and not _thing_context(span, THING_BEFORE, self.names):
-                # "pairing with jacob", "for david": lowercase is not how a tool or a city is written.
-                if cue == "weak" and span[0].text.islower():
-                    return Verdict(True, "not a member, but a first name with a cue: " + _cue_words(span))
-                # A capitalized first name beside a weak cue ("pay for Stella?", "Alma and Jenv are
-                # both fine") is as often a tool's: only words that say a person count.
-                said = self._person_context(span)
-                if said:
-                    return Verdict(True, f"not a member, but a first name where a person is meant: {said}")
+                meant = self._meant_as_person(span, cue)
+                if meant:
+                    return Verdict(True, f"not a member, but a first name {meant}")
             return Verdict(False, "no member has this name and nothing says it is a person")
         if len(words) == 1 and self.names.is_vocabulary(head):
             return Verdict(False, f"{head!r} is a first name and a known name; no cue says a person here")
@@ -193,11 +188,9 @@ class PersonJudge:
             return Verdict(True, "a workspace member's name, with a cue: " + _cue_words(span))
         if all(self.names.is_nickname_only(w) for w in members):
             # Derived, not given: "Nancy" from a member Ann is evidence only where a person is meant.
-            said = self._person_context(span)
-            if said:
-                return Verdict(True, f"a nickname of a member's name, where a person is meant: {said}")
-            if cue == "weak" and span[0].text.islower():
-                return Verdict(True, "a nickname of a member's name, with a cue: " + _cue_words(span))
+            meant = self._meant_as_person(span, cue)
+            if meant:
+                return Verdict(True, f"a nickname of a member's name, {meant}")
             return Verdict(False, f"{members[0]!r} is only a member's name's nickname; no cue says a person")
         first = span[0]
         doc = span.doc
@@ -213,6 +206,16 @@ class PersonJudge:
         if first.text.islower():
             return Verdict(False, f"{colliding[0]!r} is a member's name but an ordinary word here")
         return Verdict(True, "a workspace member's name (capitalized, no other reading)")
+
+    def _meant_as_person(self, span: Span, cue: str | None) -> str | None:
+        """Why a first name no member has as such (or has only as a nickname) means a person here,
+        or None: a weak cue before a lowercase name ("pairing with jacob", "for david": lowercase is
+        not how a tool or a city is written), or words that say a person (a capitalized name beside
+        a weak cue, "pay for Stella?", "Alma and Jenv are both fine", is as often a tool's)."""
+        if cue == "weak" and span[0].text.islower():
+            return "with a cue: " + _cue_words(span)
+        said = self._person_context(span)
+        return f"where a person is meant: {said}" if said else None
 
     def _person_context(self, span: Span) -> str | None:
         """Words that say a person is meant, for a capitalized first name no member has: "pairing
