@@ -6,7 +6,9 @@ model on an H100, 2026-12-07, docs/perf-notes.md). So the bot raises a flag whil
 first token, and the child, between one decoder layer and the next (forward and backward), sees it,
 lets the kernels it has queued finish and waits until the flag is down. The child's Python never
 runs more than `AHEAD` layers ahead of its GPU work (a CUDA event at each layer), so the kernels a
-pause must let finish are a layer or two's, not the thousand or so a GPU queue holds. The answers'
+pause must let finish are a layer or two's, not the thousand or so a GPU queue holds. What that
+bound costs training beside a busy bot is being measured: `TUNEBOT_ANSWERS_AHEAD` (`AHEAD_ENV`) in
+the bot's environment sets it (0: no bound, the child's Python runs as far ahead as it likes). The answers'
 later tokens still share the GPU with training; only the prompts go first.
 
 The flag is one byte of a file mapped in memory by both processes: the bot creates it and names
@@ -36,6 +38,7 @@ MAX_PAUSE = 1.0  # seconds the child waits at one layer at most
 MAX_SHARE = 0.5  # of the child's time since training began, spent waiting at most
 POLL = 0.001  # seconds between looks at the flag while waiting
 AHEAD = 2  # layers of queued GPU work the child's Python may run ahead by, at most
+AHEAD_ENV = "TUNEBOT_ANSWERS_AHEAD"  # overrides AHEAD (0: unbounded), to measure what it costs
 
 
 class AnsweringFlag:
@@ -119,11 +122,17 @@ class Yielding:
     """The training child's side: `pause` waits while the flag is up (within the limits above)."""
 
     def __init__(
-        self, flag: AnsweringFlag, synchronize: Any = None, record: Callable[[], Any] | None = None
+        self,
+        flag: AnsweringFlag,
+        synchronize: Any = None,
+        record: Callable[[], Any] | None = None,
+        ahead: int = AHEAD,
     ) -> None:
         self.flag = flag
         self.synchronize = synchronize  # lets the child's queued kernels finish first (a GPU's)
-        self.record = record  # marks the work queued so far: an event with .synchronize() (a GPU's)
+        # marks the work queued so far: an event with .synchronize() (a GPU's); none: no bound
+        self.record = record if ahead > 0 else None
+        self.ahead = ahead
         self._marks: deque[Any] = deque()
         self.started = time.monotonic()
         self.paused = 0.0  # seconds spent waiting
@@ -134,7 +143,7 @@ class Yielding:
         is up."""
         if self.record is not None:
             self._marks.append(self.record())
-            if len(self._marks) > AHEAD:
+            if len(self._marks) > self.ahead:
                 self._marks.popleft().synchronize()
         # Within the share, one pause's worth of credit from the start (the first may come at once).
         allowed = MAX_SHARE * (time.monotonic() - self.started) + MAX_PAUSE
@@ -168,8 +177,18 @@ def yield_to_the_bot(model: Any, cuda: bool) -> Yielding | None:
             event.record()
             return event
 
-    yielding = Yielding(flag, synchronize, record)
+    yielding = Yielding(flag, synchronize, record, ahead())
     return yielding if yield_between_layers(model, yielding) else None
+
+
+def ahead() -> int:
+    """`AHEAD`, or what `AHEAD_ENV` says (a whole number of layers, 0 for no bound)."""
+    value = os.environ.get(AHEAD_ENV, "").strip()
+    if not value:
+        return AHEAD
+    if not value.isdigit():
+        raise ValueError(f"{AHEAD_ENV}={value!r}: give a whole number of layers (0: no bound)")
+    return int(value)
 
 
 def yield_between_layers(model: Any, yielding: Yielding) -> int:

@@ -13,10 +13,13 @@ cycle starts (gpu_cycle's examples and gate: random weights, the gate told to pr
 same budget, its training child planning its steps from the child's share, while the stream goes
 on until the cycle ends; `--answers-first on,off` runs one cycle with `gpu.answers_first` and
 one without after the same idle stream (a process's first cycle compiles the child's layers on a
-cold cache: swap the order on another seed). Prints a JSON line a cycle: first-token p50/p95 idle
-and during the cycle (and their ratio; the issue's target is <= 2x), failed answers, the cycle's
-outcome and time, how long the child paused for the bot, the bot's peak memory. `--alone` runs the
-cycle with no bot, for the cycle time to compare with.
+cold cache: swap the order on another seed); `unbounded` is answers first with the child's
+run-ahead unbounded (`TUNEBOT_ANSWERS_AHEAD=0`, as before 2026-12-07), for what the bound costs
+training. Prints a JSON line a cycle: first-token p50/p95 idle and during the cycle (and their
+ratio; the issue's target is <= 2x), failed answers, the cycle's outcome and time, its training
+phase (`train_s`) and the steps after the first (`steps_s`: the first compiles the child's layers),
+how long the child paused for the bot, the bot's peak memory. `--alone` runs the cycle with no bot,
+for the cycle time to compare with.
 Random weights: the answers and the scores mean nothing, the memory and the times do.
 """
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import tempfile
 import threading
@@ -36,9 +40,11 @@ from tests.bench.serve_speed import _ask, _summary, question
 from tests.bench.train_memory import add_checkpoint_arguments, build_checkpoint
 
 
-def _cycle(path: Path, budget: float | None, examples: int, answers_first: bool = True) -> dict[str, Any]:
+def _cycle(path: Path, budget: float | None, examples: int, answers_first: str = "on") -> dict[str, Any]:
+    """One tune cycle; `answers_first` on, off or unbounded (on, the child's run-ahead unbounded)."""
     from policies.schema import GpuPolicy, Policies, PromotionPolicy, RegressionGuard
     from storage import Database
+    from tuner.answers_first import AHEAD_ENV
     from tuner.cycle import TuneCycle
 
     work = Path(tempfile.mkdtemp(prefix="tunebot-colocate-"))
@@ -46,30 +52,49 @@ def _cycle(path: Path, budget: float | None, examples: int, answers_first: bool 
     db.upgrade()
     seed_examples(db, examples)
     policies = Policies(
-        gpu=GpuPolicy(memory_budget_gib=budget, answers_first=answers_first),
+        gpu=GpuPolicy(memory_budget_gib=budget, answers_first=answers_first != "off"),
         promotion=PromotionPolicy(
             min_relative_improvement=0, confidence=0, regression_guard=RegressionGuard(max_nll_increase=None)
         ),
     )
     started = time.monotonic()
     lines: list[str] = []
+    times: list[float] = []
 
     def say(message: str) -> None:
         lines.append(message)
+        times.append(time.monotonic() - started)
         print(f"{time.monotonic() - started:7.1f}s cycle: {message}", flush=True)
 
-    result = TuneCycle(db, policies, data_dir=work / "data", base_model=str(path)).run("bench", progress=say)
+    if answers_first == "unbounded":
+        os.environ[AHEAD_ENV] = "0"  # the child inherits it
+    try:
+        cycle = TuneCycle(db, policies, data_dir=work / "data", base_model=str(path))
+        result = cycle.run("bench", progress=say)
+    finally:
+        os.environ.pop(AHEAD_ENV, None)
     return {
         "outcome": result.outcome,
         "message": result.message,
         "cycle_s": round(time.monotonic() - started, 1),
         "plan": next((line.strip() for line in lines if "GPU plan" in line), None),
+        "train_s": _between(lines, times, "train…", "evaluate…"),
+        "steps_s": _between(lines, times, "step 1/", "paused", "evaluate…"),
         "paused": next((line.strip() for line in lines if "paused" in line), None),
     }
 
 
+def _between(lines: list[str], times: list[float], start: str, *ends: str) -> float | None:
+    """Seconds from the progress line holding `start` to the first later one holding any of `ends`."""
+    begun = next((i for i, line in enumerate(lines) if start in line), None)
+    if begun is None:
+        return None
+    end = next((i for i in range(begun + 1, len(lines)) if any(e in lines[i] for e in ends)), None)
+    return None if end is None else round(times[end] - times[begun], 1)
+
+
 def _cycle_into(
-    cycle: dict[str, Any], done: threading.Event, path: Path, budget: float | None, examples: int, first: bool
+    cycle: dict[str, Any], done: threading.Event, path: Path, budget: float | None, examples: int, first: str
 ) -> None:
     """`_cycle` in a thread beside the stream: its result into `cycle`, then `done` set."""
     try:
@@ -109,12 +134,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--answers-first",
         default="on",
-        help="gpu.answers_first for each cycle in turn, after one idle stream: on, off, or on,off",
+        help="gpu.answers_first for each cycle in turn, after one idle stream: on, off, unbounded "
+        "(on, the child's run-ahead unbounded), e.g. on,off,unbounded",
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", help="append the JSON line to this file")
     args = parser.parse_args(argv)
-    settings = [{"on": True, "off": False}[word] for word in args.answers_first.split(",")]
+    settings = args.answers_first.split(",")
+    if not set(settings) <= {"on", "off", "unbounded"}:
+        parser.error(f"--answers-first {args.answers_first}: each of on, off, unbounded")
 
     import torch
     from transformers import AutoConfig

@@ -155,6 +155,21 @@ def test_the_child_keeps_within_a_few_layers_of_its_gpu_work(flag: AnsweringFlag
         assert waited == list(range(max(0, layer + 1 - answers_first.AHEAD)))
     assert len(made) == 6 and yielding.pauses == 0
 
+    unbounded = Yielding(flag, record=lambda: made.append(Mark(len(made))) or made[-1], ahead=0)
+    for _ in range(6):
+        unbounded.pause()
+    assert len(made) == 6 and len(waited) == 6 - answers_first.AHEAD  # no marks, nothing waited on
+
+
+def test_the_bound_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(answers_first.AHEAD_ENV, raising=False)
+    assert answers_first.ahead() == answers_first.AHEAD
+    monkeypatch.setenv(answers_first.AHEAD_ENV, "0")
+    assert answers_first.ahead() == 0
+    monkeypatch.setenv(answers_first.AHEAD_ENV, "two")
+    with pytest.raises(ValueError, match="TUNEBOT_ANSWERS_AHEAD='two': give a whole number"):
+        answers_first.ahead()
+
 
 def test_the_bot_always_names_its_flag_and_clears_those_of_killed_bots(
     runtime: Any, monkeypatch: pytest.MonkeyPatch
