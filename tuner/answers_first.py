@@ -8,8 +8,8 @@ lets the kernels it has queued finish and waits until the flag is down. The chil
 runs more than `AHEAD` layers ahead of its GPU work (a CUDA event at each layer), so the kernels a
 pause must let finish are a layer or two's, not the thousand or so a GPU queue holds. What that
 bound costs training beside a busy bot is being measured: `TUNEBOT_ANSWERS_AHEAD` (`AHEAD_ENV`) in
-the bot's environment sets it (0: no bound, the child's Python runs as far ahead as it likes). The answers'
-later tokens still share the GPU with training; only the prompts go first.
+the bot's environment sets it (0: no bound, the child's Python runs as far ahead as it likes).
+The answers' later tokens still share the GPU with training; only the prompts go first.
 
 The flag is one byte of a file mapped in memory by both processes: the bot creates it and names
 it in its environment (`ENV`), which the training child inherits. Training never waits for more
