@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import random
+import re
 import tempfile
 import threading
 import time
@@ -40,6 +41,8 @@ from typing import Any
 from tests.bench.gpu_cycle import seed_examples
 from tests.bench.serve_speed import _ask, _summary, question
 from tests.bench.train_memory import add_checkpoint_arguments, build_checkpoint
+
+STEP = re.compile(r"\bstep \d+/\d+\b")  # the cycle's progress line for a training step
 
 
 def _cycle(path: Path, budget: float | None, examples: int, answers_first: str = "on") -> dict[str, Any]:
@@ -68,31 +71,41 @@ def _cycle(path: Path, budget: float | None, examples: int, answers_first: str =
         times.append(time.monotonic() - started)
         print(f"{time.monotonic() - started:7.1f}s cycle: {message}", flush=True)
 
+    before = os.environ.get(AHEAD_ENV)  # an operator's own bound for the `on` cycles stays theirs
     if answers_first == "unbounded":
         os.environ[AHEAD_ENV] = "0"  # the child inherits it
     try:
         cycle = TuneCycle(db, policies, data_dir=work / "data", base_model=str(path))
         result = cycle.run("bench", progress=say)
     finally:
-        os.environ.pop(AHEAD_ENV, None)
+        if before is None:
+            os.environ.pop(AHEAD_ENV, None)
+        else:
+            os.environ[AHEAD_ENV] = before
     return {
         "outcome": result.outcome,
         "message": result.message,
         "cycle_s": round(time.monotonic() - started, 1),
         "plan": next((line.strip() for line in lines if "GPU plan" in line), None),
         "train_s": _between(lines, times, "train…", "evaluate…"),
-        "steps_s": _between(lines, times, "step 1/", "paused", "evaluate…"),
+        "steps_s": _steps(lines, times),
         "paused": next((line.strip() for line in lines if "paused" in line), None),
     }
 
 
-def _between(lines: list[str], times: list[float], start: str, *ends: str) -> float | None:
-    """Seconds from the progress line holding `start` to the first later one holding any of `ends`."""
+def _between(lines: list[str], times: list[float], start: str, end: str) -> float | None:
+    """Seconds from the progress line holding `start` to the first later one holding `end`."""
     begun = next((i for i, line in enumerate(lines) if start in line), None)
     if begun is None:
         return None
-    end = next((i for i in range(begun + 1, len(lines)) if any(e in lines[i] for e in ends)), None)
-    return None if end is None else round(times[end] - times[begun], 1)
+    ended = next((i for i in range(begun + 1, len(lines)) if end in lines[i]), None)
+    return None if ended is None else round(times[ended] - times[begun], 1)
+
+
+def _steps(lines: list[str], times: list[float]) -> float | None:
+    """Seconds from the first training step's line to the last's (the first compiles the layers)."""
+    steps = [i for i, line in enumerate(lines) if STEP.search(line)]
+    return round(times[steps[-1]] - times[steps[0]], 1) if len(steps) > 1 else None
 
 
 def _cycle_into(
