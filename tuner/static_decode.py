@@ -346,6 +346,7 @@ class StaticDecoding:
             self.columns,
         )
         started = time.perf_counter()
+        cudagraph_state_in_this_thread()
         for size in self.sizes * 2:  # twice: on a GPU, the second pass replays what the first captured
             for columns in self.columns:
                 ids = torch.full((size, 8), token_id, device=device)
@@ -353,6 +354,26 @@ class StaticDecoding:
         seconds = time.perf_counter() - started
         log.info("decoding step ready for batches of %s in %.1f s", self.sizes, seconds)
         return seconds
+
+
+def cudagraph_state_in_this_thread() -> None:
+    """Before torch 2.13, CUDA graph trees kept their state in the thread that first imported them
+    (pytorch/pytorch#123177, fixed by #184357): a step compiled in the serving thread asserted
+    wherever another thread had imported them first (torchao does, when the main thread quantizes
+    FP8 weights), and the bot answered uncompiled, ~10x slower (measured on torch 2.11). This sets up
+    that state for the calling thread as 2.13 does."""
+    import sys
+    import threading
+    from collections import defaultdict
+
+    import torch
+
+    trees = sys.modules.get("torch._inductor.cudagraph_trees")  # not imported yet: it will be here
+    if trees is None or hasattr(trees.local, "tree_manager_containers"):
+        return
+    if not torch._C._is_key_in_tls("tree_manager_containers"):
+        trees.local.tree_manager_containers = {}
+        trees.local.tree_manager_locks = defaultdict(threading.Lock)
 
 
 def compile_arguments(config: Any, tuned: bool) -> dict[str, Any]:

@@ -307,3 +307,27 @@ def test_only_the_batch_of_ones_step_over_the_first_columns_is_tuned(babbler: st
     assert decoding.tuned == {(1, decoding.columns[0])}
     assert set(decoding._steps) == {(size, c) for size in (1, 8) for c in decoding.columns}
     assert StaticDecoding(model, 8, compile_config=graphs).tuned == set()  # off unless asked
+
+
+def test_a_thread_that_did_not_import_cuda_graph_trees_gets_their_state() -> None:
+    """The serving thread compiles the step after another thread imported CUDA graph trees (torchao
+    does, quantizing FP8 weights): before torch 2.13 that thread had none of their state and the
+    compiled step asserted (pytorch/pytorch#123177)."""
+    import threading
+
+    import torch._inductor.cudagraph_trees as trees
+
+    from tuner.static_decode import cudagraph_state_in_this_thread
+
+    seen: list[bool] = []
+
+    def serving_thread() -> None:
+        seen.append(hasattr(trees.local, "tree_manager_containers"))
+        cudagraph_state_in_this_thread()
+        seen.append(hasattr(trees.local, "tree_manager_containers"))
+        trees.get_container(0)  # what asserted
+
+    thread = threading.Thread(target=serving_thread)
+    thread.start()
+    thread.join()
+    assert seen == [False, True]
