@@ -130,7 +130,13 @@ def _base_model(settings: Settings) -> Check:
     free, total = (b / 2**30 for b in torch.cuda.mem_get_info())
     name = torch.cuda.get_device_name()
     try:
-        plan = plan_for_model(config, _policies(settings.policy_file).gpu.memory_budget_gib)
+        policies = _policies(settings.policy_file)
+        plan = plan_for_model(
+            config,
+            policies.gpu.memory_budget_gib,
+            serving_weights=policies.gpu.serving_weights,
+            method=policies.training.method,
+        )
     except BudgetTooSmall as exc:
         return Check("base model", False, f"{detail}; {name}: {exc}")
     assert plan is not None

@@ -96,11 +96,12 @@ class Runtime:
         from tuner.gpu_budget import plan_for_model
 
         config = AutoConfig.from_pretrained(self.base_model_path)
-        return plan_for_model(config, self.policies.gpu.memory_budget_gib)
+        gpu, method = self.policies.gpu, self.policies.training.method
+        return plan_for_model(config, gpu.memory_budget_gib, 8, gpu.serving_weights, method)
 
     def local_model(self) -> LiveModel:
         """The model in this process (`tunebot serve`, `tunebot engine`), on a GPU within its share
-        of the plan: caches and batch as planned, and (a budget set) its allocator capped there;
+        of the plan: precision, caches and batch as planned, and (a budget set) its allocator capped there;
         its answering flag named in the environment, so that with `gpu.answers_first` (read at each
         cycle) the training children started from here pause for its prompts."""
         from tuner.answers_first import AnsweringFlag
@@ -116,6 +117,7 @@ class Runtime:
             static_cache=None if self.settings.compile_decoding else False,
             max_batch=plan.max_batch if plan else 8,
             cache_tokens=plan.cache_tokens if plan else None,
+            weights=plan.weights if plan else "bf16",  # on a CPU: float32
             # Named in this process's environment: the training children its cycles start wait for it
             # while the policy says so (a cycle with it off drops the name), so a reload can turn it on.
             answering=AnsweringFlag.create(),

@@ -127,6 +127,9 @@ class LoraSpec(_Section):
     )
 
 
+PLAIN_LORA_METHODS = ("qlora", "lora", "kto", "dpo")  # one LoRA delta a linear layer: FP8 serving takes them
+
+
 class TrainingPolicy(_Section):
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
     enabled: bool = Field(default=True, description="Whether the scheduler runs cycles at all.")
@@ -367,9 +370,18 @@ class GpuPolicy(_Section):
         default=None,
         gt=0,
         description="GPU memory the bot and the training child plan within together (GiB; null: "
-        "the whole card): the bot's share (bf16 weights, KV caches, its peaks) first, the training "
+        "the whole card): the bot's share (weights, KV caches, its peaks) first, the training "
         "child's steps from what is left. Set it to run on part of a card; each process is then "
         "capped at its share. Ignored on a CPU.",
+    )
+    serving_weights: Literal["bf16", "auto", "fp8_weights", "fp8"] = Field(
+        default="bf16",
+        description="The precision the bot answers in on a GPU, and the training child evaluates in. "
+        "bf16 (default); auto: bf16, or FP8 weights where bf16 cannot fit the budget even one "
+        "conversation at a time (torchao installed, a LoRA method); fp8_weights: decoder weights in "
+        "FP8, multiplied in bf16; fp8: weights and activations in FP8 (compute capability 8.9 or "
+        "later). FP8 needs about half the memory, serves LoRA adapters only, and may answer slower "
+        "than bf16 (docs/models.md). Ignored on a CPU.",
     )
     answers_first: bool = Field(
         default=True,
@@ -388,3 +400,13 @@ class Policies(_Section):
     assistant: AssistantPolicy = Field(default_factory=AssistantPolicy)
     memory: MemoryPolicy = Field(default_factory=MemoryPolicy)
     gpu: GpuPolicy = Field(default_factory=GpuPolicy)
+
+    @model_validator(mode="after")
+    def _fp8_serves_lora(self) -> Policies:
+        fp8 = self.gpu.serving_weights in ("fp8_weights", "fp8")
+        if fp8 and self.training.method not in PLAIN_LORA_METHODS:
+            raise ValueError(
+                f"gpu.serving_weights {self.gpu.serving_weights} serves LoRA adapters only (training.method "
+                f"qlora, lora, kto or dpo), not {self.training.method}: set serving_weights to auto or bf16"
+            )
+        return self

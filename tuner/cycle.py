@@ -204,6 +204,7 @@ class TuneCycle:
             live_adapter=live_path,
             guard_limit=promotion.regression_guard.max_nll_increase,
             gpu_budget_gib=self.policies.gpu.memory_budget_gib,
+            serving_weights=self.policies.gpu.serving_weights,
         )
         job.save(run_dir / "job.json")
         started = time.monotonic()

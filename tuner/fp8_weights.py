@@ -56,9 +56,11 @@ def _linear_layers(model: Any) -> dict[str, Any]:
 class Fp8Weights:
     """The FP8 weights of a serving model, and what swapping adapters into them takes."""
 
-    def __init__(self, model: Any, kind: str) -> None:
+    def __init__(self, model: Any, kind: str, device: Any = None) -> None:
         """Quantize `model`'s decoder linear layers in place (the embeddings and the output layer
-        stay as they are), keeping their weights as they were in host memory. Both kinds need
+        stay as they are), keeping their weights as they were in host memory. With `device`, the
+        decoder layers (still in host memory) are moved there one at a time, each quantized as it
+        arrives: the device never holds the model's bf16 layers at once (`load`). Both kinds need
         torchao; `fp8` also a GPU of compute capability 8.9 or later (`fp8_weights` runs where
         torchao does, a CPU too: slowly, for tests)."""
         import torch
@@ -80,14 +82,59 @@ class Fp8Weights:
             else layer.weight.detach().clone()
             for name, layer in self.layers.items()
         }
-        quantize_(model.get_decoder().layers, self.config)
+        for layer in model.get_decoder().layers:
+            if device is not None:
+                layer.to(device)
+            quantize_(layer, self.config)
         self.merged: set[str] = set()  # layers that hold an adapter's weights now
 
-    def stage(self, prepared: Any) -> tuple[dict[str, Any], set[str]]:
+    def stage(self, prepared: Any) -> tuple[dict[str, list[Any]], set[str]]:
         """FP8 weights for serving `prepared` (tuner/merging.py's PreparedAdapter; None: the base):
         base + the adapter's delta for each layer it changes, the base for each other layer that
         holds an adapter now, and the layers that will then hold the adapter's weights. Done while
-        answers go on; `apply` puts them in place."""
+        answers go on, one layer at a time; `apply` puts them in place. Staged on the GPU where this
+        process has room for them beyond its plan (tuner/gpu_budget.py's `spare_on_gpu`: `apply`
+        then takes milliseconds), else in pinned host memory (a copy over the bus: for all the
+        linear layers of an 8B model, ~7 GB, a fraction of a second)."""
+        import torch
+
+        names, merged, layer_weights = self._changes(prepared)
+        on_gpu = True
+        if names and torch.cuda.is_available():
+            from tuner.gpu_budget import spare_on_gpu
+
+            size = sum(_fp8_bytes(self.layers[name].weight) for name in names)
+            on_gpu = size <= spare_on_gpu(self.layers[names[0]].weight.device)
+        staged = {}
+        for name in names:
+            parts = _parts(layer_weights(name))
+            if not on_gpu:
+                parts = [torch.empty_like(t, device="cpu").pin_memory().copy_(t) for t in parts]
+            staged[name] = parts
+        return staged, merged
+
+    def apply(self, staged: dict[str, list[Any]], merged: set[str]) -> None:
+        """Copy staged FP8 weights into the live ones in place (nothing generating)."""
+        import torch
+
+        for name, parts in staged.items():
+            for live, new in zip(_parts(self.layers[name].weight), parts, strict=True):
+                live.copy_(new, non_blocking=True)
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self.merged = merged
+
+    def put(self, prepared: Any) -> None:
+        """`stage` and `apply` at once, a layer at a time, with nothing generating (the training
+        child scoring each adapter as the bot will serve it): no room for staged weights needed."""
+        names, merged, layer_weights = self._changes(prepared)
+        for name in names:
+            self.apply({name: _parts(layer_weights(name))}, self.merged)
+        self.merged = merged
+
+    def _changes(self, prepared: Any) -> tuple[list[str], set[str], Any]:
+        """The layers whose weights change for `prepared`, the layers that then hold its weights,
+        and a function making a layer's new FP8 weight (on its device)."""
         import torch
         from peft.tuners.lora import LoraLayer
 
@@ -98,8 +145,8 @@ class Fp8Weights:
             if name not in self.layers or not plain or layer.lora_bias.get(version):
                 raise ValueError(f"{name}: only LoRA adapters on linear layers merge into FP8 weights")
             deltas[name] = layer.get_delta_weight(version)
-        staged = {}
-        for name in sorted(self.merged | set(deltas)):
+
+        def layer_weight(name: str) -> Any:
             live = self.layers[name]
             weight = self._base[name].to(live.weight.device, non_blocking=True)
             if name in deltas:
@@ -107,16 +154,67 @@ class Fp8Weights:
             temporary = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False, device=weight.device)
             temporary.weight = torch.nn.Parameter(weight, requires_grad=False)
             self._quantize(temporary, self.config)
-            staged[name] = temporary.weight
-        return staged, set(deltas)
+            return temporary.weight
 
-    def apply(self, staged: dict[str, Any], merged: set[str]) -> None:
-        """Copy staged FP8 weights into the live ones in place (nothing generating)."""
-        for name, weight in staged.items():
-            live = self.layers[name].weight
-            for part in live.__tensor_flatten__()[0]:
-                getattr(live, part).copy_(getattr(weight, part))
-        self.merged = merged
+        return sorted(self.merged | set(deltas)), set(deltas), layer_weight
+
+
+def load(base_model: str, kind: str, device: str) -> tuple[Any, Fp8Weights]:
+    """`base_model` in bf16 (float32 on a CPU) with FP8 decoder linear weights, on `device`: read
+    into host memory, everything but the decoder layers moved, then each layer moved and quantized
+    in turn, so the device holds one layer in bf16 at most (an 8B model: ~9 GB in FP8, where a
+    load in bf16 first would need 16)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = torch.bfloat16 if device != "cpu" else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype)
+    _move_all_but(model, model.get_decoder().layers, device)
+    weights = Fp8Weights(model, kind, device=device)
+    model.__dict__[_HANDLE] = weights  # found again by `of` (not a module or a parameter)
+    return model, weights
+
+
+_HANDLE = "tunebot_fp8_weights"
+
+
+def of(model: Any) -> Fp8Weights | None:
+    """The FP8 weights of a model `load` made (None for any other model)."""
+    return model.__dict__.get(_HANDLE)
+
+
+def serve(model: Any, adapter_path: str | None, name: str) -> None:
+    """Make a model `load` made hold FP8(base + the LoRA adapter at `adapter_path`) in every layer
+    (None: the base), as the live model would serve it, a layer at a time (nothing generating)."""
+    from tuner.merging import prepare
+
+    weights = of(model)
+    assert weights is not None, "not a model with FP8 weights"
+    prepared = None if adapter_path is None else prepare(model, adapter_path, name)
+    if adapter_path is not None and prepared is None:
+        raise ValueError(f"{adapter_path}: not a LoRA adapter; FP8 weights serve LoRA adapters only")
+    weights.put(prepared)
+
+
+def _move_all_but(module: Any, skip: Any, device: str) -> None:
+    """Move `module`'s parameters and buffers to `device`, except those under `skip`."""
+    if module is skip:
+        return
+    for param in module.parameters(recurse=False):
+        param.data = param.data.to(device)
+    for name, buffer in module.named_buffers(recurse=False):
+        module._buffers[name] = buffer.to(device)
+    for child in module.children():
+        _move_all_but(child, skip, device)
+
+
+def _parts(weight: Any) -> list[Any]:
+    """The plain tensors an FP8 weight is made of (its FP8 values and its scales)."""
+    return [getattr(weight, part) for part in weight.__tensor_flatten__()[0]]
+
+
+def _fp8_bytes(weight: Any) -> int:
+    return sum(t.numel() * t.element_size() for t in _parts(weight))
 
 
 def rounded(model: Any, kind: str) -> None:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tuner import fp8_weights
 from tuner.answers_first import AnsweringFlag
 from tuner.batching import Request, copy_entries, decode, generate_round
 from tuner.chat_format import bounded_turns, chat_messages, fit_template
@@ -106,11 +107,16 @@ class LiveModel:
         if self._tokenizer.pad_token is None:  # batches are left-padded; models without one pad with EOS
             self._tokenizer.pad_token = self._tokenizer.eos_token
         self._dtype = torch.bfloat16 if cuda else torch.float32
-        model: Any = AutoModelForCausalLM.from_pretrained(base_model, dtype=self._dtype)
-        use_decode_attention(model)
-        self._base: Any = model.to(self._device).eval().requires_grad_(False)  # as peft leaves it
         self.weights = weights
-        self._fp8: Fp8Weights | None = None if weights == "bf16" else Fp8Weights(self._base, weights)
+        self._fp8: Fp8Weights | None = None
+        model: Any
+        if weights == "bf16":
+            model = AutoModelForCausalLM.from_pretrained(base_model, dtype=self._dtype)
+            model = model.to(self._device)
+        else:  # quantized a layer at a time on its way to the GPU
+            model, self._fp8 = fp8_weights.load(base_model, weights, self._device)
+        use_decode_attention(model)
+        self._base: Any = model.eval().requires_grad_(False)  # as peft leaves it
         self._model: Any = self._base  # what answers: the base, a peft wrapper of it, or a full model
         self._peft: Any = None
         self._biases: dict[str, Any] | None = None  # the base's own biases while a bitfit one serves

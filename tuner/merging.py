@@ -79,8 +79,9 @@ def merge(prepared: PreparedAdapter, kept: BaseWeights) -> None:
 
 class BaseWeights:
     """The base's own parameters of every module an adapter has been merged into, kept once (the
-    base never changes): on the GPU while a copy leaves a quarter of its memory free (copying back
-    takes milliseconds), else in pinned CPU memory (a fraction of a second)."""
+    base never changes): on the GPU while a copy leaves a quarter of what this process may use
+    there free (`spare_on_gpu`: copying back takes milliseconds), else in pinned CPU memory (a
+    fraction of a second)."""
 
     def __init__(self) -> None:
         self._kept: dict[str, Any] = {}  # "layers.0.self_attn.q_proj.weight" -> its base values
@@ -89,14 +90,15 @@ class BaseWeights:
     def keep(self, name: str, module: Any) -> None:
         import torch
 
+        from tuner.gpu_budget import spare_on_gpu
+
         for key, param in module.named_parameters(recurse=False):
             full = f"{name}.{key}"
             if full in self._kept:
                 continue
             value = param.detach()
             if value.is_cuda:
-                free, total = torch.cuda.mem_get_info(value.device)
-                if free - value.numel() * value.element_size() > total / 4:
+                if value.numel() * value.element_size() <= spare_on_gpu(value.device):
                     self._kept[full] = value.clone()
                 else:
                     self._kept[full] = torch.empty_like(value, device="cpu").pin_memory().copy_(value)

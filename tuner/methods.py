@@ -18,6 +18,14 @@ class Method:
     padding_free: bool  # examples packed back to back; soft prompts need one example per row
     help: str
 
+    @property
+    def merges_into_fp8(self) -> bool:
+        """Whether its weights are plain LoRA, one delta a linear layer: what FP8 serving weights
+        take in (tuner/fp8_weights.py)."""
+        from policies.schema import PLAIN_LORA_METHODS
+
+        return self.name in PLAIN_LORA_METHODS
+
 
 METHODS: dict[str, Method] = {
     m.name: m

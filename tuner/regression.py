@@ -77,11 +77,24 @@ def guard_increases(
     tokenizer: Any, job: Any, checkpoints: dict[int, str], load_base: Callable[[], Any]
 ) -> dict[int, float]:
     """The regression guard's number for each of several peft weights (epoch -> folder), the base
-    model's answers generated once: each loaded beside the others on one full-precision base."""
+    model's answers generated once: each loaded beside the others on one full-precision base (on
+    FP8 weights, each merged into them in turn)."""
     from peft import PeftModel
 
+    from tuner import fp8_weights
+
     epochs = sorted(checkpoints, reverse=True)
-    model = PeftModel.from_pretrained(load_base(), checkpoints[epochs[0]], adapter_name=f"epoch-{epochs[0]}")
+    base = load_base()
+    if fp8_weights.of(base) is not None:  # the bot serves FP8: each merged in turn, as it will be
+        rows, base_nll = base_answers(
+            base, tokenizer, job.general_prompts, job.max_length, job.eval_max_new_tokens
+        )
+        increases = {}
+        for epoch in epochs:
+            fp8_weights.serve(base, checkpoints[epoch], f"epoch-{epoch}")
+            increases[epoch] = heldout_nll(base, tokenizer, rows, job.max_length)["heldout_nll"] - base_nll
+        return increases
+    model = PeftModel.from_pretrained(base, checkpoints[epochs[0]], adapter_name=f"epoch-{epochs[0]}")
     with model.disable_adapter():
         rows, base = base_answers(
             model, tokenizer, job.general_prompts, job.max_length, job.eval_max_new_tokens

@@ -13,7 +13,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from policies.schema import TrainingPolicy
 from tuner.answers_first import yield_to_the_bot
@@ -38,6 +38,9 @@ from tuner.trainers import (
     training_attention,
 )
 from tuner.weights import save_weights
+
+if TYPE_CHECKING:
+    from tuner.gpu_budget import GpuPlan
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -78,6 +81,7 @@ class TrainingJob:
     select_checkpoint: bool = False  # epoch checkpoints; the latest whose guard holds is kept
     guard_limit: float | None = None  # promotion.regression_guard.max_nll_increase
     gpu_budget_gib: float | None = None  # gpu.memory_budget_gib: None plans within the whole card
+    serving_weights: str = "bf16"  # gpu.serving_weights: the plan's precision is the one scored in
 
     @classmethod
     def from_policy(cls, policy: TrainingPolicy, method: str | None = None, **paths: Any) -> TrainingJob:
@@ -118,10 +122,20 @@ class TrainingDiverged(TrainingFailed):
 
 
 def _load_base(job: TrainingJob, quantize: bool):  # type: ignore[no-untyped-def]
+    """(model, tokenizer, cuda): the base in 4 bits to train on (`quantize`), else as the bot serves
+    it (the plan's precision: bf16, or FP8 weights, tuner/fp8_weights.py)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
     cuda = torch.cuda.is_available()
+    plan = None if quantize else _plan(job)
+    if plan is not None and plan.weights != "bf16":
+        from tuner import fp8_weights
+
+        tokenizer = AutoTokenizer.from_pretrained(job.base_model)
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        return fp8_weights.load(job.base_model, plan.weights, "cuda")[0], tokenizer, cuda
     weights_dtype = torch.bfloat16 if cuda else torch.float32
     kwargs: dict[str, Any] = {"dtype": weights_dtype, "device_map": {"": 0 if cuda else "cpu"}}
     if quantize:
@@ -223,7 +237,7 @@ def step_size(job: TrainingJob, model: Any, dataset: Any) -> StepSize:
     if dataset is None:
         return StepSize(MIN_BATCH, None, 0)
     lengths = [len(ids) for ids in dataset["input_ids"]]
-    return choose_batch_size(lengths, cuda_token_budget(model, _gpu_share(job, model.config)))
+    return choose_batch_size(lengths, cuda_token_budget(model, _gpu_share(job)))
 
 
 @dataclass
@@ -242,22 +256,29 @@ class Trained:
     checkpoints: dict[int, str] = field(default_factory=dict)  # epoch -> weights, the last in adapter_dir
 
 
-def _gpu_share(job: TrainingJob, config: Any) -> int | None:
-    """The child's share of the plan it and the bot make alike (tuner/gpu_budget.py); None on a CPU."""
+def _plan(job: TrainingJob) -> GpuPlan | None:
+    """The plan the child and the bot make alike (tuner/gpu_budget.py: same model, card, budget,
+    precision setting and method); None on a CPU."""
+    from transformers import AutoConfig
+
     from tuner.gpu_budget import plan_for_model
 
-    plan = plan_for_model(config, job.gpu_budget_gib)
+    config = AutoConfig.from_pretrained(job.base_model)
+    return plan_for_model(config, job.gpu_budget_gib, 8, job.serving_weights, job.method)
+
+
+def _gpu_share(job: TrainingJob) -> int | None:
+    """The child's share of the plan; None on a CPU."""
+    plan = _plan(job)
     return None if plan is None else plan.training
 
 
 def plan_gpu(job: TrainingJob, emit: Emit) -> None:
     """On a GPU, before any model loads: the plan's line for the cycle's output and, with a budget
     set, this process's allocator capped at its share. Steps are sized within it (`step_size`)."""
-    from transformers import AutoConfig
+    from tuner.gpu_budget import cap_process
 
-    from tuner.gpu_budget import cap_process, plan_for_model
-
-    plan = plan_for_model(AutoConfig.from_pretrained(job.base_model), job.gpu_budget_gib)
+    plan = _plan(job)
     if plan is None:
         return
     if job.gpu_budget_gib is not None:

@@ -4,6 +4,7 @@ the benchmark measures quality with is e4m3's with a scale a row; what cannot wo
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +128,99 @@ def test_without_an_fp8_gpu_fp8_matmuls_are_refused(babbler: str) -> None:
         Fp8Weights(model, "fp8")
     with pytest.raises(ValueError, match="unknown weights"):
         Fp8Weights(model, "fp4")
+
+
+def _lora(babbler: str, folder: Path, seed: int) -> str:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    config = LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False)
+    get_peft_model(AutoModelForCausalLM.from_pretrained(babbler), config).save_pretrained(str(folder))
+    return str(folder)
+
+
+def test_a_model_loaded_in_fp8_serves_an_adapter_as_the_live_model_does(babbler: str, tmp_path: Path) -> None:
+    """`load` quantizes a layer at a time; `serve` merges an adapter a layer at a time with no staging
+    (the training child scoring it): the weights are the live model's after its swap, bit for bit,
+    and back to the base exactly."""
+    from tuner import fp8_weights
+
+    adapter = _lora(babbler, tmp_path / "lora", 5)
+    model, weights = fp8_weights.load(babbler, "fp8_weights", "cpu")
+    assert fp8_weights.of(model) is weights and fp8_weights.of(torch.nn.Linear(2, 2)) is None
+    name = "model.layers.1.mlp.down_proj"
+    base_parts = _parts(weights.layers[name].weight)
+    fp8_weights.serve(model, adapter, "candidate")
+    live = LiveModel(babbler, max_new_tokens=4, static_cache=False, weights="fp8_weights")
+    try:
+        live.swap(adapter, "v1")
+        for layer, served in live._fp8.layers.items():  # type: ignore[union-attr]
+            assert all(
+                torch.equal(a, b)
+                for a, b in zip(_parts(weights.layers[layer].weight), _parts(served.weight), strict=True)
+            ), layer
+    finally:
+        live.close()
+    assert not torch.equal(_parts(weights.layers[name].weight)[0], base_parts[0])
+    fp8_weights.serve(model, None, "base")
+    assert all(
+        torch.equal(a, b) for a, b in zip(_parts(weights.layers[name].weight), base_parts, strict=True)
+    )
+    from peft import PromptTuningConfig, TaskType, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    config = PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=4)
+    get_peft_model(AutoModelForCausalLM.from_pretrained(babbler), config).save_pretrained(str(tmp_path / "p"))
+    with pytest.raises(ValueError, match="not a LoRA adapter"):
+        fp8_weights.serve(model, str(tmp_path / "p"), "p")
+
+
+def test_the_child_scores_each_adapter_in_the_fp8_weights_the_bot_will_serve(
+    babbler: str, tmp_path: Path
+) -> None:
+    """With the base in FP8 (the bot serves FP8), the candidate, the live adapter and the guard's
+    base are each scored with their weights merged into FP8, not as a bf16 adapter on top."""
+    from types import SimpleNamespace
+
+    from transformers import AutoTokenizer
+
+    from tuner import fp8_weights
+    from tuner.evaluation import heldout_nll
+    from tuner.regression import guard_increases
+    from tuner.scoring import evaluate
+
+    candidate, live = _lora(babbler, tmp_path / "candidate", 5), _lora(babbler, tmp_path / "live", 6)
+    tokenizer = AutoTokenizer.from_pretrained(babbler)
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": f"which port does service {n} use?"}],
+            "completion": [{"role": "assistant", "content": f"service {n} listens on port {8000 + n}"}],
+        }
+        for n in range(3)
+    ]
+    job = SimpleNamespace(
+        adapter_dir=candidate,
+        live_adapter=live,
+        max_length=64,
+        eval_max_new_tokens=4,
+        general_prompts=["what is a port?"],
+    )
+    result = evaluate(tokenizer, job, rows, lambda: fp8_weights.load(babbler, "fp8_weights", "cpu")[0])
+
+    def served(adapter: str | None) -> float:
+        model = LiveModel(babbler, max_new_tokens=4, static_cache=False, weights="fp8_weights")
+        try:
+            model.swap(adapter, "v" if adapter else "base")
+            return heldout_nll(model._base, tokenizer, rows, 64)["heldout_nll"]
+        finally:
+            model.close()
+
+    assert result["candidate"]["heldout_nll"] == served(candidate)
+    assert result["baseline"]["label"] == "live" and result["baseline"]["heldout_nll"] == served(live)
+    assert result["regression"]["prompts"] >= 1 and math.isfinite(result["regression"]["increase"])
+    increases = guard_increases(
+        tokenizer, job, {1: live, 2: candidate}, lambda: fp8_weights.load(babbler, "fp8_weights", "cpu")[0]
+    )
+    assert set(increases) == {1, 2} and increases[1] != increases[2]
+    assert increases[2] == pytest.approx(result["regression"]["increase"])  # the same base answers
