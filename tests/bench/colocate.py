@@ -3,25 +3,28 @@
     python -m tests.bench.colocate --shape 8b --budget-gib 48 --examples 2000 --tokenizer DIR  # a GPU
     python -m tests.bench.colocate --shape 8b --budget-gib 48 --examples 300 --answers-first on,off ...
     python -m tests.bench.colocate --shape 8b --budget-gib 48 --examples 2000 --tokenizer DIR --alone
+    python -m tests.bench.colocate --shape 8b --budget-gib 24 --serving-weights auto ...   # FP8 serving
     python -m tests.bench.colocate --shape tiny --examples 40 --idle-s 5 --new-tokens 8           # CPU smoke
 
 The bot's side runs in this process as `tunebot serve` runs it (tuner/gpu_budget.py's plan for
-`gpu.memory_budget_gib`: the allocator capped at the bot's share, caches and batch as planned; the
-live model compiled). First a stream of questions arrives at random (`--rate` a second) for
-`--idle-s` seconds with nothing else on the GPU: the idle first-token latencies. Then the tune
-cycle starts (gpu_cycle's examples and gate: random weights, the gate told to promote) with the
-same budget, its training child planning its steps from the child's share, while the stream goes
-on until the cycle ends; `--answers-first on,off` runs one cycle with `gpu.answers_first` and
-one without after the same idle stream (a process's first cycle compiles the child's layers on a
-cold cache: swap the order on another seed); `unbounded` is answers first with the child's
-run-ahead unbounded (`TUNEBOT_ANSWERS_AHEAD=0`, as before 2026-12-07), for what the bound costs
-training. Prints a JSON line a cycle: first-token p50/p95 idle and during the cycle (and their
-ratio; the issue's target is <= 2x), failed answers, the cycle's outcome and time, its training
-phase (`train_s`) and the steps after the first (`steps_s`: the first compiles the child's layers),
-how long the child paused for the bot, the bot's peak memory; then a last line with a second idle
-stream after the cycles and each cycle's p95 against both idle streams together (the idle p95
-alone varied 1.8x between calls). `--alone` runs the cycle with no bot, for the cycle time to
-compare with.
+`gpu.memory_budget_gib` and `gpu.serving_weights`: the allocator capped at the bot's share,
+precision, caches and batch as planned; the live model compiled). First a stream of questions
+arrives at random (`--rate` a second) for `--idle-s` seconds with nothing else on the GPU: the idle
+first-token latencies. Then the tune cycle starts (gpu_cycle's examples and gate: random weights,
+the gate told to promote) with the same budget, its training child planning its steps from the
+child's share, while the stream goes on until the cycle ends; `--answers-first on,off` runs one
+cycle with `gpu.answers_first` and one without after the same idle stream (a process's first cycle
+compiles the child's layers on a cold cache: swap the order on another seed); `unbounded` is
+answers first with the child's run-ahead unbounded (`TUNEBOT_ANSWERS_AHEAD=0`, as before
+2026-12-07), for what the bound costs training. Prints a JSON line a cycle: first-token p50/p95
+idle and during the cycle (and their ratio; the issue's target is <= 2x), failed answers, the
+cycle's outcome and time, its training phase (`train_s`) and the steps after the first (`steps_s`:
+the first compiles the child's layers), how long the child paused for the bot, the bot's peak
+memory; then a last line with a second idle stream after the cycles and each cycle's p95 against
+both idle streams together (the idle p95 alone varied 1.8x between calls). After a cycle that
+promotes, the bot takes the new adapter and rolls back a second later while the stream goes on
+(`promote_s`, `rollback_s`: how long each held answers; `during_swaps`). `--alone` runs the cycle
+with no bot, for the cycle time to compare with.
 Random weights: the answers and the scores mean nothing, the memory and the times do.
 """
 
@@ -45,10 +48,12 @@ from tests.bench.train_memory import add_checkpoint_arguments, build_checkpoint
 STEP = re.compile(r"\bstep \d+/\d+\b")  # the cycle's progress line for a training step
 
 
-def _cycle(path: Path, budget: float | None, examples: int, answers_first: str = "on") -> dict[str, Any]:
-    """One tune cycle; `answers_first` on, off or unbounded (on, the child's run-ahead unbounded)."""
+def _cycle(path: Path, gpu: dict[str, Any], examples: int, answers_first: str = "on") -> dict[str, Any]:
+    """One tune cycle with the `gpu` policy's budget and serving precision; `answers_first` on, off
+    or unbounded (on, the child's run-ahead unbounded)."""
     from policies.schema import GpuPolicy, Policies, PromotionPolicy, RegressionGuard
     from storage import Database
+    from storage.registry import live_adapter
     from tuner.answers_first import AHEAD_ENV
     from tuner.cycle import TuneCycle
 
@@ -57,7 +62,7 @@ def _cycle(path: Path, budget: float | None, examples: int, answers_first: str =
     db.upgrade()
     seed_examples(db, examples)
     policies = Policies(
-        gpu=GpuPolicy(memory_budget_gib=budget, answers_first=answers_first != "off"),
+        gpu=GpuPolicy(**gpu, answers_first=answers_first != "off"),
         promotion=PromotionPolicy(
             min_relative_improvement=0, confidence=0, regression_guard=RegressionGuard(max_nll_increase=None)
         ),
@@ -82,7 +87,11 @@ def _cycle(path: Path, budget: float | None, examples: int, answers_first: str =
             os.environ.pop(AHEAD_ENV, None)
         else:
             os.environ[AHEAD_ENV] = before
+    with db.session() as session:
+        live = live_adapter(session)
+        adapter = live.path if live else None
     return {
+        "adapter": adapter,  # what the bot then serves (taken out of the printed line)
         "outcome": result.outcome,
         "message": result.message,
         "cycle_s": round(time.monotonic() - started, 1),
@@ -109,15 +118,40 @@ def _steps(lines: list[str], times: list[float]) -> float | None:
 
 
 def _cycle_into(
-    cycle: dict[str, Any], done: threading.Event, path: Path, budget: float | None, examples: int, first: str
+    cycle: dict[str, Any], done: threading.Event, path: Path, gpu: dict[str, Any], examples: int, first: str
 ) -> None:
     """`_cycle` in a thread beside the stream: its result into `cycle`, then `done` set."""
     try:
-        cycle.update(_cycle(path, budget, examples, answers_first=first))
+        cycle.update(_cycle(path, gpu, examples, answers_first=first))
     except Exception as exc:  # reported: the bot's side still has its figures
         cycle.update(outcome="error", message=f"{type(exc).__name__}: {exc}")
     finally:
         done.set()
+
+
+def _swaps(model: Any, adapter: str, label: str, rng: random.Random, args: Any) -> dict[str, Any]:
+    """The promotion into the bot, as `tunebot serve` follows the registry, and a rollback a second
+    later, while the stream goes on: how long each held answers, and whether any failed."""
+    done = threading.Event()
+    held: dict[str, Any] = {}
+
+    def swap() -> None:
+        try:
+            for path, version in ((adapter, label), (None, "base")):
+                model.swap(path, version)
+                held["promote_s" if path else "rollback_s"] = round(model.last_swap_seconds or 0, 4)
+                time.sleep(1)
+        except Exception as exc:  # reported with the figures
+            held["swap_error"] = f"{type(exc).__name__}: {exc}"
+        finally:
+            done.set()
+
+    started = time.monotonic()
+    thread = threading.Thread(target=swap)
+    thread.start()
+    answers = _stream(model, rng, args.rate, args.new_tokens, done)
+    thread.join()
+    return {**held, "during_swaps": _summary("during_swaps", answers, time.monotonic() - started)}
 
 
 def _stream(
@@ -141,6 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_checkpoint_arguments(parser)
     parser.add_argument("--budget-gib", type=float, help="gpu.memory_budget_gib (default: the card)")
+    parser.add_argument(
+        "--serving-weights",
+        choices=("auto", "bf16", "fp8_weights", "fp8"),
+        default="bf16",
+        help="gpu.serving_weights (default bf16; auto: FP8 weights where bf16 cannot fit)",
+    )
     parser.add_argument("--examples", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=1.0, help="questions a second (default 1)")
     parser.add_argument("--idle-s", type=float, default=60.0, help="seconds of the stream before the cycle")
@@ -165,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     cuda = torch.cuda.is_available()
     path = build_checkpoint(args.shape, Path(args.cache), args.tokenizer)
     common: dict[str, Any] = {"shape": args.shape, "budget_gib": args.budget_gib, "examples": args.examples}
+    gpu = {"memory_budget_gib": args.budget_gib, "serving_weights": args.serving_weights}
     lines: list[dict[str, Any]] = []
 
     def emit(line: dict[str, Any]) -> None:
@@ -175,13 +216,17 @@ def main(argv: list[str] | None = None) -> int:
                 f.write(json.dumps(line) + "\n")
 
     if args.alone:
-        emit({**common, "variant": "cycle_alone", **_cycle(path, args.budget_gib, args.examples)})
+        alone = _cycle(path, gpu, args.examples)
+        alone.pop("adapter")
+        emit({**common, "variant": "cycle_alone", **alone})
     else:
         from tuner.answers_first import AnsweringFlag
         from tuner.gpu_budget import cap_process, plan_for_model
         from tuner.live_model import LiveModel
 
-        plan = plan_for_model(AutoConfig.from_pretrained(path), args.budget_gib)
+        plan = plan_for_model(
+            AutoConfig.from_pretrained(path), args.budget_gib, 8, args.serving_weights, "qlora"
+        )
         if plan is not None:
             if args.budget_gib is not None:
                 cap_process(plan.share(plan.serving))
@@ -191,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             max_new_tokens=args.new_tokens,
             max_batch=plan.max_batch if plan else 8,
             cache_tokens=plan.cache_tokens if plan else None,
+            weights=plan.weights if plan else "bf16",
             answering=AnsweringFlag.create(),  # as `tunebot serve` makes it: each cycle's child inherits it
         )
         rng = random.Random(args.seed)
@@ -206,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             cycle: dict[str, Any] = {}
             torch.cuda.reset_peak_memory_stats() if cuda else None
             trainer = threading.Thread(
-                target=_cycle_into, args=(cycle, cycle_done, path, args.budget_gib, args.examples, first)
+                target=_cycle_into, args=(cycle, cycle_done, path, gpu, args.examples, first)
             )
             started = time.monotonic()
             trainer.start()
@@ -214,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
             trainer.join()
             busy = _summary("during_cycle", during, time.monotonic() - started)
             busy_p95s.append(busy["first_token_p95_s"])
+            adapter = cycle.pop("adapter", None)
+            if adapter is not None:  # promoted: into the bot and back, as the bot would
+                cycle.update(_swaps(model, adapter, f"cycle-{len(busy_p95s)}", rng, args))
             emit(
                 {
                     **common,
