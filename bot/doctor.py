@@ -125,18 +125,14 @@ def _base_model(settings: Settings) -> Check:
 
     if not torch.cuda.is_available():
         return Check("base model", True, f"{detail}; no GPU: answers and training run on the CPU")
-    from tuner.gpu_budget import BudgetTooSmall, plan_for_model
+    from tuner.gpu_budget import BudgetTooSmall, plan_for_model, serving_choices
 
     free, total = (b / 2**30 for b in torch.cuda.mem_get_info())
     name = torch.cuda.get_device_name()
     try:
         policies = _policies(settings.policy_file)
-        plan = plan_for_model(
-            config,
-            policies.gpu.memory_budget_gib,
-            serving_weights=policies.gpu.serving_weights,
-            method=policies.training.method,
-        )
+        precisions = serving_choices(policies.gpu.serving_weights, policies.training.method)
+        plan = plan_for_model(config, policies.gpu.memory_budget_gib, 8, precisions)
     except BudgetTooSmall as exc:
         return Check("base model", False, f"{detail}; {name}: {exc}")
     assert plan is not None

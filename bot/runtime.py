@@ -93,11 +93,11 @@ class Runtime:
         the model cannot do both within gpu.memory_budget_gib."""
         from transformers import AutoConfig
 
-        from tuner.gpu_budget import plan_for_model
+        from tuner.gpu_budget import plan_for_model, serving_choices
 
         config = AutoConfig.from_pretrained(self.base_model_path)
         gpu, method = self.policies.gpu, self.policies.training.method
-        return plan_for_model(config, gpu.memory_budget_gib, 8, gpu.serving_weights, method)
+        return plan_for_model(config, gpu.memory_budget_gib, 8, serving_choices(gpu.serving_weights, method))
 
     def local_model(self) -> LiveModel:
         """The model in this process (`tunebot serve`, `tunebot engine`), on a GPU within its share

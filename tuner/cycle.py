@@ -55,6 +55,7 @@ from storage.runs import (
 )
 from tuner.answers_first import ENV as ANSWERING
 from tuner.dataset import build_snapshot
+from tuner.gpu_budget import serving_choices
 from tuner.offline import OFFLINE
 from tuner.regression import SHIPPED_REPLAY, load_prompts
 from tuner.replay import replay_count
@@ -204,7 +205,9 @@ class TuneCycle:
             live_adapter=live_path,
             guard_limit=promotion.regression_guard.max_nll_increase,
             gpu_budget_gib=self.policies.gpu.memory_budget_gib,
-            serving_weights=self.policies.gpu.serving_weights,
+            serving_weights=list(
+                serving_choices(self.policies.gpu.serving_weights, self.policies.training.method)
+            ),
         )
         job.save(run_dir / "job.json")
         started = time.monotonic()

@@ -237,20 +237,16 @@ def serving_choices(serving_weights: str, method: str) -> tuple[str, ...]:
 
 
 def plan_for_model(
-    config: Any,
-    budget_gib: float | None,
-    max_batch: int = 8,
-    serving_weights: str = "bf16",
-    method: str = "qlora",
+    config: Any, budget_gib: float | None, max_batch: int = 8, weights: tuple[str, ...] = ("bf16",)
 ) -> GpuPlan | None:
-    """The plan on this process's GPU (None on a CPU)."""
+    """The plan on this process's GPU (None on a CPU); `weights`: `serving_choices`."""
     import torch
 
     if not torch.cuda.is_available():
         return None
     _free, card = torch.cuda.mem_get_info()
     budget = None if budget_gib is None else int(budget_gib * GIB)
-    return plan(ModelShape.of(config), card, budget, max_batch, serving_choices(serving_weights, method))
+    return plan(ModelShape.of(config), card, budget, max_batch, weights)
 
 
 def cap_process(share: float) -> None:

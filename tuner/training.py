@@ -81,7 +81,9 @@ class TrainingJob:
     select_checkpoint: bool = False  # epoch checkpoints; the latest whose guard holds is kept
     guard_limit: float | None = None  # promotion.regression_guard.max_nll_increase
     gpu_budget_gib: float | None = None  # gpu.memory_budget_gib: None plans within the whole card
-    serving_weights: str = "bf16"  # gpu.serving_weights: the plan's precision is the one scored in
+    # The precisions the bot plans with (gpu_budget.serving_choices of gpu.serving_weights and the
+    # policy's method, whatever method this job trains): the plan's is the one candidates are scored in.
+    serving_weights: list[str] = field(default_factory=lambda: ["bf16"])
 
     @classmethod
     def from_policy(cls, policy: TrainingPolicy, method: str | None = None, **paths: Any) -> TrainingJob:
@@ -257,14 +259,14 @@ class Trained:
 
 
 def _plan(job: TrainingJob) -> GpuPlan | None:
-    """The plan the child and the bot make alike (tuner/gpu_budget.py: same model, card, budget,
-    precision setting and method); None on a CPU."""
+    """The plan the child and the bot make alike (tuner/gpu_budget.py: same model, card, budget and
+    serving precisions); None on a CPU."""
     from transformers import AutoConfig
 
     from tuner.gpu_budget import plan_for_model
 
     config = AutoConfig.from_pretrained(job.base_model)
-    return plan_for_model(config, job.gpu_budget_gib, 8, job.serving_weights, job.method)
+    return plan_for_model(config, job.gpu_budget_gib, 8, tuple(job.serving_weights))
 
 
 def _gpu_share(job: TrainingJob) -> int | None:

@@ -221,12 +221,11 @@ def main(argv: list[str] | None = None) -> int:
         emit({**common, "variant": "cycle_alone", **alone})
     else:
         from tuner.answers_first import AnsweringFlag
-        from tuner.gpu_budget import cap_process, plan_for_model
+        from tuner.gpu_budget import cap_process, plan_for_model, serving_choices
         from tuner.live_model import LiveModel
 
-        plan = plan_for_model(
-            AutoConfig.from_pretrained(path), args.budget_gib, 8, args.serving_weights, "qlora"
-        )
+        weights = serving_choices(args.serving_weights, "qlora")  # the cycle's default method
+        plan = plan_for_model(AutoConfig.from_pretrained(path), args.budget_gib, 8, weights)
         if plan is not None:
             if args.budget_gib is not None:
                 cap_process(plan.share(plan.serving))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -179,3 +180,21 @@ def test_second_cycle_while_one_holds_the_lock_is_busy(runtime, policies) -> Non
     assert make_cycle(runtime, policies).run("test").outcome == "busy"
     with runtime.db.session() as session:
         release_lock(session, "another-replica")
+
+
+def test_the_child_plans_with_the_precisions_the_bot_serves_in(runtime, policies) -> None:  # type: ignore[no-untyped-def]
+    """The child scores in the bot's serving precision, so it plans as the bot does: from the
+    policy's method, not the method one cycle was asked to train (DoRA does not merge into FP8)."""
+    seed_corrections(runtime.db, 16)
+    gpu = policies.gpu.model_copy(update={"serving_weights": "auto"})
+    cycle = make_cycle(runtime, policies.model_copy(update={"gpu": gpu}))
+    jobs: list[dict] = []
+
+    def started(pid: int) -> None:
+        runs = runtime.data_dir / "runs"
+        jobs.extend(json.loads(path.read_text()) for path in runs.glob("run-*/job.json"))
+        os.kill(pid, signal.SIGKILL)
+
+    cycle.child_started = started
+    assert cycle.run("test", method="dora").outcome == "failed"
+    assert [(job["method"], job["serving_weights"]) for job in jobs] == [("dora", ["bf16", "fp8_weights"])]
