@@ -138,25 +138,25 @@ class Fp8Weights:
         import torch
         from peft.tuners.lora import LoraLayer
 
-        deltas: dict[str, Any] = {}
+        adapted: dict[str, Any] = {}  # each layer's delta is made when its weight is (one at a time)
         for name, layer in prepared.layers if prepared is not None else ():
             version = prepared.version
             plain = isinstance(layer, LoraLayer) and not layer.use_dora.get(version)
             if name not in self.layers or not plain or layer.lora_bias.get(version):
                 raise ValueError(f"{name}: only LoRA adapters on linear layers merge into FP8 weights")
-            deltas[name] = layer.get_delta_weight(version)
+            adapted[name] = layer
 
         def layer_weight(name: str) -> Any:
             live = self.layers[name]
             weight = self._base[name].to(live.weight.device, non_blocking=True)
-            if name in deltas:
-                weight = weight + deltas[name].to(weight.dtype)
+            if name in adapted:
+                weight = weight + adapted[name].get_delta_weight(prepared.version).to(weight.dtype)
             temporary = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False, device=weight.device)
             temporary.weight = torch.nn.Parameter(weight, requires_grad=False)
             self._quantize(temporary, self.config)
             return temporary.weight
 
-        return sorted(self.merged | set(deltas)), set(deltas), layer_weight
+        return sorted(self.merged | set(adapted)), set(adapted), layer_weight
 
 
 def load(base_model: str, kind: str, device: str) -> tuple[Any, Fp8Weights]:
