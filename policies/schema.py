@@ -407,6 +407,7 @@ class Policies(_Section):
         if fp8 and self.training.method not in PLAIN_LORA_METHODS:
             raise ValueError(
                 f"gpu.serving_weights {self.gpu.serving_weights} serves LoRA adapters only (training.method "
-                f"qlora, lora, kto or dpo), not {self.training.method}: set serving_weights to auto or bf16"
+                f"{', '.join(PLAIN_LORA_METHODS)}), not {self.training.method}: set serving_weights to auto "
+                "or bf16"
             )
         return self

@@ -77,7 +77,7 @@ class Fp8Weights:
         self.layers = _linear_layers(model)
         pin = torch.cuda.is_available()
         self._base = {  # the bf16 weights, in host memory (pinned: copied back at the bus's speed)
-            name: layer.weight.detach().to("cpu", copy=True).pin_memory()
+            name: layer.weight.detach().cpu().pin_memory()  # a copy (pinning copies)
             if pin
             else layer.weight.detach().clone()
             for name, layer in self.layers.items()
