@@ -329,6 +329,8 @@ class LiveModel:
                     full_model = self._load_full(adapter_path)
                 elif kind == "peft" and self._merge:
                     prepared = prepare(self._base, adapter_path, version)
+                    if prepared is not None:
+                        self._kept.keep_weights(prepared)  # the copies, made before the lock
         prepare_seconds = round(time.perf_counter() - started, 4)
         with self._nothing_generating():
             self._switch(adapter_path, version, kind, full_model, prepared)

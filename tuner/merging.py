@@ -7,12 +7,15 @@ their weights: about 0.5 s of a 0.6 s swap for the 8B shape with LoRA on every l
 of the base: a copy of its module tree whose leaf layers are the base's own, shared, not copied,
 so the serving model is not touched and no weights are duplicated. Under the lock, `merge` has
 each of peft's layers merge into the real layer it wraps (peft's own merge: LoRA, DoRA, IA3...),
-and `BaseWeights` puts the base's values back, bit for bit, before the next adapter merges.
+and `BaseWeights` puts the base's values back, bit for bit, before the next adapter merges. The
+copies it keeps of the weight matrices are made before the lock too (`BaseWeights.keep_weights`):
+made under it, their first allocation and copy held answers for most of a promotion's pause.
 """
 
 from __future__ import annotations
 
 import copy
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,33 +88,43 @@ class BaseWeights:
 
     def __init__(self) -> None:
         self._kept: dict[str, Any] = {}  # "layers.0.self_attn.q_proj.weight" -> its base values
+        self._adding = threading.Lock()  # a preparation keeps weights while a swap may restore
         self.merged = False  # whether the base holds a merged adapter now
 
-    def keep(self, name: str, module: Any) -> None:
+    def keep_weights(self, prepared: PreparedAdapter) -> None:
+        """Keep the weight matrices `prepared` will merge into, while answers go on (before the
+        model lock). A matrix not kept yet has never had an adapter merged into it, so it holds the
+        base's values whatever serves now; biases, which BitFit adapters change in place, are kept
+        by `merge` under the lock, where they are the base's."""
+        for name, layer in prepared.layers:
+            self.keep(name, layer.get_base_layer(), only="weight")
+
+    def keep(self, name: str, module: Any, only: str | None = None) -> None:
         import torch
 
         from tuner.gpu_budget import spare_on_gpu
 
         for key, param in module.named_parameters(recurse=False):
             full = f"{name}.{key}"
-            if full in self._kept:
+            if full in self._kept or (only is not None and key != only):
                 continue
             value = param.detach()
-            if value.is_cuda:
-                if value.numel() * value.element_size() <= spare_on_gpu(value.device):
-                    self._kept[full] = value.clone()
-                else:
-                    self._kept[full] = torch.empty_like(value, device="cpu").pin_memory().copy_(value)
+            if value.is_cuda and value.numel() * value.element_size() > spare_on_gpu(value.device):
+                kept = torch.empty_like(value, device="cpu").pin_memory().copy_(value)
             else:
-                self._kept[full] = value.clone()
+                kept = value.clone()
+            with self._adding:
+                self._kept[full] = kept
 
     def restore(self, model: Any) -> None:
         """The base's own values back into `model`'s parameters, in place."""
         if not self.merged:
             return
-        for name, value in self._kept.items():
+        with self._adding:
+            kept = list(self._kept.items())
+        for name, value in kept:
             model.get_parameter(name).data.copy_(value, non_blocking=True)
-        if any(value.is_cuda or value.is_pinned() for value in self._kept.values()):
+        if any(value.is_cuda or value.is_pinned() for _, value in kept):
             import torch
 
             torch.cuda.synchronize()

@@ -80,3 +80,42 @@ def test_soft_prompts_and_whole_modules_are_not_merged(base_path: str, tmp_path:
     with_head = LoraConfig(r=4, target_modules=["q_proj"], modules_to_save=["lm_head"])
     for name, config in (("prompt", prompts), ("lora-and-head", with_head)):
         assert prepare(_load(base_path), _adapter(base_path, tmp_path / name, config), "v1") is None, name
+
+
+def test_the_weight_copies_are_made_before_the_merge_and_biases_at_it(base_path: str, tmp_path: Path) -> None:
+    """`keep_weights` (before the model lock) copies the weight matrices an adapter will merge into,
+    so the merge under the lock copies none; biases, which a live BitFit adapter may have changed in
+    place, are kept by the merge, after the swap put the base's back."""
+    from peft import LoraConfig
+
+    config = LoraConfig(r=4, target_modules=["q_proj", "down_proj"], init_lora_weights=False)
+    path = _adapter(base_path, tmp_path / "lora", config)
+    model = _load(base_path)
+    original = {name: value.clone() for name, value in model.state_dict().items()}
+    prepared = prepare(model, path, "v1")
+    assert prepared is not None
+    biases = [
+        module.bias for _, layer in prepared.layers if (module := layer.get_base_layer()).bias is not None
+    ]
+    assert biases  # the tiny model's q_proj has one
+    with torch.no_grad():
+        for bias in biases:
+            bias.add_(1.0)  # a BitFit adapter serving while the next adapter is prepared
+
+    kept = BaseWeights()
+    kept.keep_weights(prepared)
+    names = sorted(kept._kept)
+    assert names == sorted(f"{name}.weight" for name, _ in prepared.layers)
+    copies = {name: kept._kept[name] for name in names}
+    assert all(torch.equal(copy, original[name]) for name, copy in copies.items())
+
+    with torch.no_grad():  # under the lock: the swap restores BitFit's biases, then merges
+        for bias in biases:
+            bias.sub_(1.0)
+    merge(prepared, kept)
+    assert all(kept._kept[name] is copy for name, copy in copies.items())  # not copied again
+    assert set(kept._kept) - set(copies) == {
+        f"{name}.bias" for name, layer in prepared.layers if layer.get_base_layer().bias is not None
+    }
+    kept.restore(model)
+    assert all(torch.equal(value, original[name]) for name, value in model.state_dict().items())
