@@ -14,6 +14,7 @@ from bot.cli_errors import OperatorErrors
 from bot.logging_setup import quiet_libraries
 from bot.progress import CliProgress, progress_option
 from policies import PolicyError
+from tuner.compile_cache import keep_compiled_code
 from tuner.methods import METHODS
 from tuner.offline import stay_offline
 
@@ -27,6 +28,7 @@ def _runtime(ctx: click.Context):  # type: ignore[no-untyped-def]
 
         settings = Settings()
         configure_logging(settings.log_level, settings.data_dir, settings.log_format)
+        keep_compiled_code(settings.data_dir)  # before anything compiles
         try:
             ctx.meta["runtime"] = Runtime(settings)
         except PolicyError as exc:
