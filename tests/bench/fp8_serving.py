@@ -46,7 +46,11 @@ def speed(path: Path, weights: str, args: argparse.Namespace) -> Iterator[dict[s
     single: list[dict[str, Any]] = []
     for _ in range(args.runs + 1):  # the first waits for the compile
         _ask(model, question(rng), args.new_tokens, single)
-    yield {"variant": f"{weights}_start", "seconds": round(time.perf_counter() - started, 1)}
+    yield {
+        "variant": f"{weights}_start",
+        "seconds": round(time.perf_counter() - started, 1),
+        "warm_up_s": model.warm_up_seconds,  # None: the step was not compiled (answered eagerly)
+    }
     yield {"variant": f"{weights}_weights", "bytes_read_per_step": weights_read(model._base)}
     yield _summary(f"{weights}_single", single[1:], sum(a["seconds"] for a in single[1:]))
     for version, adapter in (("v1", args.adapter), ("base", None)):  # a promotion, then a rollback
@@ -125,7 +129,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quality", action="store_true", help="the NLL cost on the bundled model (no GPU)")
     parser.add_argument("--out", help="append the JSON lines to this file")
     parser.add_argument("--label", default="")
+    parser.add_argument(
+        "--stacks-every",
+        type=float,
+        help="print every thread's Python stack to stderr every this many seconds (where a compile hangs)",
+    )
     args = parser.parse_args(argv)
+    if args.stacks_every:
+        import faulthandler
+
+        faulthandler.dump_traceback_later(args.stacks_every, repeat=True)
     shape = "bundled SmolLM2-135M" if args.quality else args.shape
 
     def emit(result: dict[str, Any]) -> None:

@@ -1,9 +1,10 @@
 """How long a promotion holds the live model's lock (answers paused), first promotion and later ones.
 
-    python -m tests.bench.swap_pause [--hidden 2048 --layers 12] [--tokenizer DIR] [--out FILE]
+    python -m tests.bench.swap_pause [--hidden 2048 --layers 12 | --shape 8b] [--tokenizer DIR] [--out FILE]
 
 A Llama-shaped model with random bf16 weights (`--hidden`, `--layers`; the default is about 1.1B
-parameters: minutes to build once on a CPU, saved under `--cache`) is served by `LiveModel` on
+parameters: minutes to build once on a CPU, saved under `--cache`; or `--shape`, one of
+tests/bench/train_memory.py's, e.g. the 8B shape on a GPU) is served by `LiveModel` on
 this machine's device, uncompiled; random LoRA adapters (r=16, every linear layer) are swapped in:
 v1, the base, v2, v1 again. Each line gives the seconds the lock was held (`locked_s`: restoring
 the base, merging), the preparation before it (`prepare`, answers going on) and the whole call.
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--hidden", type=int, default=2048)
     parser.add_argument("--layers", type=int, default=12)
+    parser.add_argument("--shape", help="one of tests/bench/train_memory.py's shapes instead (e.g. 8b)")
     parser.add_argument("--tokenizer", help="a saved tokenizer folder (default: SmolLM2's, bundled)")
     parser.add_argument("--cache", default="/tmp", help="where the random model is saved once")
     parser.add_argument("--label", default="")
@@ -62,9 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from tests.bench.serve_speed import make_adapter
+    from tests.bench.train_memory import build_checkpoint
     from tuner.live_model import LiveModel
 
-    path = build(Path(args.cache), args.hidden, args.layers, args.tokenizer)
+    if args.shape:
+        path = build_checkpoint(args.shape, Path(args.cache), args.tokenizer)
+    else:
+        path = build(Path(args.cache), args.hidden, args.layers, args.tokenizer)
     adapters = {
         v: make_adapter(path, Path(args.cache) / f"swap-pause-{v}", seed=s) for v, s in (("v1", 1), ("v2", 2))
     }
