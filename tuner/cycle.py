@@ -402,6 +402,16 @@ _EMBEDDINGS = {
 }
 
 
+def selection_line(message: dict[str, Any]) -> str:
+    """The progress line for the child's choice of epoch (training.select_checkpoint)."""
+    increases = message["epochs"]
+    if all(not math.isfinite(v) for v in increases.values()):  # no rows: the gate skips the guard too
+        why = "the base model gave no answers to the general prompts to compare with"
+    else:
+        why = "general prompts NLL " + ", ".join(f"epoch {e}: {v:+.3f}" for e, v in increases.items())
+    return f"  kept epoch {message['kept']} of {message['of']} ({why})"
+
+
 def _read_protocol(
     child: subprocess.Popen[bytes], messages: list[dict[str, Any]], say: Progress, on_step: OnStep | None
 ) -> None:
@@ -427,8 +437,7 @@ def _read_protocol(
                 f"{'; bf16 compute on the CPU' if message.get('cpu_bf16') else ''}"
             )
         elif message.get("event") == "selected":
-            tried = ", ".join(f"epoch {e}: {v:+.3f}" for e, v in message["epochs"].items())
-            say(f"  kept epoch {message['kept']} of {message['of']} (general prompts NLL {tried})")
+            say(selection_line(message))
         elif message.get("event") == "gpu_plan":
             say(
                 f"  GPU plan: {message['budget']:g} GiB for both jobs, the bot's share "

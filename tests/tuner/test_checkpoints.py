@@ -59,3 +59,16 @@ def test_a_candidate_the_guard_refuses_is_never_promoted_even_when_it_scores_bes
         assert rejected.metrics["heldout_nll"] < rejected.baseline["heldout_nll"]  # it scored better
         assert rejected.metrics["checkpoint"]["kept"] == 4  # none passed: the last, refused
         assert Path(rejected.path, "adapter_model.safetensors").exists()
+
+
+def test_the_kept_epoch_line_says_when_the_guard_had_nothing_to_compare() -> None:
+    """The base model answered none of the general prompts (a tiny random model does): no numbers,
+    and the line says why rather than printing "+nan"."""
+    from tuner.cycle import selection_line
+
+    scored = {"epochs": {"1": 0.0123, "2": float("nan")}, "kept": 1, "of": 2}
+    expected = "  kept epoch 1 of 2 (general prompts NLL epoch 1: +0.012, epoch 2: +nan)"
+    assert selection_line(scored) == expected
+    empty = {"epochs": {"1": float("nan"), "2": float("nan")}, "kept": 2, "of": 2}
+    line = selection_line(empty)
+    assert line.startswith("  kept epoch 2 of 2 (the base model gave no answers") and "nan" not in line
