@@ -132,7 +132,8 @@ class LiveModel:
         self.max_new_tokens = max_new_tokens
         self.max_batch = max_batch
         self.last_swap_seconds: float | None = None  # weights changing, the lock held (not the wait)
-        self.last_swap_parts: dict[str, float] = {}  # where those seconds went, for benchmarks
+        # where those seconds went (and where the copies a swap uses were), for benchmarks
+        self.last_swap_parts: dict[str, float | str] = {}
         self.batch_sizes: Counter[int] = Counter()  # rounds of generation, by conversations in each
         self.joined = 0  # conversations that took the free row of a batch in flight
         self._swaps_waiting = 0
@@ -335,6 +336,8 @@ class LiveModel:
         with self._nothing_generating():
             self._switch(adapter_path, version, kind, full_model, prepared)
             self.last_swap_parts["prepare"] = prepare_seconds
+            if prepared is not None:
+                self.last_swap_parts["kept"] = self._kept.placement()
 
     @contextlib.contextmanager
     def _nothing_generating(self) -> Iterator[None]:
@@ -377,6 +380,9 @@ class LiveModel:
                     old, self.version = self.version, version
                     log.info("live model (%s) now serves %s (was %s)", self.weights, version, old)
                 self.last_swap_parts["prepare"] = prepare_seconds
+                tensors = [t for parts in staged.values() for t in parts]
+                on_gpu = any(t.is_cuda for t in tensors)
+                self.last_swap_parts["staged"] = "gpu" if on_gpu else "host" if tensors else "none"
 
     def _switch(
         self,

@@ -116,6 +116,12 @@ class BaseWeights:
             with self._adding:
                 self._kept[full] = kept
 
+    def placement(self) -> str:
+        """Where the kept copies are: "gpu", "host", "gpu and host", or "none" (for benchmarks)."""
+        with self._adding:
+            places = {"gpu" if value.is_cuda else "host" for value in self._kept.values()}
+        return " and ".join(sorted(places)) or "none"
+
     def restore(self, model: Any) -> None:
         """The base's own values back into `model`'s parameters, in place."""
         if not self.merged:

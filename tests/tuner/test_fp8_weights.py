@@ -100,6 +100,7 @@ def test_the_live_model_swaps_adapters_into_fp8_weights_and_back(babbler: str, t
         assert [getattr(layer.weight, n).data_ptr() for n in layer.weight.__tensor_flatten__()[0]] == storage
         assert model.version == "v1" and model.last_swap_seconds is not None
         assert model._fp8.merged  # type: ignore[union-attr]
+        assert model.last_swap_parts["staged"] == "host"  # no GPU here
 
         model.swap(None, "base")
         assert all(torch.equal(a, b) for a, b in zip(_parts(layer.weight), base_parts, strict=True))

@@ -19,6 +19,7 @@ def test_swaps_under_concurrent_answers_drop_nothing(runtime, policies) -> None:
     turns = [{"role": "user", "content": "Which port does service 3 use?"}]
     base_answer = model.generate(turns)
     model.swap(adapter, "v1")
+    assert model.last_swap_parts["kept"] == "host"  # the base's weights, copied aside (no GPU here)
     adapted_answer = model.generate(turns)
     assert (base_answer.adapter_version, adapted_answer.adapter_version) == ("base", "v1")
 
