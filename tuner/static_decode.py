@@ -32,9 +32,11 @@ long for the cache are answered with transformers' growing cache instead (`fits`
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from tuner.batching import DECODING, copy_scores, copy_tensors
@@ -348,13 +350,38 @@ class StaticDecoding:
         )
         started = time.perf_counter()
         cudagraph_state_in_this_thread()
-        for size in self.sizes * 2:  # twice: on a GPU, the second pass replays what the first captured
-            for columns in self.columns:
-                ids = torch.full((size, 8), token_id, device=device)
-                self.decode(ids, torch.ones_like(ids), steps, lambda _column, _tokens: False, columns=columns)
+        with still_working("still compiling the decoding step; answers wait for it"):
+            for size in self.sizes * 2:  # twice: on a GPU, the second pass replays what the first captured
+                for columns in self.columns:
+                    ids = torch.full((size, 8), token_id, device=device)
+                    self.decode(ids, torch.ones_like(ids), steps, lambda _c, _t: False, columns=columns)
         seconds = time.perf_counter() - started
         log.info("decoding step ready for batches of %s in %.1f s", self.sizes, seconds)
         return seconds
+
+
+STILL_EVERY = 60.0  # seconds between "still compiling" lines
+
+
+@contextlib.contextmanager
+def still_working(message: str, every: float | None = None) -> Iterator[None]:
+    """Log `message` with the seconds so far every `every` seconds (STILL_EVERY) until the block
+    ends: a compile can take minutes (FP8 weights on torch 2.11: over 16), and an operator watching
+    a silent bot cannot tell it from a hung one."""
+    done = threading.Event()
+    started = time.perf_counter()
+
+    def report() -> None:
+        while not done.wait(STILL_EVERY if every is None else every):
+            log.info("%s (%.0f s so far)", message, time.perf_counter() - started)
+
+    reporter = threading.Thread(target=report, name="tunebot-still-working", daemon=True)
+    reporter.start()
+    try:
+        yield
+    finally:
+        done.set()
+        reporter.join()
 
 
 def cudagraph_state_in_this_thread() -> None:

@@ -331,3 +331,20 @@ def test_a_thread_that_did_not_import_cuda_graph_trees_gets_their_state() -> Non
     thread.start()
     thread.join()
     assert seen == [False, True]
+
+
+def test_a_long_compile_says_it_is_still_working(caplog: pytest.LogCaptureFixture) -> None:
+    """While the block runs a line comes every `every` seconds, and none once it has ended."""
+    import logging
+    import time
+
+    from tuner.static_decode import still_working
+
+    with caplog.at_level(logging.INFO, logger="tuner.static_decode"):
+        with still_working("still compiling", every=0.1):
+            time.sleep(0.45)
+        during = [r.getMessage() for r in caplog.records if r.getMessage().startswith("still compiling")]
+        time.sleep(0.3)
+        after = [r.getMessage() for r in caplog.records if r.getMessage().startswith("still compiling")]
+    assert 3 <= len(during) <= 5, during
+    assert after == during and during[0].endswith("s so far)")
