@@ -359,7 +359,7 @@ def ask(
             path, label = (chosen.path, chosen.label) if chosen else (None, "base")
     except RegistryError as exc:
         raise click.ClickException(str(exc)) from exc
-    # A few questions: compiling the decoding step (a minute for an 8B model) would not pay off.
+    # A few questions: compiling the decoding step (minutes for an 8B model) would not pay off.
     model = LiveModel(
         runtime.base_model_path, max_new_tokens=runtime.settings.max_new_tokens, static_cache=False
     )

@@ -40,7 +40,8 @@ class Settings(BaseSettings):
     max_new_tokens: int = Field(default=200, ge=1, description="Longest answer, in tokens.")
     compile_decoding: bool = Field(
         default=True,
-        description="On a GPU, decode with fixed-size caches and a step compiled at start (a minute or two).",
+        description="On a GPU, decode with fixed-size caches and a step compiled at start (minutes for an 8B "
+        "model the first time, under half a minute from the compile cache).",
     )
     engine_url: str | None = Field(
         default=None,
