@@ -9,7 +9,8 @@ Speed: the 8B-shaped model with random weights (tests/bench/train_memory.py), se
 baseline): one request alone (`--runs` after a warm-up) and 8 at once, tokens a second and the
 ratio to bf16's; the bound is the GPU's copy bandwidth over the bytes of weights a step reads;
 then a swap to a random LoRA adapter (r=16, every linear layer) and back, each timed, with one
-answer after it.
+answer after it. Each precision runs in a process of its own (`--phase-timeout` stops one that
+takes too long, keeping what it measured).
 Quality: the bundled SmolLM2-135M (real weights) reads the project's docs (docs/*.md, its README:
 English text it was not trained on), and the mean NLL a token with each rounding (`fp8_weights.rounded`,
 the rounding torchao's kernels do, on float32 weights) is compared with the unrounded model's.
@@ -83,6 +84,40 @@ def speed(path: Path, weights: str, args: argparse.Namespace) -> Iterator[dict[s
     torch.cuda.empty_cache()
 
 
+def _phase(weights: str, args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+    """`speed` for one precision in a new process (what one compiled and kept, CUDA graph pools
+    included, cannot change the next one's figures), its lines as they come; an error line where it
+    fails or outlasts --phase-timeout."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "tests.bench.fp8_serving", "--only", weights, "--shape", args.shape]
+    command += ["--cache", args.cache, "--new-tokens", str(args.new_tokens), "--runs", str(args.runs)]
+    command += ["--seed", str(args.seed)] + (["--tokenizer", args.tokenizer] if args.tokenizer else [])
+    command += ["--stacks-every", str(args.stacks_every)] if args.stacks_every else []
+    child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    timer = threading.Timer(args.phase_timeout or 0, child.kill)
+    if args.phase_timeout:
+        timer.start()
+    assert child.stdout is not None
+    try:
+        for line in child.stdout:
+            if line.startswith("{"):
+                yield json.loads(line)
+            else:
+                print(line, end="", flush=True)
+    finally:
+        timer.cancel()
+        code = child.wait()
+    if code != 0:
+        why = (
+            f"did not finish in {args.phase_timeout:g} s"
+            if code == -9 and args.phase_timeout
+            else f"exit {code}"
+        )
+        yield {"variant": f"{weights}_error", "error": why}
+
+
 def quality(args: argparse.Namespace) -> list[dict[str, Any]]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -134,6 +169,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         help="print every thread's Python stack to stderr every this many seconds (where a compile hangs)",
     )
+    parser.add_argument(
+        "--phase-timeout",
+        type=float,
+        help="stop a precision's process after this many seconds (its figures so far are kept)",
+    )
+    parser.add_argument("--only", help=argparse.SUPPRESS)  # one precision, in a process of its own
     args = parser.parse_args(argv)
     if args.stacks_every:
         import faulthandler
@@ -152,19 +193,20 @@ def main(argv: list[str] | None = None) -> int:
             emit(result)
         return 0
     path = build_checkpoint(args.shape, Path(args.cache), args.tokenizer)
-    args.adapter = make_adapter(path, Path(args.cache) / "bench-adapter-1", seed=1)
+    args.adapter = str(Path(args.cache) / "bench-adapter-1")
+    if args.only:
+        for result in speed(path, args.only, args):
+            print(json.dumps(result), flush=True)
+        return 0
+    make_adapter(path, Path(args.adapter), seed=1)
     bandwidth = copy_bandwidth()
     results = [{"variant": "copy_bandwidth", "bytes_per_s": bandwidth}]
     emit(results[0])
     for weights in ("bf16", *args.weights.split(",")):
-        print(f"{weights}: loading and compiling", flush=True)
-        try:
-            for result in speed(path, weights, args):
-                results.append(result)
-                emit(result)
-        except Exception as exc:  # a kind torchao cannot serve here: said, and the others go on
-            results.append({"variant": f"{weights}_error", "error": f"{type(exc).__name__}: {exc}"})
-            emit(results[-1])
+        print(f"{weights}: loading and compiling (a process of its own)", flush=True)
+        for result in _phase(weights, args):
+            results.append(result)
+            emit(result)
     by = {r["variant"]: r for r in results}
     base = by.get("bf16_single", {}).get("per_request_tokens_per_s")
     print("\n| weights | one request tok/s | of the bound | vs bf16 | 8 at once tok/s | vs bf16 |")
