@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     compile_decoding: bool = Field(
         default=True,
         description="On a GPU, decode with fixed-size caches and a step compiled at start (minutes for an 8B "
-        "model the first time, under half a minute from the compile cache).",
+        "model the first time, less from the compile cache).",
     )
     engine_url: str | None = Field(
         default=None,

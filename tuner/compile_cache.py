@@ -3,10 +3,12 @@ finds the decoding step it compiled before instead of compiling it again.
 
 On a GPU the bot compiles its decoding step before its first answer (tuner/static_decode.py) and
 the training child compiles its decoder layers. torch keeps what it compiled (inductor's graphs,
-Triton's kernels) in `TORCHINDUCTOR_CACHE_DIR`, by default under /tmp, which a container loses:
-measured on an H100 (docs/perf-notes.md, session 19), the 8B bot started in 132 s on a cold cache
-and in 23 s on a warm one. The cache holds code and graphs, never message text or weights; entries
-of another torch version or GPU are simply not used.
+Triton's kernels) in `TORCHINDUCTOR_CACHE_DIR`, by default under /tmp, which a container loses.
+From the cache the warm-up took 0.15-0.38x its time on an empty one (`python -m
+tests.bench.compile_start`, CPU, tiny and 1.1B shapes; not yet measured on a GPU, where an 8B
+bot's compile takes 2-5 minutes). The
+cache holds code and graphs, not message text or weights (they are the graphs' inputs); entries of
+another torch version or GPU are simply not used.
 """
 
 from __future__ import annotations

@@ -335,9 +335,9 @@ class LiveModel:
         prepare_seconds = round(time.perf_counter() - started, 4)
         with self._nothing_generating():
             self._switch(adapter_path, version, kind, full_model, prepared)
-            self.last_swap_parts["prepare"] = prepare_seconds
-            if prepared is not None:
-                self.last_swap_parts["kept"] = self._kept.placement()
+        self.last_swap_parts["prepare"] = prepare_seconds
+        if prepared is not None:
+            self.last_swap_parts["kept"] = self._kept.placement()
 
     @contextlib.contextmanager
     def _nothing_generating(self) -> Iterator[None]:
@@ -379,10 +379,10 @@ class LiveModel:
                     self.last_swap_seconds = time.perf_counter() - began
                     old, self.version = self.version, version
                     log.info("live model (%s) now serves %s (was %s)", self.weights, version, old)
-                self.last_swap_parts["prepare"] = prepare_seconds
-                tensors = [t for parts in staged.values() for t in parts]
-                on_gpu = any(t.is_cuda for t in tensors)
-                self.last_swap_parts["staged"] = "gpu" if on_gpu else "host" if tensors else "none"
+            self.last_swap_parts["prepare"] = prepare_seconds
+            tensors = [t for parts in staged.values() for t in parts]
+            on_gpu = any(t.is_cuda for t in tensors)
+            self.last_swap_parts["staged"] = "gpu" if on_gpu else "host" if tensors else "none"
 
     def _switch(
         self,

@@ -343,8 +343,8 @@ class StaticDecoding:
         import torch
 
         log.info(
-            "compiling the decoding step for batches of %s, %s columns (an 8B model: 2-5 minutes, "
-            "under half a minute from the compile cache)",
+            "compiling the decoding step for batches of %s, %s columns (an 8B model: 2-5 minutes; "
+            "less from the compile cache)",
             self.sizes,
             self.columns,
         )
@@ -360,19 +360,16 @@ class StaticDecoding:
         return seconds
 
 
-STILL_EVERY = 60.0  # seconds between "still compiling" lines
-
-
 @contextlib.contextmanager
-def still_working(message: str, every: float | None = None) -> Iterator[None]:
-    """Log `message` with the seconds so far every `every` seconds (STILL_EVERY) until the block
-    ends: a compile can take minutes (FP8 weights on torch 2.11: over 16), and an operator watching
-    a silent bot cannot tell it from a hung one."""
+def still_working(message: str, every: float = 60.0) -> Iterator[None]:
+    """Log `message` with the seconds so far every `every` seconds until the block ends: a
+    compile can take minutes (FP8 weights on torch 2.11: over 16), and an operator watching a
+    silent bot cannot tell it from a hung one."""
     done = threading.Event()
     started = time.perf_counter()
 
     def report() -> None:
-        while not done.wait(STILL_EVERY if every is None else every):
+        while not done.wait(every):
             log.info("%s (%.0f s so far)", message, time.perf_counter() - started)
 
     reporter = threading.Thread(target=report, name="tunebot-still-working", daemon=True)
@@ -391,7 +388,6 @@ def cudagraph_state_in_this_thread() -> None:
     FP8 weights), and the bot answered uncompiled, ~10x slower (measured on torch 2.11). This sets up
     that state for the calling thread as 2.13 does."""
     import sys
-    import threading
     from collections import defaultdict
 
     import torch

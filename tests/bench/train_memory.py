@@ -88,6 +88,15 @@ SHAPES: dict[str, dict[str, Any]] = {
         rms_norm_eps=1e-5,
         tie_word_embeddings=True,
     ),
+    "1b": dict(  # a 1.1B Llama shape a CPU can benchmark (tests/bench/swap_pause.py, compile_start.py)
+        hidden_size=2048,
+        intermediate_size=8192,
+        num_hidden_layers=12,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        vocab_size=49152,  # SmolLM2's tokenizer
+        max_position_embeddings=4096,
+    ),
     "tiny": dict(
         hidden_size=128,
         intermediate_size=384,
