@@ -132,7 +132,7 @@ def _base_model(settings: Settings) -> Check:
     try:
         policies = _policies(settings.policy_file)
         precisions = serving_choices(policies.gpu.serving_weights, policies.training.method)
-        plan = plan_for_model(config, policies.gpu.memory_budget_gib, 8, precisions)
+        plan = plan_for_model(config, policies.gpu.memory_budget_gib, weights=precisions)
     except BudgetTooSmall as exc:
         return Check("base model", False, f"{detail}; {name}: {exc}")
     assert plan is not None

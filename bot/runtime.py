@@ -97,7 +97,8 @@ class Runtime:
 
         config = AutoConfig.from_pretrained(self.base_model_path)
         gpu, method = self.policies.gpu, self.policies.training.method
-        return plan_for_model(config, gpu.memory_budget_gib, 8, serving_choices(gpu.serving_weights, method))
+        precisions = serving_choices(gpu.serving_weights, method)
+        return plan_for_model(config, gpu.memory_budget_gib, weights=precisions)
 
     def local_model(self) -> LiveModel:
         """The model in this process (`tunebot serve`, `tunebot engine`), on a GPU within its share

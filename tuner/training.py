@@ -130,13 +130,13 @@ def _load_base(job: TrainingJob, quantize: bool):  # type: ignore[no-untyped-def
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
     cuda = torch.cuda.is_available()
+    tokenizer = AutoTokenizer.from_pretrained(job.base_model)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
     plan = None if quantize else _plan(job)
     if plan is not None and plan.weights != "bf16":
         from tuner import fp8_weights
 
-        tokenizer = AutoTokenizer.from_pretrained(job.base_model)
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
         return fp8_weights.load(job.base_model, plan.weights, "cuda")[0], tokenizer, cuda
     weights_dtype = torch.bfloat16 if cuda else torch.float32
     kwargs: dict[str, Any] = {"dtype": weights_dtype, "device_map": {"": 0 if cuda else "cpu"}}
@@ -149,9 +149,6 @@ def _load_base(job: TrainingJob, quantize: bool):  # type: ignore[no-untyped-def
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float32,
         )
-    tokenizer = AutoTokenizer.from_pretrained(job.base_model)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(job.base_model, **kwargs)
     return model, tokenizer, cuda
 
@@ -266,7 +263,7 @@ def _plan(job: TrainingJob) -> GpuPlan | None:
     from tuner.gpu_budget import plan_for_model
 
     config = AutoConfig.from_pretrained(job.base_model)
-    return plan_for_model(config, job.gpu_budget_gib, 8, tuple(job.serving_weights))
+    return plan_for_model(config, job.gpu_budget_gib, weights=tuple(job.serving_weights))
 
 
 def _gpu_share(job: TrainingJob) -> int | None:

@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         from tuner.live_model import LiveModel
 
         weights = serving_choices(args.serving_weights, "qlora")  # the cycle's default method
-        plan = plan_for_model(AutoConfig.from_pretrained(path), args.budget_gib, 8, weights)
+        plan = plan_for_model(AutoConfig.from_pretrained(path), args.budget_gib, weights=weights)
         if plan is not None:
             if args.budget_gib is not None:
                 cap_process(plan.share(plan.serving))
