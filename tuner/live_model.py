@@ -33,7 +33,7 @@ from tuner.batching import Request, copy_entries, decode, generate_round
 from tuner.chat_format import bounded_turns, chat_messages, fit_template
 from tuner.decode_attention import use_decode_attention
 from tuner.fp8_weights import Fp8Weights
-from tuner.merging import BaseWeights, PreparedAdapter, merge, prepare
+from tuner.merging import BaseWeights, PreparedAdapter, merge, prepare, warm_up
 from tuner.static_decode import StaticDecoding
 from tuner.weights import check_weights, load_biases, loads_alongside, restore_biases, weights_kind
 
@@ -332,6 +332,7 @@ class LiveModel:
                     prepared = prepare(self._base, adapter_path, version)
                     if prepared is not None:
                         self._kept.keep_weights(prepared)  # the copies, made before the lock
+                        warm_up(prepared)  # and this thread's first matrix products
         prepare_seconds = round(time.perf_counter() - started, 4)
         with self._nothing_generating():
             self._switch(adapter_path, version, kind, full_model, prepared)

@@ -10,6 +10,7 @@ each of peft's layers merge into the real layer it wraps (peft's own merge: LoRA
 and `BaseWeights` puts the base's values back, bit for bit, before the next adapter merges. The
 copies it keeps of the weight matrices are made before the lock too (`BaseWeights.keep_weights`):
 made under it, their first allocation and copy held answers for most of a promotion's pause.
+So is the thread's first matrix product of each shape (`warm_up`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,30 @@ def prepare(base: Any, adapter_path: str, version: str) -> PreparedAdapter | Non
         if isinstance(module, BaseTunerLayer)
     ]
     return PreparedAdapter(version, layers)
+
+
+def warm_up(prepared: PreparedAdapter) -> None:
+    """Compute, and drop, one layer's delta for each kind and shape of layer in `prepared`, in this
+    thread and before the model lock: on a GPU a thread's first matrix products create its cuBLAS
+    handle and load their kernels, which under the lock held answers through most of a first
+    promotion (an 8B model on an H100: its merge took 0.25 s, later ones 0.06 s)."""
+    import torch
+
+    seen: set[tuple[type, tuple[int, ...]]] = set()
+    cuda = False
+    for _name, layer in prepared.layers:
+        weight = getattr(layer.get_base_layer(), "weight", None)
+        delta_weight = getattr(layer, "get_delta_weight", None)
+        if weight is None or delta_weight is None or (type(layer), tuple(weight.shape)) in seen:
+            continue
+        seen.add((type(layer), tuple(weight.shape)))
+        with torch.no_grad():
+            delta = delta_weight(prepared.version)
+            if isinstance(delta, torch.Tensor) and delta.shape == weight.shape:
+                delta.add_(delta)  # and the in-place add a merge makes
+        cuda = cuda or weight.is_cuda
+    if cuda:
+        torch.cuda.synchronize()
 
 
 def _shadow(module: Any) -> Any:

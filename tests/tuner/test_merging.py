@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tests.factories import save_tiny_model
-from tuner.merging import BaseWeights, merge, prepare
+from tuner.merging import BaseWeights, merge, prepare, warm_up
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,8 @@ def test_a_prepared_adapter_merges_as_peft_merges_it(kind: str, base_path: str, 
     addresses = {name: param.data_ptr() for name, param in model.named_parameters()}
     prepared = prepare(model, path, "v1")
     assert prepared is not None and len(prepared.layers) == 2 * len(targets)
-    # Prepared beside the model: its modules and weights are as they were.
+    warm_up(prepared)
+    # Prepared (and warmed up) beside the model: its modules and weights are as they were.
     assert not any(isinstance(module, BaseTunerLayer) for module in model.modules())
     assert all(torch.equal(value, original[name]) for name, value in model.state_dict().items())
 
@@ -119,3 +120,29 @@ def test_the_weight_copies_are_made_before_the_merge_and_biases_at_it(base_path:
     }
     kept.restore(model)
     assert all(torch.equal(value, original[name]) for name, value in model.state_dict().items())
+
+
+def test_warming_up_computes_one_delta_a_kind_and_shape_of_layer(
+    base_path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`warm_up` (before the model lock) runs a thread's first matrix products of each shape, not
+    the whole merge's: one delta for each distinct layer, none for the others."""
+    from peft import LoraConfig
+    from peft.tuners.lora.layer import Linear
+
+    config = LoraConfig(r=4, target_modules=["q_proj", "k_proj", "down_proj"], init_lora_weights=False)
+    path = _adapter(base_path, tmp_path / "lora", config)
+    prepared = prepare(_load(base_path), path, "v1")
+    assert prepared is not None
+    computed: list[tuple[int, ...]] = []
+    original = Linear.get_delta_weight
+
+    def counted(self: Linear, adapter: str) -> torch.Tensor:
+        computed.append(tuple(self.get_base_layer().weight.shape))
+        return original(self, adapter)
+
+    monkeypatch.setattr(Linear, "get_delta_weight", counted)
+    warm_up(prepared)
+    shapes = {tuple(layer.get_base_layer().weight.shape) for _, layer in prepared.layers}
+    assert sorted(computed) == sorted(shapes)
+    assert len(computed) < len(prepared.layers)  # the tiny model's layers repeat those shapes
