@@ -42,7 +42,13 @@ def speed(path: Path, weights: str, args: argparse.Namespace) -> Iterator[dict[s
     from tuner.live_model import LiveModel
 
     started = time.perf_counter()
-    model = LiveModel(str(path), max_new_tokens=args.new_tokens, max_batch=8, weights=weights)
+    model = LiveModel(
+        str(path),
+        max_new_tokens=args.new_tokens,
+        max_batch=8,
+        weights=weights,
+        tune_single=not args.untuned_single,
+    )
     rng = random.Random(args.seed)
     single: list[dict[str, Any]] = []
     for _ in range(args.runs + 1):  # the first waits for the compile
@@ -95,6 +101,7 @@ def _phase(weights: str, args: argparse.Namespace) -> Iterator[dict[str, Any]]:
     command += ["--cache", args.cache, "--new-tokens", str(args.new_tokens), "--runs", str(args.runs)]
     command += ["--seed", str(args.seed)] + (["--tokenizer", args.tokenizer] if args.tokenizer else [])
     command += ["--stacks-every", str(args.stacks_every)] if args.stacks_every else []
+    command += ["--untuned-single"] if args.untuned_single else []
     child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     timer = threading.Timer(args.phase_timeout or 0, child.kill)
     if args.phase_timeout:
@@ -173,6 +180,12 @@ def main(argv: list[str] | None = None) -> int:
         "--phase-timeout",
         type=float,
         help="stop a precision's process after this many seconds (its figures so far are kept)",
+    )
+    parser.add_argument(
+        "--untuned-single",
+        action="store_true",
+        help="compile the batch of one's step without coordinate-descent tuning (static_decode.TUNED), "
+        "every precision alike",
     )
     parser.add_argument("--only", help=argparse.SUPPRESS)  # one precision, in a process of its own
     args = parser.parse_args(argv)
