@@ -377,9 +377,7 @@ class LiveModel:
                     fp8.apply(staged, merged)
                     self.last_swap_parts = {}
                     self._timed("merge", began)
-                    self.last_swap_seconds = time.perf_counter() - began
-                    old, self.version = self.version, version
-                    log.info("live model (%s) now serves %s (was %s)", self.weights, version, old)
+                    self._now_serving(version, began)
             self.last_swap_parts["prepare"] = prepare_seconds
             tensors = [t for parts in staged.values() for t in parts]
             on_gpu = any(t.is_cuda for t in tensors)
@@ -431,9 +429,19 @@ class LiveModel:
                 self._base, adapter_path, adapter_name=version
             )
         self._model.eval()
-        self.version = version
+        self._now_serving(version, started)
+
+    def _now_serving(self, version: str, started: float) -> None:
+        """A swap's last step, the model lock held since `started`: the version answers now carry."""
+        old, self.version = self.version, version
         self.last_swap_seconds = time.perf_counter() - started
-        log.info("live model now serves %s (was %s) after %.2f s", version, old, self.last_swap_seconds)
+        log.info(
+            "live model (%s) now serves %s (was %s) after %.2f s",
+            self.weights,
+            version,
+            old,
+            self.last_swap_seconds,
+        )
 
     def _timed(self, part: str, since: float) -> float:
         """Note the seconds since `since` as a part of this swap (after the GPU's work is done)."""
