@@ -16,9 +16,12 @@ So is the thread's first matrix product of each shape (`warm_up`).
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -54,8 +57,10 @@ def prepare(base: Any, adapter_path: str, version: str) -> PreparedAdapter | Non
 def warm_up(prepared: PreparedAdapter) -> None:
     """Compute, and drop, one layer's delta for each kind and shape of layer in `prepared`, in this
     thread and before the model lock: on a GPU a thread's first matrix products create its cuBLAS
-    handle and load their kernels, which under the lock held answers through most of a first
-    promotion (an 8B model on an H100: its merge took 0.25 s, later ones 0.06 s)."""
+    handle and load their kernels. An 8B model's first merge on an H100 held answers 0.25 s where
+    later ones took 0.06 s, the base's weights copied beforehand (2026-12-07); that this is why is
+    presumed, not yet measured. Only a head start: a layer whose delta cannot be made here is
+    left to the merge."""
     import torch
 
     seen: set[tuple[type, tuple[int, ...]]] = set()
@@ -66,10 +71,13 @@ def warm_up(prepared: PreparedAdapter) -> None:
         if weight is None or delta_weight is None or (type(layer), tuple(weight.shape)) in seen:
             continue
         seen.add((type(layer), tuple(weight.shape)))
-        with torch.no_grad():
-            delta = delta_weight(prepared.version)
-            if isinstance(delta, torch.Tensor) and delta.shape == weight.shape:
-                delta.add_(delta)  # and the in-place add a merge makes
+        try:
+            with torch.no_grad():
+                delta = delta_weight(prepared.version)
+                if isinstance(delta, torch.Tensor) and delta.shape == weight.shape:
+                    delta.add_(delta)  # and the in-place add a merge makes
+        except Exception:  # the merge makes it (or says why) under the lock
+            log.debug("no warm-up for %s", type(layer).__name__, exc_info=True)
         cuda = cuda or weight.is_cuda
     if cuda:
         torch.cuda.synchronize()

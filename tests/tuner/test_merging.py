@@ -126,7 +126,8 @@ def test_warming_up_computes_one_delta_a_kind_and_shape_of_layer(
     base_path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`warm_up` (before the model lock) runs a thread's first matrix products of each shape, not
-    the whole merge's: one delta for each distinct layer, none for the others."""
+    the whole merge's: one delta for each distinct layer, none for the others; a layer whose delta
+    fails there is left to the merge."""
     from peft import LoraConfig
     from peft.tuners.lora.layer import Linear
 
@@ -146,3 +147,9 @@ def test_warming_up_computes_one_delta_a_kind_and_shape_of_layer(
     shapes = {tuple(layer.get_base_layer().weight.shape) for _, layer in prepared.layers}
     assert sorted(computed) == sorted(shapes)
     assert len(computed) < len(prepared.layers)  # the tiny model's layers repeat those shapes
+
+    def fails(self: Linear, adapter: str) -> torch.Tensor:
+        raise RuntimeError("no delta here")
+
+    monkeypatch.setattr(Linear, "get_delta_weight", fails)
+    warm_up(prepared)  # only a head start: the merge meets (and reports) what fails
