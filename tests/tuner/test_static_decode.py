@@ -346,5 +346,5 @@ def test_a_long_compile_says_it_is_still_working(caplog: pytest.LogCaptureFixtur
         during = [r.getMessage() for r in caplog.records if r.getMessage().startswith("still compiling")]
         time.sleep(0.3)
         after = [r.getMessage() for r in caplog.records if r.getMessage().startswith("still compiling")]
-    assert 3 <= len(during) <= 5, during
+    assert 2 <= len(during) <= 4, during  # at 0.1, 0.2, 0.3, 0.4 s; a loaded machine may miss one
     assert after == during and during[0].endswith("s so far)")
