@@ -9,7 +9,9 @@ are swapped in: v1, the base, v2, v1 again. Each line gives the seconds the lock
 (`locked_s`: restoring the base, merging), the preparation before it (`prepare`, answers going
 on), where the base's weights were kept (`kept`) and the whole call. The first promotion is where
 the base's weights are copied aside (tuner/merging.py's `BaseWeights`); compare two commits by
-running this on each, one after the other.
+running this on each, one after the other. `--share-gib` caps the process's allocator as a bot
+under `gpu.memory_budget_gib` is capped at its share (8B within 48 GiB: about 23.6): the copies
+then go to host memory where the share has no room for them, and the restores come from there.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_checkpoint_arguments(parser)
     parser.set_defaults(shape="1b")
+    parser.add_argument("--share-gib", type=float, help="cap the allocator at this many GiB (a capped bot)")
     parser.add_argument("--label", default="")
     parser.add_argument("--out", help="append the JSON lines to this file")
     args = parser.parse_args(argv)
@@ -39,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     from tuner.live_model import LiveModel
 
     path = build_checkpoint(args.shape, Path(args.cache), args.tokenizer)
+    if args.share_gib and torch.cuda.is_available():
+        from tuner.gpu_budget import GIB, cap_process
+
+        torch.cuda.empty_cache()  # what building the checkpoint left reserved
+        cap_process(args.share_gib * GIB / torch.cuda.get_device_properties(0).total_memory)
     adapters = {
         v: make_adapter(path, Path(args.cache) / f"swap-pause-{v}", seed=s) for v, s in (("v1", 1), ("v2", 2))
     }
@@ -53,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         live.swap(adapter, version)
         line = {
             "label": args.label,
+            "share_gib": args.share_gib,
             "model": path.name,
             "device": "cuda" if torch.cuda.is_available() else "cpu",
             "version": version,
