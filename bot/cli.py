@@ -263,7 +263,8 @@ def approve(ctx: click.Context, version: str) -> None:
     """Let VERSION, a candidate held by promotion.require_approval, go live."""
     from bot.services.tune import approve as approve_version
 
-    result = approve_version(_runtime(ctx).db, "cli", version)
+    runtime = _runtime(ctx)
+    result = approve_version(runtime.db, "cli", version, runtime.engine_max_lora_rank)
     if not result.ok:
         raise click.ClickException(result.message)
     click.echo(result.message)
@@ -276,7 +277,8 @@ def rollback(ctx: click.Context, to_version: str | None) -> None:
     """Take the live adapter down and serve the previous one (or --to VERSION)."""
     from bot.services.tune import roll_back
 
-    result = roll_back(_runtime(ctx).db, "cli", to_version)
+    runtime = _runtime(ctx)
+    result = roll_back(runtime.db, "cli", to_version, runtime.engine_max_lora_rank)
     if not result.ok:
         raise click.ClickException(result.message)
     click.echo(result.message)

@@ -37,6 +37,7 @@ def run_checks(settings: Settings) -> list[Check]:
         ("data dir", _data_dir),
         ("database", _database),
         ("base model", _base_model),
+        *([("engine", _engine)] if settings.engine_url else []),
         ("slack", _slack),
         ("review page", _review),
         ("scheduler", _scheduler),
@@ -141,6 +142,30 @@ def _base_model(settings: Settings) -> Check:
     return Check(
         "base model", fits, f"{detail}; {name}: {free:.1f} of {total:.1f} GiB free; {plan.summary()}{hint}"
     )
+
+
+def _engine(settings: Settings) -> Check:
+    """TUNEBOT_ENGINE_URL: the engine answers, and the adapters cycles train are ones it loads."""
+    from tuner.engine_client import EngineUnavailable, served_models
+    from tuner.engine_limits import training_problem
+
+    assert settings.engine_url is not None
+    training = _policies(settings.policy_file).training
+    limit = settings.engine_max_lora_rank
+    problem = training_problem(training.method, training.lora, limit) if training.enabled else None
+    try:
+        served = served_models(settings.engine_url, timeout=10)
+    except EngineUnavailable as exc:
+        return Check("engine", False, f"{exc}" + (f"; and {problem}" if problem else ""))
+    name = settings.engine_model or (served[0] if served else "no model")
+    if problem:
+        return Check("engine", False, f"{settings.engine_url} serves {name}; but {problem}")
+    cycles = (
+        f"cycles train {training.method} adapters of rank {training.lora.r} (it loads ranks up to {limit})"
+        if training.enabled
+        else "no cycles run here (training.enabled: false)"
+    )
+    return Check("engine", True, f"{settings.engine_url} serves {name}; {cycles}")
 
 
 def _slack(settings: Settings) -> Check:

@@ -167,9 +167,26 @@ class Runtime:
             base_model=self.base_model_path,
             on_live_change=self._on_live_change,
             in_group=self.in_group,
+            engine_max_lora_rank=self.engine_max_lora_rank,
         )
         cycle.finished = self.metrics.observe_cycle
         return cycle
+
+    @property
+    def engine_max_lora_rank(self) -> int | None:
+        """The largest LoRA rank the serving engine loads (TUNEBOT_ENGINE_URL; None without one: a
+        model in this process serves any adapter)."""
+        return self.settings.engine_max_lora_rank if self.settings.engine_url else None
+
+    def engine_problem(self) -> str | None:
+        """With TUNEBOT_ENGINE_URL and training on: why the policy's cycles would train adapters
+        the engine cannot load (tuner/engine_limits.py), else None."""
+        limit = self.engine_max_lora_rank
+        if limit is None or not self.policies.training.enabled:
+            return None
+        from tuner.engine_limits import training_problem
+
+        return training_problem(self.policies.training.method, self.policies.training.lora, limit)
 
     def _on_live_change(self, adapter_path: str | None, version: str) -> None:
         # Only swap a model this process actually loaded; CLI runs have none.

@@ -157,6 +157,8 @@ def serve(runtime: Runtime, host: str | None = None, port: int | None = None) ->
         raise ServeError("HTTP mode needs SLACK_SIGNING_SECRET (or set SLACK_APP_TOKEN for Socket Mode)")
     if bool(settings.slack_client_id) != bool(settings.slack_client_secret):
         raise ServeError("the review page needs both SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (or neither)")
+    if problem := runtime.engine_problem():
+        raise ServeError(problem)
     check_port(host, port)  # HTTP mode's events; in both modes /healthz, /metrics and /review
     check_token(settings.slack_bot_token, settings.slack_api_url)
     pull_on_first_start(settings.base_model, settings.data_dir)

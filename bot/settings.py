@@ -52,6 +52,12 @@ class Settings(BaseSettings):
         default=None,
         description="The name the engine serves the base model under; default: the first it lists.",
     )
+    engine_max_lora_rank: int = Field(
+        default=16,
+        ge=1,
+        description="The largest LoRA rank the engine loads (vLLM's --max-lora-rank, 16 unless set): with "
+        "an engine, cycles train LoRA adapters within it (tuner/engine_limits.py).",
+    )
     stream_update_seconds: float = Field(
         default=1.0, gt=0, description="How often a streaming answer's Slack message is edited."
     )

@@ -74,6 +74,10 @@ def test_compose_engine_profile_puts_vllm_behind_light_replicas() -> None:
         and vllm["environment"]["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
     )
     assert replica["environment"]["TUNEBOT_ENGINE_URL"] == "http://vllm:8000"
+    # The rank vLLM loads up to is the one the bots keep their adapters within (one .env value).
+    rank = vllm["command"][vllm["command"].index("--max-lora-rank") + 1]
+    assert rank == replica["environment"]["TUNEBOT_ENGINE_MAX_LORA_RANK"]
+    assert rank == "${TUNEBOT_ENGINE_MAX_LORA_RANK:-16}"
     assert replica["deploy"]["replicas"] == 2 and "resources" not in replica["deploy"]  # no GPU
     # vLLM reads the adapters where the bots wrote them: the same volume at the same path.
     assert "tunebot-data:/data" in vllm["volumes"] and "tunebot-data:/data" in replica["volumes"]

@@ -55,6 +55,7 @@ from storage.runs import (
 )
 from tuner.answers_first import ENV as ANSWERING
 from tuner.dataset import build_snapshot
+from tuner.engine_limits import training_problem
 from tuner.gpu_budget import serving_choices
 from tuner.offline import OFFLINE
 from tuner.regression import SHIPPED_REPLAY, load_prompts
@@ -90,6 +91,7 @@ class TuneCycle:
         base_model: str,
         on_live_change: Callable[[str | None, str], None] | None = None,
         in_group: InGroup | None = None,
+        engine_max_lora_rank: int | None = None,
     ):
         self.db = db
         self.policies = policies
@@ -97,6 +99,9 @@ class TuneCycle:
         self.base_model = base_model
         self.on_live_change = on_live_change
         self.in_group = in_group  # user group membership, for trusted raters given as groups
+        # Answers come from a serving engine that loads LoRA adapters up to this rank (None: from a
+        # model of the bot's own, which serves any adapter): tuner/engine_limits.py.
+        self.engine_max_lora_rank = engine_max_lora_rank
         self.holder = new_holder()
         self.child_started: Callable[[int], None] | None = None  # hook: the child's pid
         self.finished: Callable[[str, float], None] | None = None  # hook: outcome and seconds
@@ -130,6 +135,12 @@ class TuneCycle:
                     log.error(
                         "could not release the cycle lock (%s); it expires within %s", _short(exc), LOCK_TTL
                     )
+
+    def _engine_problem(self, method: str) -> str | None:
+        """Why the serving engine could not load what `method` trains under this policy (None: it
+        can, or answers come from a model of the bot's own)."""
+        limit = self.engine_max_lora_rank
+        return None if limit is None else training_problem(method, self.policies.training.lora, limit)
 
     def _finished(self, result: CycleResult, started: float) -> CycleResult:
         if self.finished is not None:
@@ -177,6 +188,8 @@ class TuneCycle:
                     if policy.replay_examples
                     else []
                 )
+                if problem := self._engine_problem(method or policy.method):
+                    raise ValueError(problem)
             except ValueError as exc:
                 finish_run(session, run, state="failed", error=str(exc))
                 say(f"failed: {exc}")

@@ -55,15 +55,10 @@ class EngineModel:
         """The base model's name: as configured, else the first model the engine lists (vLLM lists
         the base before its adapters)."""
         if self._base_name is None:
-            request = urllib.request.Request(self.url + "/v1/models")
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    listed = json.loads(response.read())["data"]
-            except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
-                raise EngineUnavailable(f"cannot reach the engine at {self.url}: {exc}") from exc
+            listed = served_models(self.url, self.timeout)
             if not listed:
                 raise EngineUnavailable(f"the engine at {self.url} serves no model")
-            self._base_name = str(listed[0]["id"])
+            self._base_name = listed[0]
         return self._base_name
 
     # -- answering ----------------------------------------------------------------------------
@@ -189,6 +184,17 @@ class EngineModel:
             raise EngineUnavailable(f"the engine answered HTTP {exc.code}: {message}") from exc
         except (urllib.error.URLError, OSError) as exc:
             raise EngineUnavailable(f"cannot reach the engine at {self.url}: {exc}") from exc
+
+
+def served_models(url: str, timeout: float = TIMEOUT) -> list[str]:
+    """The names the engine at `url` answers to (GET /v1/models): its base model first, then the
+    adapters loaded."""
+    request = urllib.request.Request(url.rstrip("/") + "/v1/models")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return [str(model["id"]) for model in json.loads(response.read())["data"]]
+    except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError) as exc:
+        raise EngineUnavailable(f"cannot reach the engine at {url}: {exc}") from exc
 
 
 class _EngineError(Exception):

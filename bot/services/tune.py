@@ -12,8 +12,10 @@ from policies.access import AccessDecision, may_run
 from storage import Database
 from storage.audit import paused_by, record_event
 from storage.erasure import ErasureReport, forget_user
+from storage.models import Adapter
 from storage.registry import RegistryError, approve_candidate, rollback
 from tuner.cycle import CycleResult, TuneCycle
+from tuner.engine_limits import adapter_problem
 from tuner.scheduler import TuneScheduler
 from tuner.status import tune_status
 
@@ -28,11 +30,15 @@ class RegistryChange:
     message: str
 
 
-def roll_back(db: Database, actor: str, to_version: str | None = None) -> RegistryChange:
-    """The registry half of a rollback (one transaction + audit event), for Slack and the CLI."""
+def roll_back(
+    db: Database, actor: str, to_version: str | None = None, engine_max_lora_rank: int | None = None
+) -> RegistryChange:
+    """The registry half of a rollback (one transaction + audit event), for Slack and the CLI; with
+    a serving engine (`engine_max_lora_rank`), only to an adapter it can load."""
     try:
         with db.session() as session:
             previous, now_live = rollback(session, actor=actor, to_version=to_version)
+            _check_engine_loads(now_live, engine_max_lora_rank)
             taken_down = previous.label if previous else "base model"
             serving = now_live.label if now_live else "the base model"
     except RegistryError as exc:
@@ -41,15 +47,29 @@ def roll_back(db: Database, actor: str, to_version: str | None = None) -> Regist
     return RegistryChange(True, f"Rolled back {taken_down}; now serving {serving}.")
 
 
-def approve(db: Database, actor: str, version: str) -> RegistryChange:
-    """The registry half of `/tune approve VERSION` and `tunebot approve VERSION`."""
+def approve(
+    db: Database, actor: str, version: str, engine_max_lora_rank: int | None = None
+) -> RegistryChange:
+    """The registry half of `/tune approve VERSION` and `tunebot approve VERSION`; with a serving
+    engine, only of an adapter it can load."""
     try:
         with db.session() as session:
-            label = approve_candidate(session, version, actor=actor).label
+            adapter = approve_candidate(session, version, actor=actor)
+            _check_engine_loads(adapter, engine_max_lora_rank)
+            label = adapter.label
     except RegistryError as exc:
         return RegistryChange(False, str(exc))
     log.info("%s approved by %s", label, actor)
     return RegistryChange(True, f"Approved {label}; it is live now.")
+
+
+def _check_engine_loads(adapter: Adapter | None, engine_max_lora_rank: int | None) -> None:
+    """RegistryError (the transaction is undone) when the serving engine could not load `adapter`:
+    one trained before answers moved to an engine, say a DoRA one (tuner/engine_limits.py)."""
+    if adapter is None or engine_max_lora_rank is None:
+        return
+    if problem := adapter_problem(adapter.path, engine_max_lora_rank):
+        raise RegistryError(f"{adapter.label} cannot be served by the engine: {problem}")
 
 
 def forget_and_report(
@@ -123,13 +143,13 @@ class TuneService:
         return tune_status(self.db, self.policies, next_run, self.cycle.in_group)
 
     def rollback(self, actor: str, to_version: str | None = None) -> RegistryChange:
-        result = roll_back(self.db, actor, to_version)
+        result = roll_back(self.db, actor, to_version, self.cycle.engine_max_lora_rank)
         if result.ok:
             self.sync_live_model()
         return result
 
     def approve(self, actor: str, version: str) -> RegistryChange:
-        result = approve(self.db, actor, version)
+        result = approve(self.db, actor, version, self.cycle.engine_max_lora_rank)
         if result.ok:
             self.sync_live_model()
         return result

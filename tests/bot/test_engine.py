@@ -98,9 +98,18 @@ def _alone(tiny_model: str, adapter: str | None = None, version: str = "base") -
 
 
 def test_answers_stream_as_in_process_and_adapters_go_live_under_new_names(
-    engine: EngineProcess, tiny_model: str, adapters: list[str]
+    engine: EngineProcess, tiny_model: str, adapters: list[str], tmp_path: Path
 ) -> None:
+    from bot.doctor import run_checks
+    from bot.settings import Settings
     from tuner.engine_client import EngineModel
+
+    # `tunebot doctor`'s row for it: it answers, and the default policy trains what it loads.
+    settings = Settings(engine_url=engine.url, base_model=tiny_model, data_dir=tmp_path, _env_file=None)
+    row = next(c for c in run_checks(settings) if c.name == "engine")
+    assert row.ok, row
+    trains = "cycles train qlora adapters of rank 16 (it loads ranks up to 16)"
+    assert row.detail == f"{engine.url} serves {tiny_model}; {trains}"
 
     client = EngineModel(engine.url, max_new_tokens=200)
     assert client.base_name == tiny_model  # the first model the engine lists

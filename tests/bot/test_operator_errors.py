@@ -121,6 +121,26 @@ def test_serve_port_in_use_and_bad_token_fail_before_the_model_loads(
     }
     lines = _short(tunebot("serve", "--port", port, env=gone))
     assert lines[-1].startswith("Error: cannot reach Slack's API at http://127.0.0.1:")
+    # Answers from an engine that loads LoRA ranks up to 8, and a policy that trains rank 16:
+    # refused before anything else, and `tunebot doctor` says the same beside the engine being down.
+    engine = {
+        **serving,
+        "SLACK_BOT_TOKEN": "xoxb-good",
+        "TUNEBOT_ENGINE_URL": f"http://127.0.0.1:{_free_port()}",
+        "TUNEBOT_ENGINE_MAX_LORA_RANK": "8",
+    }
+    calls = len(slack.workspace.calls)
+    lines = _short(tunebot("serve", "--port", port, env=engine))
+    assert lines[-1] == (
+        "Error: training.lora.r is 16 and the engine takes ranks up to 8 (TUNEBOT_ENGINE_MAX_LORA_RANK, "
+        "vLLM's --max-lora-rank): lower training.lora.r, or start vLLM with --max-lora-rank 16 (and "
+        "TUNEBOT_ENGINE_MAX_LORA_RANK=16)"
+    )
+    assert len(slack.workspace.calls) == calls  # nothing asked of Slack
+    checks = {c["name"]: c for c in json.loads(tunebot("doctor", "--json", env=engine).stdout)}
+    row = checks["engine"]
+    assert row["ok"] is False and "cannot reach the engine" in row["detail"], row
+    assert "training.lora.r is 16" in row["detail"]
 
 
 def test_disk_full_and_unwritable_data_dir_are_said_plainly() -> None:
