@@ -111,6 +111,8 @@ class EngineModel:
                         done = True
                         break
                     chunk = json.loads(data)
+                    if "error" in chunk or chunk.get("object") == "error":  # vLLM's error mid-stream
+                        raise EngineUnavailable(f"the engine failed the answer: {_error_text(chunk)}")
                     tokens = int((chunk.get("usage") or {}).get("completion_tokens") or tokens)
                     for choice in chunk.get("choices") or []:
                         piece = (choice.get("delta") or {}).get("content") or ""
@@ -210,6 +212,13 @@ class _NotLoaded(_EngineError):
 def _message(error: urllib.error.HTTPError) -> str:
     raw = error.read().decode(errors="replace")
     try:
-        return str(json.loads(raw).get("message") or raw)
+        return _error_text(json.loads(raw)) or raw
     except (ValueError, AttributeError):
         return raw
+
+
+def _error_text(body: dict[str, Any]) -> str:
+    """An error's message in either of vLLM's shapes: {"object": "error", "message": ...} (older
+    releases) or OpenAI's {"error": {"message": ...}} (newer ones)."""
+    nested = body.get("error")
+    return str((nested.get("message") if isinstance(nested, dict) else None) or body.get("message") or "")
