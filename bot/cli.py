@@ -317,7 +317,7 @@ def forget(ctx: click.Context, user_id: str) -> None:
         raise click.BadParameter("expected a Slack user id such as U024BE7LH", param_hint="--user")
     runtime = _runtime(ctx)
     report, rolled = forget_and_report(
-        runtime.db, user_id.strip(), "cli", runtime.policies.privacy.on_erasure
+        runtime.db, user_id.strip(), "cli", runtime.policies.privacy.on_erasure, runtime.engine_max_lora_rank
     )
     click.echo(describe_erasure(report, rolled).replace(f"<@{user_id}>", user_id))
     if report.adapters:

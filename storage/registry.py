@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
@@ -148,9 +149,15 @@ def reject_candidate(session: Session, adapter: Adapter, *, actor: str, reason: 
 
 
 def rollback(
-    session: Session, *, actor: str, to_version: int | str | None = None, reason: str | None = None
+    session: Session,
+    *,
+    actor: str,
+    to_version: int | str | None = None,
+    reason: str | None = None,
+    servable: Callable[[Adapter], bool] | None = None,
 ) -> tuple[Adapter | None, Adapter | None]:
-    """Take the live adapter down and put back `to_version` or the one live before it.
+    """Take the live adapter down and put back `to_version` or the latest one live before it that
+    `servable` accepts (default: any; a serving engine loads some adapters only).
 
     With no earlier adapter the base model serves again. Returns (taken down, now live).
     """
@@ -170,7 +177,7 @@ def rollback(
     else:
         if current is None:
             raise RegistryError("nothing to roll back: the base model is serving, no adapter is live")
-        target = session.scalar(
+        earlier = session.scalars(
             select(Adapter)
             .where(
                 Adapter.status == "retired",
@@ -178,8 +185,8 @@ def rollback(
                 Adapter.promoted_at < current.promoted_at,
             )
             .order_by(Adapter.promoted_at.desc())
-            .limit(1)
         )
+        target = next((a for a in earlier if servable is None or servable(a)), None)
     if current is not None:
         current.status = "rolled_back"
     if target is not None:

@@ -55,7 +55,7 @@ from storage.runs import (
 )
 from tuner.answers_first import ENV as ANSWERING
 from tuner.dataset import build_snapshot
-from tuner.engine_limits import training_problem
+from tuner.engine_limits import adapter_problem, training_problem
 from tuner.gpu_budget import serving_choices
 from tuner.offline import OFFLINE
 from tuner.regression import SHIPPED_REPLAY, load_prompts
@@ -141,6 +141,11 @@ class TuneCycle:
         can, or answers come from a model of the bot's own)."""
         limit = self.engine_max_lora_rank
         return None if limit is None else training_problem(method, self.policies.training.lora, limit)
+
+    def _engine_loads(self, adapter: Adapter) -> bool:
+        """Whether the serving engine (if any) can load `adapter`, a rollback's target."""
+        limit = self.engine_max_lora_rank
+        return limit is None or adapter_problem(adapter.path, limit) is None
 
     def _finished(self, result: CycleResult, started: float) -> CycleResult:
         if self.finished is not None:
@@ -325,7 +330,10 @@ class TuneCycle:
                 outcome = "rejected"
                 if live_erased:  # the erased adapter was kept only until this cycle
                     _, now_live = rollback(
-                        session, actor="tuner", reason="live adapter was trained on erased data"
+                        session,
+                        actor="tuner",
+                        reason="live adapter was trained on erased data",
+                        servable=self._engine_loads,
                     )
                     serving = (now_live.path, now_live.label) if now_live else (None, "base")
             finish_run(

@@ -10,7 +10,9 @@ merges any peft adapter), but a bot does not tell engines apart, so the same lim
 Checked when `tunebot serve` starts and by `tunebot doctor` (the policy's method and rank), when a
 cycle starts (a method given on the command line too: the run fails before training), and before an
 approval or a rollback puts a saved adapter live (its adapter_config.json: one trained before
-answers moved to an engine may not load). Not before an erasure's rollback: privacy comes first.
+answers moved to an engine may not load): a rollback to a named version is refused, one to "the
+previous adapter" (an admin's, or an erasure's) passes over those the engine cannot load, down to
+the base model, so the erased adapter never stays live for want of a loadable one.
 """
 
 from __future__ import annotations

@@ -34,17 +34,29 @@ def roll_back(
     db: Database, actor: str, to_version: str | None = None, engine_max_lora_rank: int | None = None
 ) -> RegistryChange:
     """The registry half of a rollback (one transaction + audit event), for Slack and the CLI; with
-    a serving engine (`engine_max_lora_rank`), only to an adapter it can load."""
+    a serving engine (`engine_max_lora_rank`), only to an adapter it can load: `to_version` is
+    refused if it cannot, and the default target is the latest earlier one it can (or the base)."""
+    skipped: list[str] = []
+
+    def servable(adapter: Adapter) -> bool:
+        limit = engine_max_lora_rank
+        problem = None if limit is None else adapter_problem(adapter.path, limit)
+        if problem:
+            skipped.append(f"{adapter.label} ({problem})")
+        return problem is None
+
     try:
         with db.session() as session:
-            previous, now_live = rollback(session, actor=actor, to_version=to_version)
-            _check_engine_loads(now_live, engine_max_lora_rank)
+            previous, now_live = rollback(session, actor=actor, to_version=to_version, servable=servable)
+            if to_version is not None:
+                _check_engine_loads(now_live, engine_max_lora_rank)
             taken_down = previous.label if previous else "base model"
             serving = now_live.label if now_live else "the base model"
     except RegistryError as exc:
         return RegistryChange(False, str(exc))
     log.info("rollback by %s: %s -> %s", actor, taken_down, serving)
-    return RegistryChange(True, f"Rolled back {taken_down}; now serving {serving}.")
+    passed = f" (skipped, the engine cannot load them: {'; '.join(skipped)})" if skipped else ""
+    return RegistryChange(True, f"Rolled back {taken_down}; now serving {serving}{passed}.")
 
 
 def approve(
@@ -73,16 +85,21 @@ def _check_engine_loads(adapter: Adapter | None, engine_max_lora_rank: int | Non
 
 
 def forget_and_report(
-    db: Database, user_id: str, actor: str, on_erasure: str = "rollback"
+    db: Database,
+    user_id: str,
+    actor: str,
+    on_erasure: str = "rollback",
+    engine_max_lora_rank: int | None = None,
 ) -> tuple[ErasureReport, RegistryChange | None]:
     """Erase a user's data. If the live adapter learned from it, roll back to a clean one (or the
     base model) now, or with `on_erasure: retrain` leave it serving until the next cycle replaces it.
+    With a serving engine, to a clean one it can load: else replicas would keep the erased one.
     """
     with db.session() as session:
         report = forget_user(session, user_id, actor=actor)
     rolled = None
     if report.live_erased and on_erasure == "rollback":
-        rolled = roll_back(db, f"erasure:{actor}")
+        rolled = roll_back(db, f"erasure:{actor}", engine_max_lora_rank=engine_max_lora_rank)
     return report, rolled
 
 
@@ -162,7 +179,9 @@ class TuneService:
 
     def forget(self, user_id: str, actor: str, notify: Callable[[CycleResult], None]) -> str:
         """Erase, move the live model off erased data, and queue a cycle to train a clean adapter."""
-        report, rolled = forget_and_report(self.db, user_id, actor, self.policies.privacy.on_erasure)
+        report, rolled = forget_and_report(
+            self.db, user_id, actor, self.policies.privacy.on_erasure, self.cycle.engine_max_lora_rank
+        )
         if rolled is not None and rolled.ok:
             self.sync_live_model()
         if report.adapters:

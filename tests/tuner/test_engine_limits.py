@@ -88,10 +88,10 @@ def test_a_cycle_for_an_engine_fails_before_training_what_it_could_not_load(
     assert not (runtime.data_dir / "adapters").exists() or not any((runtime.data_dir / "adapters").iterdir())
 
 
-def test_rollback_and_approval_refuse_an_adapter_the_engine_cannot_load(db: Any, tmp_path: Path) -> None:
-    from bot.services.tune import approve, roll_back
+def test_rollbacks_and_approvals_put_live_only_what_the_engine_can_load(db: Any, tmp_path: Path) -> None:
+    from bot.services.tune import approve, forget_and_report, roll_back
 
-    def candidate(session: Any, path: str) -> Any:
+    def candidate(session: Any, path: str, contributors: list[str] | None = None) -> Any:
         return register_candidate(
             session,
             path=path,
@@ -102,28 +102,43 @@ def test_rollback_and_approval_refuse_an_adapter_the_engine_cannot_load(db: Any,
             train_examples=8,
             heldout_examples=2,
             training_run_id=None,
+            contributors=contributors,
         )
 
-    with db.session() as session:  # v1: DoRA, trained before answers moved to an engine; v2 LoRA
-        for path in (_saved(tmp_path / "dora", use_dora=True), _saved(tmp_path / "lora", r=8)):
-            promote_candidate(session, candidate(session, path), actor="tuner", reason="better")
-        hold_candidate(session, candidate(session, _saved(tmp_path / "r32", r=32)), reason="better")
-    refused = roll_back(db, "U1", engine_max_lora_rank=16)
-    assert (
-        not refused.ok
-        and refused.message == "v1 cannot be served by the engine: vLLM does not yet support DoRA."
+    # v1 LoRA; v2 DoRA, trained before answers moved to an engine; v3 LoRA, live; v4 rank 32,
+    # waiting for an admin. v3 and v4 learned from U0BOB's examples.
+    with db.session() as session:
+        for path, who in (
+            (_saved(tmp_path / "v1", r=8), None),
+            (_saved(tmp_path / "v2", use_dora=True), None),
+            (_saved(tmp_path / "v3", r=8), ["U0BOB"]),
+        ):
+            promote_candidate(session, candidate(session, path, who), actor="tuner", reason="better")
+        hold_candidate(session, candidate(session, _saved(tmp_path / "v4", r=32), ["U0BOB"]), reason="better")
+    refused = roll_back(db, "U1", "v2", engine_max_lora_rank=16)
+    assert not refused.ok
+    assert refused.message == "v2 cannot be served by the engine: vLLM does not yet support DoRA."
+    refused = approve(db, "U1", "v4", engine_max_lora_rank=16)
+    assert not refused.ok and "v4 cannot be served by the engine: LoRA rank 32 is greater" in refused.message
+    with db.session() as session:  # both undone
+        assert _statuses(session) == {"v1": "retired", "v2": "retired", "v3": "live", "v4": "pending"}
+    assert approve(db, "U1", "v4", engine_max_lora_rank=32).ok  # an engine started with a larger rank
+
+    # U0BOB's data is erased: the live v4 learned from it and goes, v3 too, and the rollback passes
+    # over v2 (replicas could not load it, and would keep serving v4) to v1.
+    report, rolled = forget_and_report(db, "U0BOB", "U1", engine_max_lora_rank=16)
+    assert report.live_erased and rolled is not None and rolled.ok
+    assert rolled.message == (
+        "Rolled back v4; now serving v1 (skipped, the engine cannot load them: v2 (vLLM does not yet "
+        "support DoRA.))."
     )
-    refused = approve(db, "U1", "v3", engine_max_lora_rank=16)
-    assert not refused.ok and "v3 cannot be served by the engine: LoRA rank 32 is greater" in refused.message
-    with db.session() as session:  # both undone: v2 still live, v3 still waiting
-        assert live_adapter(session).label == "v2"
-        assert {a.label: a.status for a in session.scalars(_adapters())} == {
-            "v1": "retired",
-            "v2": "live",
-            "v3": "pending",
-        }
-    assert approve(db, "U1", "v3", engine_max_lora_rank=32).ok  # an engine started with a larger rank
-    assert roll_back(db, "U1", "v1").ok  # no engine: the bot's own model serves DoRA
+    with db.session() as session:
+        assert live_adapter(session).label == "v1"
+    assert roll_back(db, "U1", "v2").ok  # no engine: the bot's own model serves DoRA
+
+
+def _statuses(session: Any) -> dict[str, str]:
+    return {a.label: a.status for a in session.scalars(_adapters())}
 
 
 def _adapters() -> Any:
